@@ -1,0 +1,66 @@
+// RequestCounters: the per-engine request accounting every backend shares, so that
+// EngineMetrics mean the same thing whatever the backend.
+//
+// Usage, once per call:
+//   auto scope = counters_.begin();      // in_flight += 1
+//   ... run ...
+//   scope.succeed();                     // or let an exception leave the scope
+// A scope left by an exception is classified by the exception in flight (kCancelled,
+// kTimeout, anything else = failure) by the catch site calling fail(code).
+//
+// Thread-safety: safe for concurrent use without external synchronization.
+#ifndef KAPSL_SRC_CORE_REQUEST_COUNTERS_H_
+#define KAPSL_SRC_CORE_REQUEST_COUNTERS_H_
+
+#include <atomic>
+#include <chrono>
+
+#include "kapsl/engine.h"
+#include "kapsl/error.h"
+#include "kapsl/metrics.h"
+
+namespace kapsl::internal {
+
+class RequestCounters {
+ public:
+  class Scope {
+   public:
+    explicit Scope(RequestCounters* c) : c_(c), start_(Clock::now()) { c_->in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    // Ends the call as a failure with `code` unless succeed() or fail() ran already.
+    ~Scope() {
+      if (!done_) finish(ErrorCode::kInference);
+    }
+    void succeed() { finish(std::nullopt); }
+    void fail(ErrorCode code) { finish(code); }
+    Clock::time_point start() const { return start_; }
+
+   private:
+    void finish(std::optional<ErrorCode> code);
+    RequestCounters* c_;
+    Clock::time_point start_;
+    bool done_ = false;
+  };
+
+  Scope begin() { return Scope(this); }
+  void add_tokens(uint64_t prompt, uint64_t generated) {
+    prompt_tokens_.fetch_add(prompt, std::memory_order_relaxed);
+    generated_tokens_.fetch_add(generated, std::memory_order_relaxed);
+  }
+  void record_time_to_first_token(double seconds) { ttft_.record(seconds); }
+  void add_queued(int64_t delta) { queued_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed); }
+  // Fills every field of EngineMetrics except resident_bytes.
+  EngineMetrics snapshot() const;
+
+ private:
+  std::atomic<uint64_t> requests_{0}, failures_{0}, cancelled_{0}, timeouts_{0};
+  std::atomic<uint64_t> in_flight_{0}, queued_{0};
+  std::atomic<uint64_t> prompt_tokens_{0}, generated_tokens_{0};
+  LatencyHistogram latency_;
+  LatencyHistogram ttft_;
+};
+
+}  // namespace kapsl::internal
+
+#endif  // KAPSL_SRC_CORE_REQUEST_COUNTERS_H_

@@ -1,0 +1,257 @@
+#include "kapsl/tensor.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+namespace kapsl {
+namespace {
+
+struct DTypeName {
+  std::string_view name;
+  DType dtype;
+};
+
+// Canonical names first (dtype_name reads the first entry of each dtype), then aliases.
+constexpr std::array<DTypeName, 35> kNames = {{
+    {"float32", DType::kFloat32},   {"float64", DType::kFloat64}, {"float16", DType::kFloat16},
+    {"bfloat16", DType::kBFloat16}, {"int8", DType::kInt8},       {"int16", DType::kInt16},
+    {"int32", DType::kInt32},       {"int64", DType::kInt64},     {"uint8", DType::kUInt8},
+    {"uint16", DType::kUInt16},     {"uint32", DType::kUInt32},   {"uint64", DType::kUInt64},
+    {"bool", DType::kBool},         {"string", DType::kString},   {"fp32", DType::kFloat32},
+    {"f32", DType::kFloat32},       {"float", DType::kFloat32},   {"fp64", DType::kFloat64},
+    {"f64", DType::kFloat64},       {"double", DType::kFloat64},  {"fp16", DType::kFloat16},
+    {"f16", DType::kFloat16},       {"half", DType::kFloat16},    {"bf16", DType::kBFloat16},
+    {"i8", DType::kInt8},           {"i16", DType::kInt16},       {"i32", DType::kInt32},
+    {"i64", DType::kInt64},         {"u8", DType::kUInt8},        {"u16", DType::kUInt16},
+    {"u32", DType::kUInt32},        {"u64", DType::kUInt64},      {"boolean", DType::kBool},
+    {"utf8", DType::kString},       {"str", DType::kString},
+}};
+
+std::string lower_trimmed(std::string_view s) {
+  const auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+}  // namespace
+
+std::string_view dtype_name(DType dtype) noexcept {
+  for (const auto& n : kNames) {
+    if (n.dtype == dtype) return n.name;
+  }
+  return "unknown";
+}
+
+std::optional<DType> parse_dtype(std::string_view name) {
+  const std::string key = lower_trimmed(name);
+  for (const auto& n : kNames) {
+    if (n.name == key) return n.dtype;
+  }
+  return std::nullopt;
+}
+
+DType dtype_from_name(std::string_view name) {
+  if (auto d = parse_dtype(name)) return *d;
+  throw Error::invalid_input("unknown dtype '" + std::string(name) + "'",
+                             "expected one of float32, float64, float16, bfloat16, int8, int16, int32, int64, "
+                             "uint8, uint16, uint32, uint64, bool, string (or an alias such as fp32, i64, utf8)");
+}
+
+size_t dtype_size(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::kFloat64:
+    case DType::kInt64:
+    case DType::kUInt64: return 8;
+    case DType::kFloat32:
+    case DType::kInt32:
+    case DType::kUInt32: return 4;
+    case DType::kFloat16:
+    case DType::kBFloat16:
+    case DType::kInt16:
+    case DType::kUInt16: return 2;
+    case DType::kInt8:
+    case DType::kUInt8:
+    case DType::kBool: return 1;
+    case DType::kString: return 0;
+  }
+  return 0;
+}
+
+int64_t element_count(std::span<const int64_t> shape) {
+  int64_t n = 1;
+  bool empty = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t d = shape[i];
+    if (d < 0) {
+      throw Error::invalid_input("invalid shape " + shape_to_string(shape),
+                                 "dimension " + std::to_string(i) + " is " + std::to_string(d) +
+                                     ", expected >= 0");
+    }
+    if (d == 0) empty = true;
+    // Keep checking overflow of the non-zero dims so that [0, 2^62, 2^62] is still rejected:
+    // a shape whose product cannot be represented is malformed even if it holds nothing.
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) {
+      throw Error::invalid_input("invalid shape " + shape_to_string(shape), "element count overflows int64");
+    }
+    if (d != 0) n *= d;
+  }
+  return empty ? 0 : n;
+}
+
+size_t byte_size(DType dtype, std::span<const int64_t> shape) {
+  const auto n = static_cast<uint64_t>(element_count(shape));
+  const size_t size = dtype_size(dtype);
+  if (size != 0 && n > std::numeric_limits<size_t>::max() / size) {
+    throw Error::invalid_input("invalid shape " + shape_to_string(shape), "byte size overflows size_t");
+  }
+  return static_cast<size_t>(n) * size;
+}
+
+std::string shape_to_string(std::span<const int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+Tensor TensorView::to_tensor() const {
+  Shape s(shape.begin(), shape.end());
+  if (dtype == DType::kString) return Tensor::from_strings(std::move(s), {strings.begin(), strings.end()});
+  return Tensor::from_bytes(dtype, std::move(s), bytes);
+}
+
+Tensor::Tensor() : Tensor(DType::kFloat32, Shape{0}, 0) {}
+
+Tensor::Tensor(DType dtype, Shape shape, int64_t elements)
+    : dtype_(dtype), shape_(std::move(shape)), elements_(elements), bytes_size_(0) {
+  if (dtype_ == DType::kString) {
+    strings_.resize(static_cast<size_t>(elements_));
+  } else {
+    bytes_size_ = static_cast<size_t>(elements_) * dtype_size(dtype_);
+    if (bytes_size_ > 0) bytes_ = std::make_unique_for_overwrite<std::byte[]>(bytes_size_);
+  }
+}
+
+Tensor::Tensor(const Tensor& other) : Tensor(other.dtype_, other.shape_, other.elements_) {
+  if (bytes_size_ > 0) std::memcpy(bytes_.get(), other.bytes_.get(), bytes_size_);
+  strings_ = other.strings_;
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) *this = Tensor(other);
+  return *this;
+}
+
+Tensor::Tensor(Tensor&& other) noexcept
+    : dtype_(other.dtype_),
+      shape_(std::move(other.shape_)),
+      elements_(other.elements_),
+      bytes_size_(other.bytes_size_),
+      bytes_(std::move(other.bytes_)),
+      strings_(std::move(other.strings_)) {
+  other.shape_ = Shape{0};
+  other.elements_ = 0;
+  other.bytes_size_ = 0;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    dtype_ = other.dtype_;
+    shape_ = std::move(other.shape_);
+    elements_ = other.elements_;
+    bytes_size_ = other.bytes_size_;
+    bytes_ = std::move(other.bytes_);
+    strings_ = std::move(other.strings_);
+    other.shape_ = Shape{0};
+    other.elements_ = 0;
+    other.bytes_size_ = 0;
+  }
+  return *this;
+}
+
+Tensor::~Tensor() = default;
+
+Tensor Tensor::zeros(DType dtype, Shape shape) {
+  kapsl::byte_size(dtype, shape);  // validates shape and byte count
+  const int64_t n = kapsl::element_count(shape);
+  Tensor t(dtype, std::move(shape), n);
+  if (t.bytes_size_ > 0) std::memset(t.bytes_.get(), 0, t.bytes_size_);
+  return t;
+}
+
+Tensor Tensor::from_bytes(DType dtype, Shape shape, std::span<const std::byte> bytes) {
+  if (dtype == DType::kString) {
+    throw Error::invalid_input("string tensors hold strings, not bytes", "use Tensor::from_strings");
+  }
+  const size_t expected = kapsl::byte_size(dtype, shape);
+  const int64_t n = kapsl::element_count(shape);
+  if (bytes.size() != expected) {
+    throw Error::invalid_input("data length mismatch for shape " + shape_to_string(shape),
+                               "expected " + std::to_string(expected) + " bytes (" + std::to_string(n) + " " +
+                                   std::string(dtype_name(dtype)) + " values) but got " +
+                                   std::to_string(bytes.size()) + " bytes");
+  }
+  Tensor t(dtype, std::move(shape), n);
+  if (expected > 0) std::memcpy(t.bytes_.get(), bytes.data(), expected);
+  return t;
+}
+
+Tensor Tensor::from_strings(Shape shape, std::vector<std::string> values) {
+  const int64_t n = kapsl::element_count(shape);
+  if (static_cast<uint64_t>(n) != values.size()) {
+    throw Error::invalid_input("string count mismatch for shape " + shape_to_string(shape),
+                               "expected " + std::to_string(n) + " strings but got " + std::to_string(values.size()));
+  }
+  Tensor t(DType::kString, std::move(shape), 0);
+  t.elements_ = n;
+  t.strings_ = std::move(values);
+  return t;
+}
+
+Tensor Tensor::from_string(std::string value) {
+  std::vector<std::string> v;
+  v.push_back(std::move(value));
+  return from_strings(Shape{1}, std::move(v));
+}
+
+TensorView Tensor::view() const noexcept {
+  return TensorView{dtype_, shape_, bytes(), strings_};
+}
+
+void Tensor::reshape(Shape shape) {
+  const int64_t n = kapsl::element_count(shape);
+  if (n != elements_) {
+    throw Error::invalid_input("cannot reshape " + shape_to_string(shape_) + " to " + shape_to_string(shape),
+                               "element counts differ (" + std::to_string(elements_) + " vs " + std::to_string(n) +
+                                   ")");
+  }
+  shape_ = std::move(shape);
+}
+
+void Tensor::check_element_type(std::optional<DType> requested) const {
+  if (!requested || *requested != dtype_) {
+    throw Error::invalid_input("tensor element type mismatch", "tensor is " + std::string(dtype_name(dtype_)) +
+                                                                   ", accessed as " +
+                                                                   std::string(requested ? dtype_name(*requested)
+                                                                                         : "a non-numeric type"));
+  }
+}
+
+bool operator==(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  if (a.dtype() == DType::kString) return a.strings() == b.strings();
+  const auto x = a.bytes();
+  const auto y = b.bytes();
+  return x.size() == y.size() && (x.empty() || std::memcmp(x.data(), y.data(), x.size()) == 0);
+}
+
+}  // namespace kapsl
