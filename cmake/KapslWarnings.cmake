@@ -1,7 +1,7 @@
 # kapsl_set_warnings(target): the warning set every kapsl target compiles with.
 function(kapsl_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough)
   if(KAPSL_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
