@@ -1,0 +1,75 @@
+// The sweep: health checks outside the lock, then idle expiry; and the thread running it.
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "kapsl/engine_pool.h"
+#include "pool/pool_impl.h"
+
+namespace kapsl {
+
+namespace {
+
+struct Target {
+  EngineKey key;
+  uint64_t serial;
+  std::shared_ptr<Engine> engine;  // not the handed pointer: checking is not using
+};
+
+}  // namespace
+
+SweepReport EnginePool::Impl::sweep() {
+  std::vector<Target> targets;
+  {
+    std::lock_guard lock(mu_);
+    targets.reserve(lru_.size());
+    for (const internal::PoolEntry& e : lru_) targets.push_back({e.key, e.serial, e.engine});
+  }
+  SweepReport report;
+  for (const Target& t : targets) {
+    ++report.checked;
+    const Health health = internal::check_health(*t.engine);
+    if (!health.ok && remove_unhealthy(t.key, t.serial, health.reason)) ++report.unhealthy;
+  }
+  targets.clear();  // engines removed meanwhile may die here, outside the lock
+  {
+    const Clock::time_point t = now();
+    std::lock_guard lock(mu_);
+    report.expired = expire_idle_locked(t);
+  }
+  deliver();
+  return report;
+}
+
+size_t EnginePool::Impl::expire_idle_locked(Clock::time_point now) {
+  if (config_.ttl.count() <= 0) return 0;
+  // A held engine is in use: its idle time starts when its users let go, which the sweep
+  // sees as "held at the last sweep".
+  for (internal::PoolEntry& e : lru_) {
+    if (!e.idle()) e.last_use = now;
+  }
+  size_t expired = 0;
+  for (auto it = lru_.end(); lru_.size() > config_.min_size && it != lru_.begin();) {
+    --it;
+    if (it->pinned || !it->idle() || now - it->last_use < config_.ttl) continue;
+    auto victim = it++;  // step back onto the next entry before erasing this one
+    depart_locked(victim, EvictionReason::kTtl);
+    ++expired;
+  }
+  return expired;
+}
+
+void EnginePool::Impl::run_sweeper() {
+  std::unique_lock lock(sweeper_mu_);
+  while (!sweeper_cv_.wait_for(lock, config_.health_check_interval, [this] { return stopping_; })) {
+    lock.unlock();
+    try {
+      sweep();
+    } catch (const std::exception& e) {  // bad_alloc; the next sweep may fare better
+      spdlog::error("EnginePool: sweep failed: {}", e.what());
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace kapsl
