@@ -1,0 +1,183 @@
+// OnnxEngine: loading, the run path and the Engine methods.
+#include "kapsl/onnx_engine.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "onnx/engine_impl.h"
+#include "onnx/options.h"
+#include "onnx/ort_env.h"
+#include "onnx/ort_error.h"
+#include "onnx/providers.h"
+#include "onnx/run_watcher.h"
+
+namespace kapsl {
+namespace {
+
+using onnx::Phase;
+using onnx::ort_call;
+
+// The error for a run stopped by its requests' tokens or deadlines, if one of them is.
+std::optional<Error> stopped_error(std::span<const InferenceRequest> requests) {
+  for (const auto& r : requests) {
+    if (r.cancel.is_cancelled()) return Error::cancelled("request '" + r.request_id + "' was cancelled");
+  }
+  for (const auto& r : requests) {
+    if (r.expired()) return Error::timeout("request '" + r.request_id + "' passed its deadline");
+  }
+  return std::nullopt;
+}
+
+void check_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    throw Error::model_load("cannot load ONNX model '" + path + "'", "no such file");
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw Error::model_load("cannot load ONNX model '" + path + "'", "it is a directory, expected a .onnx file");
+  }
+}
+
+Ort::SessionOptions session_options(const OnnxOptions& resolved) {
+  Ort::SessionOptions so = onnx::make_session_options(resolved);
+  onnx::register_provider(so, resolved);
+  return so;
+}
+
+}  // namespace
+
+OnnxEngine::Impl::Impl(OnnxOptions options, Ort::Session session, std::string path, uint64_t model_bytes)
+    : options_(std::move(options)), model_bytes_(model_bytes), session_(std::move(session)) {
+  ort_call(Phase::kLoad, "cannot read the metadata of ONNX model '" + path + "'", [&] {
+    inputs_ = onnx::read_inputs(session_);
+    outputs_ = onnx::read_outputs(session_);
+    fill_info(path);
+  });
+  for (const auto& o : outputs_) all_output_names_.push_back(o.name.c_str());
+}
+
+void OnnxEngine::Impl::fill_info(const std::string& path) {
+  info_.framework = "onnx";
+  info_.path = path == "<memory>" ? "" : path;
+  info_.provider = options_.provider;
+  info_.file_bytes = model_bytes_;
+  for (const auto& s : inputs_) info_.inputs.push_back(onnx::to_tensor_info(s));
+  for (const auto& s : outputs_) info_.outputs.push_back(onnx::to_tensor_info(s));
+  Ort::AllocatorWithDefaultOptions alloc;
+  const Ort::ModelMetadata meta = session_.GetModelMetadata();
+  info_.name = meta.GetGraphNameAllocated(alloc).get();
+  if (!info_.path.empty()) info_.name = std::filesystem::path(path).stem().string();
+  info_.version = std::to_string(meta.GetVersion());
+  info_.metadata["producer_name"] = meta.GetProducerNameAllocated(alloc).get();
+  info_.metadata["graph_name"] = meta.GetGraphNameAllocated(alloc).get();
+  info_.metadata["domain"] = meta.GetDomainAllocated(alloc).get();
+  info_.metadata["description"] = meta.GetDescriptionAllocated(alloc).get();
+  info_.metadata["onnxruntime_version"] = Ort::GetVersionString();
+  for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(alloc)) {
+    info_.metadata[key.get()] = meta.LookupCustomMetadataMapAllocated(key.get(), alloc).get();
+  }
+}
+
+std::vector<Ort::Value> OnnxEngine::Impl::run_session(onnx::BoundInputs& in,
+                                                      const std::vector<const char*>& output_names,
+                                                      std::span<const InferenceRequest> watched) {
+  Ort::RunOptions run;
+  onnx::RunWatcher::Watch watch(run, watched);
+  try {
+    return session_.Run(run, in.names.data(), in.values.data(), in.values.size(), output_names.data(),
+                        output_names.size());
+  } catch (const Ort::Exception& e) {
+    if (auto stopped = stopped_error(watched)) throw *stopped;
+    throw onnx::translate(e, Phase::kRun, "running ONNX model '" + info_.name + "' failed");
+  }
+}
+
+InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span<const InferenceRequest> watched) {
+  if (auto stopped = stopped_error(watched)) throw *stopped;
+  return ort_call(Phase::kRun, "running ONNX model '" + info_.name + "' failed", [&] {
+    onnx::BoundInputs in = onnx::bind_inputs(inputs_, request, options_.auto_fill_llm_inputs);
+    std::vector<size_t> selected;
+    const std::vector<const char*>* names = &all_output_names_;
+    std::vector<const char*> requested;
+    if (!request.output_names.empty()) {
+      selected = onnx::select_outputs(outputs_, request.output_names);
+      std::sort(selected.begin(), selected.end());  // results come in the model's output order
+      for (size_t i : selected) requested.push_back(outputs_[i].name.c_str());
+      names = &requested;
+    }
+    std::vector<Ort::Value> values = run_session(in, *names, watched);
+    InferenceResult result;
+    result.outputs.reserve(values.size());
+    for (size_t i = 0; i < values.size(); ++i) onnx::append_output((*names)[i], values[i], result.outputs);
+    return result;
+  });
+}
+
+InferenceResult OnnxEngine::Impl::infer_counted(const InferenceRequest& request) {
+  auto scope = counters_.begin();
+  try {
+    InferenceResult result = run(request, {&request, 1});
+    scope.succeed();
+    return result;
+  } catch (const Error& e) {
+    scope.fail(e.code());
+    throw;
+  }
+}
+
+std::unique_ptr<OnnxEngine> OnnxEngine::load(const std::string& path, const OnnxOptions& options) {
+  OnnxOptions resolved = onnx::resolve_options(options);
+  Ort::SessionOptions so = session_options(resolved);
+  check_file(path);
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  Ort::Session session = ort_call(Phase::kLoad, "cannot load ONNX model '" + path + "'",
+                                  [&] { return Ort::Session(onnx::ort_env(), path.c_str(), so); });
+  auto impl = std::make_unique<Impl>(std::move(resolved), std::move(session), path, ec ? 0 : bytes);
+  return std::make_unique<OnnxEngine>(ConstructionKey{}, std::move(impl));
+}
+
+std::unique_ptr<OnnxEngine> OnnxEngine::load_from_memory(std::span<const std::byte> model, const OnnxOptions& options) {
+  OnnxOptions resolved = onnx::resolve_options(options);
+  Ort::SessionOptions so = session_options(resolved);
+  if (model.empty()) throw Error::model_load("cannot load ONNX model '<memory>'", "the buffer is empty");
+  Ort::Session session = ort_call(Phase::kLoad, "cannot load ONNX model '<memory>'", [&] {
+    return Ort::Session(onnx::ort_env(), model.data(), model.size(), so);
+  });
+  auto impl = std::make_unique<Impl>(std::move(resolved), std::move(session), "<memory>", model.size());
+  return std::make_unique<OnnxEngine>(ConstructionKey{}, std::move(impl));
+}
+
+std::vector<std::string> OnnxEngine::available_providers() { return onnx::available_providers(); }
+
+std::string OnnxEngine::runtime_version() { return Ort::GetVersionString(); }
+
+OnnxEngine::OnnxEngine(ConstructionKey /*key*/, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+OnnxEngine::~OnnxEngine() = default;
+
+InferenceResult OnnxEngine::infer(const InferenceRequest& request) { return impl_->infer_counted(request); }
+
+void OnnxEngine::warmup() {
+  const InferenceRequest request = onnx::synthesize_request(impl_->inputs());
+  impl_->run(request, {&request, 1});
+}
+
+EngineMetrics OnnxEngine::metrics() const {
+  EngineMetrics m = impl_->counters_.snapshot();
+  m.resident_bytes = resident_bytes();
+  return m;
+}
+
+const ModelInfo& OnnxEngine::model_info() const { return impl_->info_; }
+
+Health OnnxEngine::health_check() const { return Health{}; }  // a loaded session stays usable
+
+uint64_t OnnxEngine::resident_bytes() const { return impl_->model_bytes_; }
+
+const OnnxOptions& OnnxEngine::options() const noexcept { return impl_->options_; }
+
+}  // namespace kapsl
