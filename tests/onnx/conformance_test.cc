@@ -9,12 +9,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "kapsl/onnx_engine.h"
 #include "onnx/tensor_proto.h"
@@ -99,6 +101,66 @@ std::string compare_outputs(const DataSet& s, const std::map<std::string, PlainV
     }
   }
   return "";
+}
+
+// Cases raw ONNX Runtime 1.29 (CPU) fails, each with its reason. A trailing '*' matches a
+// prefix. The test fails if a case outside this list fails, so a regression in ONNX Runtime
+// or in the decoding here is noticed.
+struct KnownFailure {
+  std::string_view pattern;
+  std::string_view reason;
+};
+
+constexpr KnownFailure kKnownFailures[] = {
+    {"node/test_adagrad*", "ai.onnx.preview.training op, not registered in ONNX Runtime's inference build"},
+    {"node/test_adam*", "ai.onnx.preview.training op, not registered in ONNX Runtime's inference build"},
+    {"node/test_momentum*", "ai.onnx.preview.training op, not registered in ONNX Runtime's inference build"},
+    {"node/test_nesterov_momentum", "ai.onnx.preview.training op, not registered in ONNX Runtime's inference build"},
+    {"simple/test_gradient_of_add*", "ai.onnx.preview.training Gradient op, not registered in ONNX Runtime"},
+    {"node/test_bernoulli*", "random op: ONNX Runtime's generator differs from NumPy's"},
+    {"node/test_training_dropout*", "random op (Dropout in training mode): the mask differs from NumPy's"},
+    {"node/test_bitshift_*_uint16", "no BitShift(11) kernel for uint16 in ONNX Runtime's CPU provider"},
+    {"node/test_max_int16", "no Max(13) kernel for int16 in ONNX Runtime's CPU provider"},
+    {"node/test_max_uint16", "no Max(13) kernel for uint16 in ONNX Runtime's CPU provider"},
+    {"node/test_min_int16", "no Min(13) kernel for int16 in ONNX Runtime's CPU provider"},
+    {"node/test_min_uint16", "no Min(13) kernel for uint16 in ONNX Runtime's CPU provider"},
+    {"node/test_pow_types_float32_uint*", "no Pow(15) kernel for an unsigned exponent in ONNX Runtime's CPU provider"},
+    {"node/test_gru_batchwise", "ONNX Runtime's CPU GRU supports only layout 0"},
+    {"node/test_lstm_batchwise", "ONNX Runtime's CPU LSTM supports only layout 0"},
+    {"node/test_simple_rnn_batchwise", "ONNX Runtime's CPU RNN supports only layout 0"},
+    {"node/test_dft*", "values near 0 differ by ~1e-4, beyond atol 1e-7 (FFT rounding)"},
+    {"node/test_stft*", "values near 0 differ by ~1e-5, beyond atol 1e-7 (FFT rounding)"},
+    {"node/test_resize_downsample_scales_*_align_corners", "ONNX Runtime computes align_corners downsampling differently"},
+    {"node/test_maxunpool_export_with_output_shape", "ONNX Runtime places the unpooled values differently with output_shape"},
+    {"node/test_cast_FLOAT_to_STRING", "ONNX Runtime formats floats differently from NumPy"},
+    {"node/test_castlike_FLOAT_to_STRING*", "ONNX Runtime formats floats differently from NumPy"},
+    {"node/test_cast_FLOAT_to_BFLOAT16", "ONNX Runtime rounds to bfloat16, the suite truncates"},
+    {"node/test_castlike_FLOAT_to_BFLOAT16*", "ONNX Runtime rounds to bfloat16, the suite truncates"},
+    {"node/test_castlike_BFLOAT16_to_FLOAT*", "the suite's 'like' input has rank 1 where the model declares rank 2 (onnx 1.12 data)"},
+    {"node/test_strnormalizer_*", "StringNormalizer needs the en_US.UTF-8 locale, absent on this machine"},
+    {"simple/test_strnorm_model_*", "StringNormalizer needs the en_US.UTF-8 locale, absent on this machine"},
+    {"node/test_loop13_seq", "its input is an empty sequence, which ONNX Runtime's C API cannot create"},
+    {"pytorch-converted/test_AvgPool*", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-converted/test_BatchNorm*", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-converted/test_GLU*", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-converted/test_Linear", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-converted/test_PReLU*", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-converted/test_PoissonNLLLLoss_no_reduce", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-converted/test_Softsign", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+    {"pytorch-operator/test_operator_*", "opset 1-6 model: ONNX Runtime has no kernel for ops this old"},
+};
+
+const KnownFailure* known_failure(const std::string& name) {
+  for (const auto& k : kKnownFailures) {
+    const std::string_view p = k.pattern;
+    const size_t star = p.find('*');
+    if (star == std::string_view::npos ? name == p
+                                       : (name.size() >= p.size() - 1 && name.compare(0, star, p.substr(0, star)) == 0 &&
+                                          name.ends_with(p.substr(star + 1)))) {
+      return &k;
+    }
+  }
+  return nullptr;
 }
 
 // ---- raw ONNX Runtime
@@ -208,6 +270,7 @@ TEST(OnnxConformance, EngineBehavesAsRawOnnxRuntimeOnTheBackendTestSuite) {
   Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "conformance");
   size_t total = 0, raw_pass = 0, engine_pass = 0;
   std::vector<std::string> regressions, expected_failures, engine_only;
+  std::map<std::string, std::vector<std::string>> known;  // reason -> cases raw ORT fails
   for (const std::string suite : {"node", "simple", "pytorch-converted", "pytorch-operator"}) {
     std::vector<fs::path> dirs;
     for (const auto& e : fs::directory_iterator(root / suite)) dirs.push_back(e.path());
@@ -231,10 +294,26 @@ TEST(OnnxConformance, EngineBehavesAsRawOnnxRuntimeOnTheBackendTestSuite) {
         (limit.empty() ? regressions : expected_failures).push_back(name + ": " + (limit.empty() ? ours : limit));
       }
       if (!raw.empty() && ours.empty()) engine_only.push_back(name + " (raw: " + raw + ")");
+      if (!raw.empty()) {
+        if (const KnownFailure* k = known_failure(name)) {
+          known[std::string(k->reason)].push_back(name);
+        } else {
+          ADD_FAILURE() << "raw ONNX Runtime fails " << name << ", which is not a known failure: " << raw;
+        }
+      }
+      if (!raw.empty() && !ours.empty() && std::getenv("KAPSL_CONFORMANCE_VERBOSE")) {
+        std::cout << "BOTH-FAIL " << name << " | raw: " << raw.substr(0, 200) << " | ours: " << ours.substr(0, 200) << "\n";
+      }
     }
   }
   std::cout << "ONNX backend test suite: " << total << " cases; raw ONNX Runtime passes " << raw_pass
             << ", OnnxEngine passes " << engine_pass << "\n";
+  std::cout << "Known failures of raw ONNX Runtime (and so of OnnxEngine), by reason:\n";
+  for (const auto& [reason, cases] : known) {
+    std::cout << "  " << cases.size() << " x " << reason << ":";
+    for (const auto& c : cases) std::cout << " " << c.substr(c.find('/') + 1);
+    std::cout << "\n";
+  }
   std::cout << "Expected failures (raw ORT passes, the Engine API cannot express the case): " << expected_failures.size() << "\n";
   for (const auto& e : expected_failures) std::cout << "  " << e << "\n";
   std::cout << "Pass through OnnxEngine but not raw ORT: " << engine_only.size() << "\n";

@@ -127,6 +127,10 @@ PlainValue read_value(const std::string& path, const ::onnx::TypeProto& type) {
     TP t;
     if (!t.ParseFromString(data)) throw std::runtime_error("cannot parse " + path + " as TensorProto");
     v.tensors.push_back(decode_tensor(t));
+    // NumPy has no bfloat16, so the suite stores bfloat16 tensors as their uint16 bits.
+    if (type.tensor_type().elem_type() == TP::BFLOAT16 && v.tensors[0].elem_type == TP::UINT16) {
+      v.tensors[0].elem_type = TP::BFLOAT16;
+    }
   }
   return v;
 }
