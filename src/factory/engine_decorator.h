@@ -1,0 +1,88 @@
+// Engine decorators: an Engine that owns another and post-processes its outputs (the
+// classify and embed wrappers of kapsl-backends 0.1.1).
+#ifndef KAPSL_FACTORY_ENGINE_DECORATOR_H_
+#define KAPSL_FACTORY_ENGINE_DECORATOR_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kapsl/engine.h"
+
+namespace kapsl::internal {
+
+// Delegates everything to the inner engine except the output post-processing, which
+// subclasses implement in post_process(). Runs batches through the inner engine's
+// infer_batch so its real batching is kept; a post-processing error fails only its item.
+// Thread-safety: safe for concurrent use without external synchronization, as the inner
+// engine is (post_process must be a pure function of its arguments).
+class EngineDecorator : public Engine {
+ public:
+  // `task` is recorded in model_info().metadata["task"].
+  EngineDecorator(std::unique_ptr<Engine> inner, const std::string& task);
+
+  InferenceResult infer(const InferenceRequest& request) override;
+  std::vector<BatchItemResult> infer_batch(std::span<const InferenceRequest> requests) override;
+  void warmup() override { inner_->warmup(); }
+  EngineMetrics metrics() const override { return inner_->metrics(); }
+  const ModelInfo& model_info() const override { return info_; }
+  Health health_check() const override { return inner_->health_check(); }
+  uint64_t resident_bytes() const override { return inner_->resident_bytes(); }
+
+ protected:
+  // Turns the inner result into this engine's result. Throws Error(kInference) naming the
+  // output when it does not have the shape or dtype the task needs.
+  virtual InferenceResult post_process(const InferenceRequest& request, InferenceResult inner) const = 0;
+
+  // The request the inner engine should see instead of `request`, or nullopt to pass it
+  // unchanged. post_process still gets the caller's request.
+  virtual std::optional<InferenceRequest> adapt_request(const InferenceRequest&) const { return std::nullopt; }
+
+  const Engine& inner() const { return *inner_; }
+
+  ModelInfo info_;  // the inner engine's, with the task added; subclasses adjust outputs
+
+ private:
+  std::unique_ptr<Engine> inner_;
+};
+
+// Row-wise softmax over [B, C] (or [C], returned as [1, C]) float32 logits; with
+// `apply_softmax` false the logits pass through, reshaped the same way.
+class ClassifyEngine final : public EngineDecorator {
+ public:
+  // Throws Error(kModelLoad) if the inner model's first output is known not to be float32
+  // of rank 1 or 2.
+  ClassifyEngine(std::unique_ptr<Engine> inner, bool apply_softmax);
+
+  // The computation, for tests: `logits` float32 [C] or [B, C]. Throws Error(kInference).
+  static Tensor classify(const Tensor& logits, bool apply_softmax, const std::string& name);
+
+ private:
+  InferenceResult post_process(const InferenceRequest& request, InferenceResult inner) const override;
+  bool apply_softmax_;
+};
+
+// Sentence embeddings: [B, S, D] float32 hidden states mean-pooled over S, weighted by the
+// request's attention mask (the first input whose name contains "attention_mask" and has
+// B*S elements; all ones if none), then L2-normalised if `normalize`; [B, D] outputs are
+// taken as already pooled.
+class EmbedEngine final : public EngineDecorator {
+ public:
+  // Throws Error(kModelLoad) if the inner model's first output is known not to be float32
+  // of rank 2 or 3.
+  EmbedEngine(std::unique_ptr<Engine> inner, bool normalize);
+
+  // The computation, for tests. `mask` may be null. Throws Error(kInference).
+  static Tensor embed(const Tensor& hidden, const Tensor* mask, bool normalize, const std::string& name);
+
+ private:
+  InferenceResult post_process(const InferenceRequest& request, InferenceResult inner) const override;
+  // Drops attention-mask inputs the model does not declare: the mask is the wrapper's input
+  // then, and OnnxEngine refuses unknown inputs.
+  std::optional<InferenceRequest> adapt_request(const InferenceRequest& request) const override;
+  bool normalize_;
+};
+
+}  // namespace kapsl::internal
+
+#endif  // KAPSL_FACTORY_ENGINE_DECORATOR_H_
