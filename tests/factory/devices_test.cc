@@ -122,6 +122,30 @@ TEST(CudaProbeTest, FallsBackToNvidiaSmiWhenNvmlIsMissing) {
   EXPECT_TRUE(info.has_provider("TensorRT"));
 }
 
+TEST(CudaProbeTest, NvmlThroughDlopen) {
+  ProbeOptions options;
+  options.nvml_library = KAPSL_FAKE_NVML;
+  options.nvidia_smi = "/no/such/nvidia-smi";  // must not be needed
+  options.probe_rocm = false;
+  DeviceInfo info = probe_devices(options);
+  ASSERT_EQ(info.devices.size(), 3u) << (info.notes.empty() ? "" : info.notes[0]);
+  const Device* g0 = info.find(DeviceBackend::kCuda, 0);
+  const Device* g1 = info.find(DeviceBackend::kCuda, 1);
+  ASSERT_NE(g0, nullptr);
+  ASSERT_NE(g1, nullptr);
+  EXPECT_EQ(g0->name, "Fake GPU 0");
+  EXPECT_EQ(g0->memory_total_bytes, uint64_t{1} << 30);
+  EXPECT_EQ(g0->memory_free_bytes, uint64_t{1} << 20);
+  EXPECT_EQ(g0->compute_capability, "9.0");
+  EXPECT_EQ(g0->uuid, "GPU-fake-0");
+  EXPECT_EQ(g0->pci_bus_id, "00000000:17:00.0");
+  EXPECT_EQ(g0->driver_version, "550.54.15");
+  EXPECT_EQ(g0->cuda_version, "12.10");
+  EXPECT_EQ(g1->memory_total_bytes, uint64_t{2} << 30);
+  EXPECT_FALSE(g1->supports_fp16);  // capability 3.7
+  EXPECT_TRUE(info.notes.empty());
+}
+
 TEST(CudaProbeTest, HangingOrMissingToolsLeaveCpuOnly) {
   testing::TempDir dir;
   ProbeOptions options;
