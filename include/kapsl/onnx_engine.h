@@ -16,6 +16,9 @@
 // (created once, sized by default_shared_intra_op_threads()), so N engines do not start N
 // pools that oversubscribe the machine; concurrent infer calls each run on their caller's
 // thread plus that pool. Setting OnnxOptions::intra_op_threads gives the engine its own pool.
+// (ONNX Runtime allows one environment per process: if the program created an Ort::Env
+// before its first engine, that environment has no shared pool, and engines get their own
+// pool of the same size instead.)
 // Cancellation tokens and deadlines are watched by one process-wide watcher thread that
 // terminates the affected run through ONNX Runtime's RunOptions terminate flag.
 //

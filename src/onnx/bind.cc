@@ -143,9 +143,8 @@ BoundInputs bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest
   BoundInputs in;
   in.names.reserve(specs.size());
   in.values.reserve(specs.size());
-  in.filled.reserve(specs.size());  // values borrow filled tensors: never reallocate
   std::vector<bool> bound(specs.size(), false);
-  SequenceElements sequences(specs.size());
+  SequenceElements sequences;  // sized only when a request uses sequence inputs
   for (const auto& input : request.inputs) {
     const std::string_view name = input.name.empty() ? std::string_view(specs[0].name) : std::string_view(input.name);
     const size_t i = find_spec(specs, name);
@@ -157,6 +156,7 @@ BoundInputs bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest
       IoSpec spec = specs[element->first];
       spec.name = std::string(name);
       check_input(spec, input.tensor);
+      sequences.resize(specs.size());
       sequences[element->first].emplace_back(element->second, to_ort_value(input.tensor));
       continue;
     }
@@ -170,7 +170,7 @@ BoundInputs bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest
     in.names.push_back(specs[i].name.c_str());
     in.values.push_back(to_ort_value(input.tensor));
   }
-  bind_sequences(specs, sequences, bound, in);
+  if (!sequences.empty()) bind_sequences(specs, sequences, bound, in);
   fill_missing(specs, bound, in, request, auto_fill_enabled);
   return in;
 }

@@ -57,7 +57,8 @@ Ort::Value to_ort_value(const Tensor& tensor);
 struct BoundInputs {
   std::vector<const char*> names;  // point into the IoSpecs
   std::vector<Ort::Value> values;
-  std::vector<Tensor> filled;      // auto-filled tensors the values borrow
+  std::vector<Tensor> filled;      // auto-filled tensors the values borrow (their heap bytes
+                                   // stay put when the vector grows)
 };
 
 // Binds `request`'s inputs to `specs` (see OnnxEngine's contract: names, main input,

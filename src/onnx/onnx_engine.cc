@@ -2,6 +2,8 @@
 #include "kapsl/onnx_engine.h"
 
 #include <algorithm>
+#include <atomic>
+#include <string_view>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -30,6 +32,13 @@ std::optional<Error> stopped_error(std::span<const InferenceRequest> requests) {
   return std::nullopt;
 }
 
+// Creating OrtRunOptions costs an allocation per call; a Run blocks its thread, so one per
+// thread is never used by two runs at once, and the Watch clears a terminate flag it set.
+Ort::RunOptions& thread_run_options() {
+  thread_local Ort::RunOptions run;
+  return run;
+}
+
 void check_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -45,6 +54,37 @@ Ort::SessionOptions session_options(const OnnxOptions& resolved) {
   Ort::SessionOptions so = onnx::make_session_options(resolved);
   onnx::register_provider(so, resolved);
   return so;
+}
+
+// ONNX Runtime keeps one environment per process. If the program made its own Ort::Env
+// before kapsl did, ort_env() is that one, without global thread pools, and a session that
+// disables its own threads fails; such sessions then get their own pool of the same size.
+std::atomic<bool> g_env_has_global_pools{true};
+
+bool no_global_pools(const Ort::Exception& e) {
+  return std::string_view(e.what()).find("EnvCreatedWithGlobalThreadPools") != std::string_view::npos;
+}
+
+// Creates the session with make(session_options), for `resolved` options.
+template <typename Make>
+Ort::Session create_session(const OnnxOptions& resolved, const std::string& path, Make&& make) {
+  const std::string context = "cannot load ONNX model '" + path + "'";
+  OnnxOptions own_pool = resolved;
+  own_pool.intra_op_threads = onnx::shared_pool_threads();
+  const bool shared = !resolved.intra_op_threads;
+  if (shared && !g_env_has_global_pools.load()) {
+    Ort::SessionOptions so = session_options(own_pool);
+    return ort_call(Phase::kLoad, context, [&] { return make(so); });
+  }
+  Ort::SessionOptions so = session_options(resolved);
+  try {
+    return make(so);
+  } catch (const Ort::Exception& e) {
+    if (!shared || !no_global_pools(e)) throw onnx::translate(e, Phase::kLoad, context);
+  }
+  g_env_has_global_pools.store(false);
+  Ort::SessionOptions fallback = session_options(own_pool);
+  return ort_call(Phase::kLoad, context, [&] { return make(fallback); });
 }
 
 }  // namespace
@@ -84,7 +124,7 @@ void OnnxEngine::Impl::fill_info(const std::string& path) {
 std::vector<Ort::Value> OnnxEngine::Impl::run_session(onnx::BoundInputs& in,
                                                       const std::vector<const char*>& output_names,
                                                       std::span<const InferenceRequest> watched) {
-  Ort::RunOptions run;
+  Ort::RunOptions& run = thread_run_options();
   onnx::RunWatcher::Watch watch(run, watched);
   try {
     return session_.Run(run, in.names.data(), in.values.data(), in.values.size(), output_names.data(),
@@ -97,7 +137,7 @@ std::vector<Ort::Value> OnnxEngine::Impl::run_session(onnx::BoundInputs& in,
 
 InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span<const InferenceRequest> watched) {
   if (auto stopped = stopped_error(watched)) throw *stopped;
-  return ort_call(Phase::kRun, "running ONNX model '" + info_.name + "' failed", [&] {
+  try {
     onnx::BoundInputs in = onnx::bind_inputs(inputs_, request, options_.auto_fill_llm_inputs);
     std::vector<size_t> selected;
     const std::vector<const char*>* names = &all_output_names_;
@@ -113,7 +153,9 @@ InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span
     result.outputs.reserve(values.size());
     for (size_t i = 0; i < values.size(); ++i) onnx::append_output((*names)[i], values[i], result.outputs);
     return result;
-  });
+  } catch (const Ort::Exception& e) {  // the message is built only on failure: run() is the hot path
+    throw onnx::translate(e, Phase::kRun, "running ONNX model '" + info_.name + "' failed");
+  }
 }
 
 InferenceResult OnnxEngine::Impl::infer_counted(const InferenceRequest& request) {
@@ -130,21 +172,22 @@ InferenceResult OnnxEngine::Impl::infer_counted(const InferenceRequest& request)
 
 std::unique_ptr<OnnxEngine> OnnxEngine::load(const std::string& path, const OnnxOptions& options) {
   OnnxOptions resolved = onnx::resolve_options(options);
-  Ort::SessionOptions so = session_options(resolved);
+  session_options(resolved);  // option and provider errors come before file errors
   check_file(path);
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
-  Ort::Session session = ort_call(Phase::kLoad, "cannot load ONNX model '" + path + "'",
-                                  [&] { return Ort::Session(onnx::ort_env(), path.c_str(), so); });
+  Ort::Session session = create_session(resolved, path, [&](const Ort::SessionOptions& so) {
+    return Ort::Session(onnx::ort_env(), path.c_str(), so);
+  });
   auto impl = std::make_unique<Impl>(std::move(resolved), std::move(session), path, ec ? 0 : bytes);
   return std::make_unique<OnnxEngine>(ConstructionKey{}, std::move(impl));
 }
 
 std::unique_ptr<OnnxEngine> OnnxEngine::load_from_memory(std::span<const std::byte> model, const OnnxOptions& options) {
   OnnxOptions resolved = onnx::resolve_options(options);
-  Ort::SessionOptions so = session_options(resolved);
+  session_options(resolved);  // option and provider errors come before model errors
   if (model.empty()) throw Error::model_load("cannot load ONNX model '<memory>'", "the buffer is empty");
-  Ort::Session session = ort_call(Phase::kLoad, "cannot load ONNX model '<memory>'", [&] {
+  Ort::Session session = create_session(resolved, "<memory>", [&](const Ort::SessionOptions& so) {
     return Ort::Session(onnx::ort_env(), model.data(), model.size(), so);
   });
   auto impl = std::make_unique<Impl>(std::move(resolved), std::move(session), "<memory>", model.size());

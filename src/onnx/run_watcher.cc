@@ -9,11 +9,17 @@ RunWatcher::Watch::Watch(Ort::RunOptions& run, std::span<const InferenceRequest>
   RunWatcher::instance().add(this);
 }
 
-RunWatcher::Watch::~Watch() { RunWatcher::instance().remove(this); }
-
-bool RunWatcher::Watch::terminated() const {
-  std::lock_guard<std::mutex> lock(RunWatcher::instance().mu_);
-  return terminated_;
+RunWatcher::Watch::~Watch() {
+  RunWatcher::instance().remove(this);
+  // Removed, the watcher no longer touches terminated_ or run_. A terminated RunOptions is
+  // cleared so that it can serve the next run (the engine keeps one per thread).
+  if (terminated_) {
+    try {
+      run_->UnsetTerminate();
+    } catch (const Ort::Exception&) {
+      // Cannot fail in practice; a later run would then stop with kInference, not crash.
+    }
+  }
 }
 
 RunWatcher& RunWatcher::instance() {

@@ -32,14 +32,13 @@ class RunWatcher {
   static constexpr std::chrono::milliseconds kParkAfter{200};
 
   // Registers a run for its lifetime. `requests` and `run` are borrowed and must outlive it.
+  // On destruction, a terminate flag the watcher set is cleared again, so `run` can be reused.
   class Watch {
    public:
     Watch(Ort::RunOptions& run, std::span<const InferenceRequest> requests);
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
     ~Watch();
-    // True if the watcher set the terminate flag of this run.
-    bool terminated() const;
 
    private:
     friend class RunWatcher;
