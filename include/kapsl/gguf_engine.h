@@ -1,0 +1,187 @@
+// GgufEngine: a GGUF model run by llama.cpp — text generation (prompt text, token ids or
+// chat messages), streaming, tokenization and embeddings — behind the Engine interface.
+//
+// A GgufEngine is made only by GgufEngine::load, which returns a loaded engine or throws;
+// destroying it frees the model and its contexts. llama.cpp is initialised once per process
+// (on the first load) and its log is routed to spdlog; any number of different models may be
+// loaded at the same time, each its own engine.
+//
+// Slots. An engine owns `n_parallel` slots; a slot is one llama.cpp context (KV cache of
+// n_ctx tokens) with its own sampler and remembers the tokens its KV cache holds, so a
+// request whose prompt starts like the slot's previous one only decodes the new suffix.
+// A request takes a free slot for its whole generation; when none is free it waits in a
+// queue of at most `max_queue` requests, and beyond that fails with kOverloaded. The engine
+// lock is held only to take and return slots, never during decoding, so requests in
+// different slots run in parallel. (Continuous batching would replace "one context per
+// slot" by "one sequence id per slot in a shared context"; the slot interface stays.)
+//
+// Thread-safety: safe for concurrent use without external synchronization. Stream callbacks
+// and the load progress callback run on the calling thread.
+#ifndef KAPSL_GGUF_ENGINE_H_
+#define KAPSL_GGUF_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "kapsl/engine.h"
+#include "kapsl/request.h"
+
+namespace kapsl {
+
+// Load-time options. Per-request options are GenerationOptions (request.h).
+struct GgufOptions {
+  // --- Behaviour
+  uint32_t n_ctx = 0;             // context (KV cache) tokens per slot; 0 = min(trained context, 4096)
+  uint32_t n_parallel = 1;        // slots: requests generating at the same time (>= 1)
+  uint32_t max_queue = 64;        // requests waiting for a slot; one more fails with kOverloaded
+  bool embeddings = false;        // load for embed(); generation is then unavailable
+  bool vocab_only = false;        // load only the tokenizer: tokenize/detokenize/chat templates work
+  std::function<bool(float)> progress = {};  // load progress in [0, 1]; return false to abort (kCancelled)
+
+  // --- Performance
+  uint32_t n_batch = 2048;        // most prompt tokens submitted per llama_decode (chunk size)
+  uint32_t n_ubatch = 512;        // physical batch size (<= n_batch)
+  int32_t n_threads = 0;          // threads per slot for generation and prompt decode; 0 = physical cores
+  int32_t n_gpu_layers = -1;      // layers offloaded to a GPU, -1 = all (no-op in CPU builds)
+  bool use_mmap = true;           // memory-map the file rather than read it
+  bool use_mlock = false;         // lock the weights in RAM
+  std::string flash_attention = "auto";  // "auto", "on" or "off"
+  std::string kv_cache_type = "f16";     // K and V cache element type: "f32", "f16", "bf16", "q8_0", "q4_0"
+};
+
+// A chat message for apply_chat_template ("system", "user", "assistant", ...).
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+// Facts about the loaded model, from its GGUF metadata and llama.cpp.
+struct GgufModelInfo {
+  std::string architecture;       // general.architecture, e.g. "llama"
+  std::string description;        // llama.cpp's one-line description, e.g. "llama ?B F16"
+  uint64_t n_params = 0;          // parameters
+  uint64_t size_bytes = 0;        // bytes of all weight tensors
+  uint32_t n_ctx_train = 0;       // context the model was trained with
+  uint32_t n_ctx = 0;             // context per slot in use
+  uint32_t n_embd = 0;            // embedding width (the length of embed() vectors)
+  uint32_t n_layer = 0;
+  int32_t n_vocab = 0;            // vocabulary size
+  int32_t bos_token = -1;         // -1 = none
+  int32_t eos_token = -1;         // -1 = none
+  std::vector<int32_t> eog_tokens;  // every end-of-generation token (EOS, EOT, <|im_end|>, ...)
+  bool has_chat_template = false;   // tokenizer.chat_template present
+  std::string chat_template;        // its text ("" if absent)
+  std::string pooling;              // embeddings pooling in use: "none", "mean", "cls", "last", "rank"
+};
+
+// What to generate from: text, token ids, or chat messages rendered with a template.
+struct ChatPrompt {
+  std::vector<ChatMessage> messages;
+  std::string chat_template;  // "" = the model's own
+};
+using Prompt = std::variant<std::string, std::vector<int32_t>, ChatPrompt>;
+
+struct GenerateRequest {
+  Prompt prompt;                 // text is tokenized with add_special (BOS) and parse_special
+  GenerationOptions options;
+  std::optional<Clock::time_point> deadline;  // checked between tokens and during prompt decode
+  CancellationToken cancel;      // idem
+};
+
+struct GenerateResult {
+  std::string text;              // valid UTF-8 (invalid bytes become U+FFFD); excludes stop strings
+  std::vector<int32_t> tokens;   // every generated token, including a stop token if one ended it
+  GenerationUsage usage;         // finish_reason kStop, kLength, kCancelled or kTimeout
+};
+
+class GgufEngine final : public Engine {
+ public:
+  // Loads `path`. Validates the GGUF header and tensor table before llama.cpp reads it.
+  // Throws: kModelLoad (no such file, not GGUF, truncated, unsupported version,
+  // unsupported architecture, llama.cpp refused it: the message says why), kInvalidInput
+  // (a bad option, named with the expected and the given value), kCancelled (progress
+  // returned false), kResourceExhausted (a context could not be allocated).
+  static std::unique_ptr<GgufEngine> load(const std::string& path, const GgufOptions& options = {});
+
+  ~GgufEngine() override;
+
+  // "v0.5.0 (ggml 0.25.1)": the llama.cpp this library was built with. Never throws.
+  static std::string llama_version();
+
+  // Generates text. Waits for a free slot (kOverloaded when the queue is full). Stops on any
+  // end-of-generation token (unless options.ignore_eos), a stop token id, a stop string
+  // (not included in the text), max_new_tokens, cancellation or the deadline; the reason is
+  // in usage.finish_reason. If `on_chunk` is given it receives the text as it is produced in
+  // pieces of valid UTF-8; text that may begin a stop string is held back until it cannot;
+  // returning false stops with kCancelled. The returned text is the pieces concatenated.
+  // Throws: kInvalidInput (bad options, empty prompt, token id out of range, prompt tokens +
+  // max_new_tokens > n_ctx; checked before any work), kOverloaded, kTimeout / kCancelled
+  // (only while waiting for a slot; once generating they end it with a finish reason),
+  // kUnavailable (embeddings or vocab-only engine), kResourceExhausted / kBackend (llama.cpp
+  // decode failed). The slot stays usable after any error.
+  GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {});
+  // Shorthand for generate({prompt, options}).
+  GenerateResult generate(const std::string& prompt, const GenerationOptions& options = {},
+                          const StreamCallback& on_chunk = {});
+
+  // Renders `messages` with `tmpl` (a template name or Jinja text llama.cpp recognises) or,
+  // if empty, the model's template. Throws kInvalidInput if the model has no template and
+  // none is given, or llama.cpp does not support the template.
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
+                                  const std::string& tmpl = {}) const;
+
+  // Wraps llama_tokenize. add_special: add BOS/EOS as the model asks; parse_special: turn
+  // text like "<|im_end|>" into its special token. Throws kInvalidInput if the text is too long.
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special = true, bool parse_special = false) const;
+
+  // Wraps llama_detokenize. special: render special tokens as text. Throws kInvalidInput
+  // for an id outside [0, n_vocab).
+  std::string detokenize(std::span<const int32_t> tokens, bool special = false) const;
+
+  // One embedding per text, n_embd floats, pooled as the model's metadata says (mean when it
+  // says none), L2-normalised if `normalize`. Texts are decoded in batches of up to n_batch
+  // tokens. Throws kUnavailable (engine not loaded with embeddings = true), kInvalidInput
+  // (an empty text or one longer than n_batch or n_ctx tokens), kOverloaded as generate().
+  std::vector<std::vector<float>> embed(std::span<const std::string> texts, bool normalize = true);
+
+  const GgufModelInfo& gguf_info() const;
+
+  // --- Engine
+  // Input: the main input (or "prompt"): a string tensor holding one prompt, or a uint8
+  // tensor of UTF-8 bytes. Output "text": a string tensor of shape [1]; an empty generation
+  // is a valid result. Generation options, deadline and cancellation come from the request;
+  // unlike generate(), cancellation and the deadline throw kCancelled / kTimeout (the Engine
+  // contract). Embeddings engines take a string tensor of texts and return float32
+  // "embeddings" of shape [n, n_embd].
+  InferenceResult infer(const InferenceRequest& request) override;
+  // Streams text pieces as generate() does; on_chunk returning false ends with kCancelled.
+  InferenceResult infer_stream(const InferenceRequest& request, const StreamCallback& on_chunk) override;
+  void warmup() override;
+  EngineMetrics metrics() const override;
+  const ModelInfo& model_info() const override;
+  Health health_check() const override;
+  // Weights plus the KV caches of every slot.
+  uint64_t resident_bytes() const override;
+
+  struct Impl;  // internal, src/gguf/engine_impl.h
+
+ private:
+  struct LoadTag {};  // only load() can name it, so only load() constructs engines
+
+ public:
+  GgufEngine(LoadTag, std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kapsl
+
+#endif  // KAPSL_GGUF_ENGINE_H_

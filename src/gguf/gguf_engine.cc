@@ -1,0 +1,238 @@
+// GgufEngine's public methods: argument checks, slot leases and request accounting around
+// the work in generation.cc, embeddings.cc and vocab.cc, and the Engine interface.
+#include "kapsl/gguf_engine.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ggml.h"
+#include "gguf/engine_impl.h"
+#include "gguf/sampling.h"
+#include "gguf/utf8.h"
+#include "kapsl/error.h"
+#include "llama.h"
+
+#ifndef KAPSL_LLAMA_VERSION
+#define KAPSL_LLAMA_VERSION "unknown"
+#endif
+
+namespace kapsl {
+namespace gguf {
+
+std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufOptions& options);
+
+std::string pooling_name(enum llama_pooling_type type) {
+  switch (type) {
+    case LLAMA_POOLING_TYPE_NONE: return "none";
+    case LLAMA_POOLING_TYPE_MEAN: return "mean";
+    case LLAMA_POOLING_TYPE_CLS: return "cls";
+    case LLAMA_POOLING_TYPE_LAST: return "last";
+    case LLAMA_POOLING_TYPE_RANK: return "rank";
+    default: return "unspecified";
+  }
+}
+
+namespace {
+
+// Runs `fn` as one accounted call: counted, and classified by the error it throws.
+template <typename Fn>
+auto accounted(internal::RequestCounters& counters, Fn&& fn) {
+  auto scope = counters.begin();
+  try {
+    return fn(scope);
+  } catch (const Error& e) {
+    scope.fail(e.code());
+    throw;
+  }
+}
+
+void require_generation(const GgufEngine::Impl& impl) {
+  if (impl.options.vocab_only) throw Error::unavailable("this GGUF engine was loaded vocab-only: it cannot generate");
+  if (impl.options.embeddings) {
+    throw Error::unavailable("this GGUF engine was loaded with embeddings = true: use embed(), not generation");
+  }
+}
+
+std::vector<int32_t> prompt_tokens(const GgufEngine& engine, const GgufEngine::Impl& impl, const Prompt& prompt) {
+  std::vector<int32_t> tokens;
+  if (const auto* text = std::get_if<std::string>(&prompt)) {
+    tokens = engine.tokenize(*text, true, true);
+  } else if (const auto* ids = std::get_if<std::vector<int32_t>>(&prompt)) {
+    tokens = *ids;
+    engine.detokenize(tokens);  // checks every id is in range
+  } else {
+    const auto& chat = std::get<ChatPrompt>(prompt);
+    tokens = engine.tokenize(engine.apply_chat_template(chat.messages, true, chat.chat_template), true, true);
+  }
+  if (tokens.empty()) throw Error::invalid_input("empty prompt: at least one token is needed");
+  (void)impl;
+  return tokens;
+}
+
+void check_fits_context(const GgufEngine::Impl& impl, size_t n_prompt, uint32_t max_new_tokens) {
+  if (n_prompt + max_new_tokens > impl.info.n_ctx) {
+    throw Error::invalid_input("prompt plus max_new_tokens exceed the context",
+                               std::to_string(n_prompt) + " prompt tokens + " + std::to_string(max_new_tokens) +
+                                   " new tokens > n_ctx " + std::to_string(impl.info.n_ctx));
+  }
+}
+
+std::string prompt_from_request(const InferenceRequest& request) {
+  const Tensor* t = request.find_input(kMainInput);
+  if (t == nullptr) t = request.find_input("prompt");
+  if (t == nullptr) throw Error::invalid_input("missing input", "expected the main input or \"prompt\"");
+  std::string text;
+  if (t->dtype() == DType::kString) {
+    if (t->element_count() != 1) {
+      throw Error::invalid_input("input \"prompt\" must hold one string",
+                                 "got shape " + shape_to_string(t->shape()));
+    }
+    text = t->strings().front();
+  } else if (t->dtype() == DType::kUInt8) {
+    const auto bytes = t->bytes();
+    text.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } else {
+    throw Error::invalid_input("input \"prompt\" has the wrong dtype",
+                               "expected string or uint8 (UTF-8 bytes), got " + std::string(dtype_name(t->dtype())));
+  }
+  if (!gguf::is_valid_utf8(text)) throw Error::invalid_input("input \"prompt\" is not valid UTF-8");
+  return text;
+}
+
+}  // namespace
+}  // namespace gguf
+
+GgufEngine::GgufEngine(LoadTag, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GgufEngine::~GgufEngine() = default;
+
+std::unique_ptr<GgufEngine> GgufEngine::load(const std::string& path, const GgufOptions& options) {
+  return std::make_unique<GgufEngine>(LoadTag{}, gguf::load_impl(path, options));
+}
+
+std::string GgufEngine::llama_version() { return std::string("v") + KAPSL_LLAMA_VERSION + " (ggml " + ggml_version() + ")"; }
+
+const GgufModelInfo& GgufEngine::gguf_info() const { return impl_->info; }
+
+GenerateResult GgufEngine::generate(const std::string& prompt, const GenerationOptions& options,
+                                    const StreamCallback& on_chunk) {
+  GenerateRequest request;
+  request.prompt = prompt;
+  request.options = options;
+  return generate(request, on_chunk);
+}
+
+GenerateResult GgufEngine::generate(const GenerateRequest& request, const StreamCallback& on_chunk) {
+  return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
+    gguf::require_generation(*impl_);
+    gguf::validate_generation_options(request.options, impl_->info.n_vocab);
+    const std::vector<int32_t> prompt = gguf::prompt_tokens(*this, *impl_, request.prompt);
+    gguf::check_fits_context(*impl_, prompt.size(), request.options.max_new_tokens);
+    const auto lease = impl_->slots->acquire({&request.cancel, request.deadline});
+    GenerateResult result = gguf::generate_in_slot(*impl_, lease->slot(), prompt, request, on_chunk, scope.start());
+    impl_->counters.add_tokens(result.usage.prompt_tokens, result.usage.completion_tokens);
+    if (!result.tokens.empty()) impl_->counters.record_time_to_first_token(result.usage.time_to_first_token_s);
+    if (result.usage.finish_reason == FinishReason::kCancelled) scope.fail(ErrorCode::kCancelled);
+    else if (result.usage.finish_reason == FinishReason::kTimeout) scope.fail(ErrorCode::kTimeout);
+    else scope.succeed();
+    return result;
+  });
+}
+
+std::string GgufEngine::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt,
+                                            const std::string& tmpl) const {
+  const std::string& chosen = tmpl.empty() ? impl_->info.chat_template : tmpl;
+  if (chosen.empty()) {
+    throw Error::invalid_input("the model has no chat template (tokenizer.chat_template) and none was given");
+  }
+  return gguf::apply_chat_template(chosen, messages, add_assistant_prompt);
+}
+
+std::vector<int32_t> GgufEngine::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+  return gguf::tokenize(impl_->vocab, text, add_special, parse_special);
+}
+
+std::string GgufEngine::detokenize(std::span<const int32_t> tokens, bool special) const {
+  return gguf::detokenize(impl_->vocab, tokens, special);
+}
+
+std::vector<std::vector<float>> GgufEngine::embed(std::span<const std::string> texts, bool normalize) {
+  return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
+    if (!impl_->options.embeddings) throw Error::unavailable("this GGUF engine was not loaded with embeddings = true");
+    const size_t max_tokens = std::min<size_t>(impl_->options.n_batch, impl_->info.n_ctx);
+    std::vector<std::vector<int32_t>> tokens;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      tokens.push_back(tokenize(texts[i], true, false));
+      if (tokens.back().empty() || tokens.back().size() > max_tokens) {
+        throw Error::invalid_input("text " + std::to_string(i) + " cannot be embedded",
+                                   "expected 1.." + std::to_string(max_tokens) + " tokens, got " +
+                                       std::to_string(tokens.back().size()));
+      }
+    }
+    const auto lease = impl_->slots->acquire({nullptr, std::nullopt});
+    auto out = gguf::embed_in_slot(*impl_, lease->slot(), tokens, normalize);
+    scope.succeed();
+    return out;
+  });
+}
+
+InferenceResult GgufEngine::infer(const InferenceRequest& request) { return infer_stream(request, {}); }
+
+InferenceResult GgufEngine::infer_stream(const InferenceRequest& request, const StreamCallback& on_chunk) {
+  InferenceResult out;
+  if (impl_->options.embeddings) {
+    const Tensor* t = request.find_input(kMainInput);
+    if (t == nullptr) t = request.find_input("texts");
+    if (t == nullptr || t->dtype() != DType::kString) {
+      throw Error::invalid_input("an embeddings engine needs a string input \"texts\"");
+    }
+    const auto vectors = embed(t->strings(), true);
+    std::vector<float> flat;
+    for (const auto& v : vectors) flat.insert(flat.end(), v.begin(), v.end());
+    out.outputs.push_back({"embeddings", Tensor::from_vector<float>(
+                                             {static_cast<int64_t>(vectors.size()), impl_->info.n_embd}, flat)});
+    if (on_chunk) on_chunk(StreamChunk{{}, {}, out.outputs});
+    return out;
+  }
+  GenerateRequest g;
+  g.prompt = gguf::prompt_from_request(request);
+  g.options = request.generation;
+  g.deadline = request.deadline;
+  g.cancel = request.cancel;
+  GenerateResult r = generate(g, on_chunk);
+  // The Engine contract: cancellation and deadlines are errors; a callback's "stop" is not.
+  if (r.usage.finish_reason == FinishReason::kTimeout) throw Error::timeout("deadline passed during generation");
+  if (r.usage.finish_reason == FinishReason::kCancelled && request.cancel.is_cancelled()) {
+    throw Error::cancelled("request cancelled during generation");
+  }
+  out.outputs.push_back({"text", Tensor::from_string(std::move(r.text))});
+  out.usage = r.usage;
+  return out;
+}
+
+void GgufEngine::warmup() {
+  if (impl_->options.vocab_only) return;
+  if (impl_->options.embeddings) {
+    const std::string text = "warmup";
+    embed(std::span(&text, 1), false);
+    return;
+  }
+  GenerationOptions o;
+  o.max_new_tokens = 1;
+  o.temperature = 0;
+  generate(GenerateRequest{std::vector<int32_t>{impl_->info.bos_token >= 0 ? impl_->info.bos_token : 0}, o, {}, {}});
+}
+
+EngineMetrics GgufEngine::metrics() const {
+  EngineMetrics m = impl_->counters.snapshot();
+  m.resident_bytes = resident_bytes();
+  return m;
+}
+
+const ModelInfo& GgufEngine::model_info() const { return impl_->model_info; }
+
+Health GgufEngine::health_check() const { return {}; }
+
+uint64_t GgufEngine::resident_bytes() const { return impl_->info.size_bytes + impl_->kv_bytes; }
+
+}  // namespace kapsl

@@ -1,0 +1,70 @@
+#include "gguf/llama_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <string>
+
+#include "kapsl/error.h"
+#include "llama.h"
+
+namespace kapsl::gguf {
+namespace {
+
+thread_local std::string t_last_error;
+thread_local ggml_log_level t_last_level = GGML_LOG_LEVEL_INFO;
+
+std::string_view trim_newline(const char* text) {
+  std::string_view s = text != nullptr ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// Called by llama.cpp on whatever thread logs; must not throw into C.
+void route_log(ggml_log_level level, const char* text, void* /*user_data*/) noexcept {
+  try {
+    // CONT continues the previous message at its level.
+    if (level == GGML_LOG_LEVEL_CONT) level = t_last_level;
+    t_last_level = level;
+    const std::string_view line = trim_newline(text);
+    if (line.empty()) return;
+    switch (level) {
+      case GGML_LOG_LEVEL_ERROR:
+        // Keep every error line of the failing call: the first usually says why, the
+        // last only that it failed. Bounded, in case a caller never clears.
+        if (t_last_error.size() < 2048) t_last_error.append(t_last_error.empty() ? "" : "; ").append(line);
+        spdlog::error("llama.cpp: {}", line);
+        break;
+      case GGML_LOG_LEVEL_WARN: spdlog::warn("llama.cpp: {}", line); break;
+      case GGML_LOG_LEVEL_INFO: spdlog::debug("llama.cpp: {}", line); break;
+      default: spdlog::trace("llama.cpp: {}", line); break;
+    }
+  } catch (...) {
+    // Logging is best effort; an allocation failure here must not unwind through C.
+  }
+}
+
+}  // namespace
+
+void ensure_llama_backend() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llama_log_set(route_log, nullptr);
+    llama_backend_init();
+  });
+}
+
+void clear_llama_error() noexcept { t_last_error.clear(); }
+
+std::string last_llama_error() { return t_last_error; }
+
+void throw_decode_error(int32_t rc, std::string_view what) {
+  const std::string detail = "llama_decode returned " + std::to_string(rc) +
+                             (t_last_error.empty() ? std::string() : " (" + t_last_error + ")");
+  if (rc == 1) throw Error::resource_exhausted(std::string(what) + ": no KV cache slot for the batch", detail);
+  if (rc == 2) throw Error::cancelled(std::string(what) + ": aborted", detail);
+  if (rc == -1) throw Error::invalid_input(std::string(what) + ": invalid batch", detail);
+  throw Error::backend(std::string(what) + ": llama.cpp failed", detail);
+}
+
+}  // namespace kapsl::gguf

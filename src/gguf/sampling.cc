@@ -1,0 +1,81 @@
+#include "gguf/sampling.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kapsl/error.h"
+
+namespace kapsl::gguf {
+namespace {
+
+void require(bool ok, const char* field, const std::string& expected, double got) {
+  if (!ok) {
+    throw Error::invalid_input(std::string("generation option ") + field + " out of range",
+                               "expected " + expected + ", got " + std::to_string(got));
+  }
+}
+
+void require_token(int32_t id, int32_t n_vocab, const char* field) {
+  if (id < 0 || id >= n_vocab) {
+    throw Error::invalid_input(std::string("generation option ") + field + " has an unknown token id",
+                               "expected 0 <= id < " + std::to_string(n_vocab) + ", got " + std::to_string(id));
+  }
+}
+
+// Adds `s` to `chain`, which takes ownership of it.
+void add(llama_sampler* chain, llama_sampler* s, const char* what) {
+  if (s == nullptr) throw Error::backend(std::string("llama.cpp could not create the ") + what + " sampler");
+  llama_sampler_chain_add(chain, s);
+}
+
+}  // namespace
+
+void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
+  require(std::isfinite(o.temperature) && o.temperature >= 0, "temperature", ">= 0", o.temperature);
+  require(o.top_k >= 0, "top_k", ">= 0 (0 = disabled)", o.top_k);
+  require(std::isfinite(o.top_p) && o.top_p >= 0 && o.top_p <= 1, "top_p", "in [0, 1]", o.top_p);
+  require(std::isfinite(o.min_p) && o.min_p >= 0 && o.min_p <= 1, "min_p", "in [0, 1]", o.min_p);
+  require(std::isfinite(o.repetition_penalty) && o.repetition_penalty > 0, "repetition_penalty", "> 0",
+          o.repetition_penalty);
+  require(std::isfinite(o.presence_penalty), "presence_penalty", "a finite number", o.presence_penalty);
+  require(std::isfinite(o.frequency_penalty), "frequency_penalty", "a finite number", o.frequency_penalty);
+  require(o.penalty_last_n >= -1, "penalty_last_n", ">= -1 (-1 = whole context)", o.penalty_last_n);
+  for (const auto& [id, bias] : o.logit_bias) {
+    require_token(id, n_vocab, "logit_bias");
+    require(!std::isnan(bias), "logit_bias", "a number (-inf bans the token)", bias);
+  }
+  for (int32_t id : o.stop_token_ids) require_token(id, n_vocab, "stop_token_ids");
+}
+
+llama_sampler_ptr make_sampler_chain(const GenerationOptions& o, const llama_vocab* vocab, uint32_t n_ctx) {
+  llama_sampler_chain_params params = llama_sampler_chain_default_params();
+  params.no_perf = true;
+  llama_sampler_ptr chain(llama_sampler_chain_init(params));
+  if (!chain) throw Error::backend("llama.cpp could not create a sampler chain");
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  if (!o.logit_bias.empty()) {
+    std::vector<llama_logit_bias> bias;
+    for (const auto& [id, value] : o.logit_bias) bias.push_back({id, value});
+    add(chain.get(), llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(bias.size()), bias.data()),
+        "logit bias");
+  }
+  if (o.repetition_penalty != 1.0f || o.presence_penalty != 0.0f || o.frequency_penalty != 0.0f) {
+    add(chain.get(),
+        llama_sampler_init_penalties(n_vocab, o.penalty_last_n < 0 ? static_cast<int32_t>(n_ctx) : o.penalty_last_n,
+                                     o.repetition_penalty, o.frequency_penalty, o.presence_penalty),
+        "penalties");
+  }
+  if (o.temperature <= 0.0f) {
+    add(chain.get(), llama_sampler_init_greedy(), "greedy");
+    return chain;
+  }
+  if (o.top_k > 0) add(chain.get(), llama_sampler_init_top_k(o.top_k), "top-k");
+  if (o.top_p < 1.0f) add(chain.get(), llama_sampler_init_top_p(o.top_p, 1), "top-p");
+  if (o.min_p > 0.0f) add(chain.get(), llama_sampler_init_min_p(o.min_p, 1), "min-p");
+  add(chain.get(), llama_sampler_init_temp(o.temperature), "temperature");
+  add(chain.get(), llama_sampler_init_dist(o.seed), "distribution");
+  return chain;
+}
+
+}  // namespace kapsl::gguf

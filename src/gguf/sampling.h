@@ -1,0 +1,31 @@
+// The llama.cpp sampler chain for one request, built from its GenerationOptions.
+//
+// Order, as llama.cpp's own tools use it: logit bias, penalties (repetition, presence,
+// frequency), then either greedy (temperature 0) or top-k, top-p, min-p, temperature and a
+// seeded draw. A stage that is disabled by its option is left out.
+//
+// Thread-safety: safe for concurrent use without external synchronization (the chain it
+// returns is not: one thread at a time).
+#ifndef KAPSL_SRC_GGUF_SAMPLING_H_
+#define KAPSL_SRC_GGUF_SAMPLING_H_
+
+#include <cstdint>
+
+#include "kapsl/request.h"
+#include "llama-cpp.h"
+
+namespace kapsl::gguf {
+
+// Throws kInvalidInput naming the first option out of range (temperature < 0, top_p or
+// min_p outside [0, 1], repetition_penalty <= 0, non-finite values, a logit-bias or stop
+// token id outside [0, n_vocab)).
+void validate_generation_options(const GenerationOptions& options, int32_t n_vocab);
+
+// REQUIRES: validate_generation_options(options, llama_vocab_n_tokens(vocab)) passed.
+// `n_ctx` is the window penalty_last_n = -1 stands for. Throws kBackend if llama.cpp cannot
+// create a sampler.
+llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const llama_vocab* vocab, uint32_t n_ctx);
+
+}  // namespace kapsl::gguf
+
+#endif  // KAPSL_SRC_GGUF_SAMPLING_H_
