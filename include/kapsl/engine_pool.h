@@ -170,33 +170,41 @@ class EnginePool {
 
   // Admits `engine` under `key` as most recently used, replacing any engine already there
   // (reason kReplaced; a replaced entry keeps its pin) and evicting unpinned entries as
-  // needed: for the device's byte budget, idle ones least recently used first (reason
-  // kBytes); for max_size, idle ones first, then least recently used (kCapacity). Calls
+  // needed: for the device's byte budget, only idle ones (an engine in use frees nothing
+  // until released): the least recently used that alone frees enough, else least recently
+  // used first (reason kBytes); for max_size, idle ones first, then those in use, least
+  // recently used first (kCapacity). Calls
   // engine->resident_bytes() once, outside the lock. Clears any load backoff for `key`.
   // Throws kInvalidInput if engine is null or key.model_id empty; kResourceExhausted if
   // the engine alone exceeds the budget or not enough can be evicted (pinned or in use).
   // After a failure the pool is unchanged.
   void put(const EngineKey& key, std::shared_ptr<Engine> engine);
 
-  // Removes `key` (reason kRemoved), pinned or not. Returns whether it was resident.
+  // Removes `key` (reason kRemoved), pinned or not; a caller holding the engine keeps it.
+  // Returns whether it was resident. Does not cancel a load of `key` in flight: that load
+  // is admitted when it ends. Never throws except std::bad_alloc.
   bool remove(const EngineKey& key);
-  // Removes every entry, pinned or not (reason kCleared), in LRU order, least recent
-  // first. Returns how many there were.
+  // Removes every entry, pinned or not (reason kCleared), least recently used first.
+  // Returns how many there were. Never throws except std::bad_alloc.
   size_t clear();
 
   // Pins / unpins a resident key: a pinned entry is never evicted for capacity, bytes or
-  // idle time (remove, clear, replace and failed health checks still apply). Returns false
-  // if `key` is not resident. Does not promote.
+  // idle time (remove, clear, replace and failed health checks still apply). The pin
+  // belongs to the entry: it survives a replace and ends when the entry leaves. Returns
+  // false (and changes nothing) if `key` is not resident. Does not promote. Never throws.
   bool pin(const EngineKey& key);
   bool unpin(const EngineKey& key);
 
   // Whether `key` is resident. Does not promote, check health or count a hit or miss.
+  // Never throws.
   bool contains(const EngineKey& key) const;
+  // The number of entries now. Never throws.
   size_t size() const;
   bool empty() const { return size() == 0; }
 
-  // Sets (replacing any earlier one) or clears the eviction callback. A callback already
-  // running when it is replaced or cleared finishes.
+  // Sets (replacing any earlier one) or clears the eviction callback; departures queued
+  // but not yet delivered go to the callback set when they are delivered. A callback
+  // already running when it is replaced or cleared finishes. Never throws except bad_alloc.
   void set_eviction_callback(EvictionCallback callback);
   void clear_eviction_callback();
 
@@ -216,8 +224,9 @@ class EnginePool {
 
   // A snapshot of the counters. Cheap; never throws except bad_alloc.
   PoolMetrics metrics() const;
-  // The entries, most recently used first.
+  // The entries, most recently used first. Never throws except bad_alloc.
   std::vector<PoolEntryInfo> entries() const;
+  // The validated config the pool runs with; valid for the pool's lifetime.
   const PoolConfig& config() const;
 
  private:

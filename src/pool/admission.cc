@@ -29,29 +29,54 @@ internal::Prepared EnginePool::Impl::prepare(std::shared_ptr<Engine> engine) con
   return p;
 }
 
+namespace {
+
+Error refusal(const EngineKey& key, uint64_t bytes, const std::string& why) {
+  return Error::resource_exhausted("EnginePool: cannot admit " + key.to_string() + " (" + std::to_string(bytes) + " bytes)",
+                                   why);
+}
+
+}  // namespace
+
+uint64_t EnginePool::Impl::choose_bytes_victims_locked(int device, uint64_t need, Plan& plan) {
+  // Only idle victims free bytes now; evicting one in use would only lose the entry.
+  const auto evictable = [&](Lru::iterator it) {
+    return it->key.device_id == device && !it->pinned && it->idle() && !plan.chosen(it);
+  };
+  // The coldest idle entry that alone frees enough costs one engine where strict LRU
+  // order might take several small ones first (anchors §6, omlx PR#3306).
+  for (auto it = lru_.end(); it != lru_.begin();) {
+    --it;
+    if (evictable(it) && it->bytes >= need) {
+      plan.for_bytes.push_back(it);
+      return it->bytes;
+    }
+  }
+  uint64_t freed = 0;
+  for (auto it = lru_.end(); freed < need && it != lru_.begin();) {
+    --it;
+    if (!evictable(it)) continue;
+    plan.for_bytes.push_back(it);
+    freed += it->bytes;
+  }
+  return freed;
+}
+
 void EnginePool::Impl::plan_bytes_locked(const EngineKey& key, uint64_t bytes, Plan& plan) {
   auto budget_it = config_.device_byte_budgets.find(key.device_id);
   if (budget_it == config_.device_byte_budgets.end()) return;
   const uint64_t budget = budget_it->second;
-  const std::string what = "EnginePool: cannot admit " + key.to_string() + " (" + std::to_string(bytes) + " bytes)";
-  if (bytes > budget) {
-    throw Error::resource_exhausted(what, "it alone exceeds device " + std::to_string(key.device_id) +
-                                              "'s byte budget of " + std::to_string(budget));
-  }
+  const std::string device = "device " + std::to_string(key.device_id);
+  if (bytes > budget) throw refusal(key, bytes, "it alone exceeds " + device + "'s byte budget of " + std::to_string(budget));
   const uint64_t charged = ledger_->charged(key.device_id);
-  uint64_t freed = (plan.replaced && (*plan.replaced)->idle()) ? (*plan.replaced)->bytes : 0;
-  // Only idle victims free bytes now; evicting one in use would only lose the entry.
-  for (auto it = lru_.end(); charged + bytes > budget + freed && it != lru_.begin();) {
-    --it;
-    if (it->key.device_id != key.device_id || it->pinned || !it->idle() || plan.chosen(it)) continue;
-    plan.for_bytes.push_back(it);
-    freed += it->bytes;
-  }
-  if (charged + bytes > budget + freed) {
-    throw Error::resource_exhausted(
-        what, "device " + std::to_string(key.device_id) + " has " + std::to_string(charged) + " of " +
-                  std::to_string(budget) + " bytes charged and only " + std::to_string(freed) +
-                  " can be freed (the rest is pinned or in use)");
+  const uint64_t replaced = (plan.replaced && (*plan.replaced)->idle()) ? (*plan.replaced)->bytes : 0;
+  if (charged + bytes <= budget + replaced) return;
+  const uint64_t need = charged + bytes - budget - replaced;
+  const uint64_t freed = choose_bytes_victims_locked(key.device_id, need, plan);
+  if (freed < need) {
+    throw refusal(key, bytes, device + " has " + std::to_string(charged) + " of " + std::to_string(budget) +
+                                  " bytes charged and only " + std::to_string(freed + replaced) +
+                                  " can be freed (the rest is pinned or in use)");
   }
 }
 

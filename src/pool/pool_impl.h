@@ -157,6 +157,9 @@ class EnginePool::Impl {
   Plan plan_locked(const EngineKey& key, uint64_t bytes) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void plan_bytes_locked(const EngineKey& key, uint64_t bytes, Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void plan_capacity_locked(const EngineKey& key, Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Picks idle, unpinned entries of `device` freeing at least `need` bytes if it can;
+  // returns the bytes they free.
+  uint64_t choose_bytes_victims_locked(int device, uint64_t need, Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Admits a prepared engine (evicting as planned) and returns a handed copy, or throws
   // kResourceExhausted leaving the pool and `prepared` unchanged (so that the engine is
   // not destroyed under the lock).

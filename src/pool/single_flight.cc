@@ -117,6 +117,8 @@ std::shared_ptr<Engine> EnginePool::Impl::complete_load(const EngineKey& key, co
         handed = admit_locked(key, prepared, t);
       } catch (const Error& e) {
         error = e;
+      } catch (const std::exception& e) {  // bad_alloc: fail this load, never strand the waiters
+        error = Error::resource_exhausted("EnginePool: admitting " + key.to_string() + " failed", e.what());
       }
     }
     flights_.erase(key);

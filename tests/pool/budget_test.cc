@@ -53,6 +53,32 @@ TEST(EnginePoolBudgetTest, IdleLeastRecentlyUsedEnginesMakeRoom) {
   EXPECT_EQ(rec.events()[0].reason, EvictionReason::kBytes);
 }
 
+TEST(EnginePoolBudgetTest, OneColdEngineThatFreesEnoughBeatsSeveralSmallerOnes) {
+  FakeClock clock;
+  EnginePool pool(budget_config(clock, 100));
+  pool.put(key("small-old"), make_fake(10));
+  pool.put(key("big"), make_fake(60));
+  pool.put(key("small-new"), make_fake(10));
+  pool.put(key("d"), make_fake(50));  // needs 30: strict LRU order would take small-old too
+  EXPECT_TRUE(pool.contains(key("small-old")));
+  EXPECT_FALSE(pool.contains(key("big")));
+  EXPECT_TRUE(pool.contains(key("small-new")));
+  EXPECT_EQ(resident(pool, 0), 70u);
+}
+
+TEST(EnginePoolBudgetTest, SeveralIdleEnginesGoInLruOrderWhenNoneFreesEnoughAlone) {
+  FakeClock clock;
+  EnginePool pool(budget_config(clock, 100));
+  pool.put(key("a"), make_fake(30));
+  pool.put(key("b"), make_fake(30));
+  pool.put(key("c"), make_fake(30));
+  pool.put(key("d"), make_fake(60));  // needs 50: a then b
+  EXPECT_FALSE(pool.contains(key("a")));
+  EXPECT_FALSE(pool.contains(key("b")));
+  EXPECT_TRUE(pool.contains(key("c")));
+  EXPECT_EQ(resident(pool, 0), 90u);
+}
+
 TEST(EnginePoolBudgetTest, EngineLargerThanTheBudgetIsResourceExhausted) {
   FakeClock clock;
   EnginePool pool(budget_config(clock, 100));
