@@ -243,7 +243,8 @@ class BackendFactory {
   LoadedEngine create(const std::filesystem::path& path, const PackageOptions& package_options = {}) const;
 
   // Loads on exactly `provider` and `device_id`, with no fallback and no smoke test.
-  // Throws as create() does, and the loader's Error unchanged.
+  // Throws as create() does (Error(kInvalidInput) also for a negative device_id), and the
+  // loader's Error unchanged.
   LoadedEngine create_for_device(const Package& package, std::string_view provider, int device_id) const;
 
   const DeviceInfo& devices() const noexcept;

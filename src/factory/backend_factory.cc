@@ -147,6 +147,7 @@ LoadedEngine BackendFactory::create(const Package& package) const {
 LoadedEngine BackendFactory::create_for_device(const Package& package, std::string_view provider, int device_id) const {
   EngineKind kind = route_manifest(package.manifest);
   if (kind == EngineKind::kGgufGenerate) return impl_->load_gguf(package);
+  if (device_id < 0) throw Error::invalid_input("device_id", "expected >= 0, got " + std::to_string(device_id));
   LoadSpec spec = impl_->base_spec(package, kind);
   spec.device_id = device_id;
   std::string name = internal::to_lower(internal::trim(provider));

@@ -249,6 +249,7 @@ TEST(BackendFactoryTest, CreateForDeviceHasNoFallback) {
   expect_error([&] { f.create_for_device(onnx_package(), " CUDA", 1); }, ErrorCode::kUnavailable, {"no CUDA"});
   EXPECT_EQ(s.loads, Names{"cuda"});
   EXPECT_TRUE(s.smokes.empty());
+  expect_error([&] { f.create_for_device(onnx_package(), "cuda", -2); }, ErrorCode::kInvalidInput, {"device_id", "-2"});
   LoadedEngine e = f.create_for_device(onnx_package(), "cpu", 0);
   EXPECT_EQ(e.report.provider, "cpu");
 }
