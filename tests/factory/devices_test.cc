@@ -65,9 +65,13 @@ TEST(CpuProbeTest, RealMachineReportsBytes) {
   DeviceInfo info = probe_devices({.probe_cuda = false, .probe_rocm = false});
   ASSERT_FALSE(info.devices.empty());
   EXPECT_EQ(info.devices[0].backend, DeviceBackend::kCpu);
-  // More than 16 MiB proves the figure is in bytes, not KiB (no CI host has < 16 GiB... or
-  // under 16 MiB of RAM).
-  EXPECT_GT(info.cpu.memory_total_bytes, uint64_t{16} << 20);
+  // /proc/meminfo says kB and means KiB; the original stored that figure as if it were bytes.
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  meminfo >> key >> kib;
+  ASSERT_EQ(key, "MemTotal:");
+  EXPECT_EQ(info.cpu.memory_total_bytes, kib * 1024);
   EXPECT_LE(info.cpu.memory_available_bytes, info.cpu.memory_total_bytes);
   EXPECT_GE(info.cpu.logical_cores, 1u);
 }
