@@ -3,6 +3,7 @@
 // then two-thread throughput on one engine, then the thread-default measurements.
 //
 //   kapsl_onnx_bench [--quick]
+//   kapsl_onnx_bench --profile ours|raw   (20,000 Add calls of one side, for perf/callgrind)
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
@@ -166,6 +167,15 @@ int main(int argc, char** argv) {
   Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "bench");
   const InferenceRequest add_req = vec_request({{"a", {1, 4}}, {"b", {1, 4}}});
   const InferenceRequest mm_req = vec_request({{"x", {1, 256}}});
+  if (argc > 2 && std::string(argv[1]) == "--profile") {  // for perf/callgrind: one side only
+    RawOrt raw(env, add, add_req, 1);
+    auto engine = OnnxEngine::load(add);
+    const bool ours = std::string(argv[2]) == "ours";
+    for (int i = 0; i < 20000; ++i) {
+      g_sink = ours ? engine->infer(add_req).outputs[0].tensor.data<float>()[0] : raw.run();
+    }
+    return 0;
+  }
   std::printf("ONNX Runtime %s, %u hardware threads, shared pool %d thread(s) per run\n\n",
               OnnxEngine::runtime_version().c_str(), std::thread::hardware_concurrency(),
               OnnxEngine::default_shared_intra_op_threads());

@@ -30,6 +30,7 @@ struct IoSpec {
   ONNXTensorElementDataType element = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;  // of the (innermost) tensor
   std::optional<DType> dtype;        // kapsl's dtype for `element`, if it has one
   Shape shape;                       // -1 = dynamic; of the tensor (or sequence element)
+  bool has_shape = false;            // false: the model declares no shape (any rank goes)
   std::vector<std::string> dim_names;
   bool is_sequence = false;          // a sequence of tensors (possibly inside an optional)
   bool is_optional = false;
@@ -44,9 +45,8 @@ std::vector<IoSpec> read_inputs(const Ort::Session& session);
 std::vector<IoSpec> read_outputs(const Ort::Session& session);
 TensorInfo to_tensor_info(const IoSpec& spec);
 
-// Checks `tensor` against the declared input: dtype, rank and fixed dimensions. A declared
-// rank of 0 is not checked here, because ONNX Runtime reports "no shape" and "scalar" alike;
-// ONNX Runtime checks it and its error is mapped to kInvalidInput.
+// Checks `tensor` against the declared input: dtype, rank and fixed dimensions (rank and
+// dimensions only where the model declares a shape).
 // Throws Error(kInvalidInput) naming the input with expected vs got.
 void check_input(const IoSpec& spec, const Tensor& tensor);
 

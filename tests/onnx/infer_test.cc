@@ -80,6 +80,18 @@ TEST(OnnxInfer, BadInputsAreInvalidInputNamingTheInputWithExpectedAndGot) {
   EXPECT_EQ(engine->infer(output).outputs.size(), 1u);  // still serving
 }
 
+TEST(OnnxInfer, ScalarsAreCheckedAndUndeclaredShapesAcceptAnyRank) {
+  auto scalar = load(testing::identity_model(1, {}));
+  EXPECT_EQ(scalar->infer(InferenceRequest::with_main_input(f32({}, {2}))).outputs.at(0).tensor, f32({}, {2}));
+  expect_invalid(*scalar, InferenceRequest::with_main_input(f32({1}, {2})), {"'x'", "expected rank 0", "got rank 1"});
+  testing::GraphBuilder g("no_shape");
+  g.input("x", 1, {}).output("y", 1, {}).node("Relu", {"x"}, {"y"});
+  g.model().mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  g.model().mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  auto any = load(g.serialize());
+  EXPECT_EQ(any->infer(InferenceRequest::with_main_input(f32({1, 2}, {-1, 2}))).outputs.at(0).tensor, f32({1, 2}, {0, 2}));
+}
+
 TEST(OnnxInfer, AllOutputsOrOnlyTheRequestedOnesInModelOrder) {
   auto engine = load(testing::two_output_model());
   auto r = InferenceRequest::with_main_input(f32({2, 3}, {-1, 2, -3, 4, -5, 6}));
