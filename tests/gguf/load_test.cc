@@ -100,6 +100,16 @@ TEST(GgufLoadTest, VocabOnlyTokenizesButCannotGenerate) {
   EXPECT_EQ(code_of([&] { engine->generate("Hello"); }), ErrorCode::kUnavailable);
 }
 
+TEST(GgufLoadTest, WarmupRunsOneRequestAndTheEngineIsHealthy) {
+  auto engine = GgufEngine::load(testing::tiny_spm_model(), {.n_ctx = 128, .n_threads = 1});
+  EXPECT_TRUE(engine->health_check().ok);
+  engine->warmup();
+  const auto m = engine->metrics();
+  EXPECT_EQ(m.requests, 1u);
+  EXPECT_EQ(m.generated_tokens, 1u);
+  EXPECT_EQ(m.failures, 0u);
+}
+
 TEST(GgufLoadTest, LlamaVersion) {
   const std::string v = GgufEngine::llama_version();
   EXPECT_EQ(v.rfind("v0.5.0 (ggml ", 0), 0u) << v;
