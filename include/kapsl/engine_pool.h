@@ -116,7 +116,7 @@ struct PoolMetrics {
 struct PoolEntryInfo {
   EngineKey key;
   uint64_t bytes = 0;            // engine's resident_bytes() when it was admitted
-  Clock::time_point last_use;    // last hit, admission, or sweep that found it held
+  Clock::time_point last_use;    // last hit, admission, or sweep that found it held (±4 ms)
   bool pinned = false;
   long users = 0;                // copies held outside the pool now
 };

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <time.h>
+
+#include <chrono>
 #include <utility>
 
 #include "pool/pool_impl.h"
@@ -39,6 +42,18 @@ const PoolConfig& EnginePool::config() const { return impl_->config(); }
 // ---- Impl: lookups, removals, callbacks --------------------------------------------------
 
 namespace internal {
+
+Clock::time_point coarse_now() noexcept {
+#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
+  // Same origin as CLOCK_MONOTONIC, which libstdc++'s steady_clock (kapsl::Clock) reads.
+  timespec ts{};
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                         std::chrono::nanoseconds(ts.tv_nsec)));
+  }
+#endif
+  return Clock::now();
+}
 
 Health check_health(const Engine& engine) noexcept {
   try {

@@ -3,6 +3,7 @@
 
 #include "kapsl/engine_pool.h"
 #include "pool/fake_engine.h"
+#include "pool/pool_impl.h"
 
 namespace kapsl {
 namespace {
@@ -242,6 +243,21 @@ TEST(EnginePoolIntrospectionTest, EntriesListKeyBytesLastUsePinAndUsers) {
   EXPECT_EQ(entries[1].users, 0);
   EXPECT_EQ(entries[0].last_use - entries[1].last_use, std::chrono::seconds(5));
   EXPECT_EQ(pool.metrics().entries, 2u);
+}
+
+}  // namespace
+}  // namespace kapsl
+
+namespace kapsl {
+namespace {
+
+// Last-use stamps from the pool's default clock must be comparable with kapsl::Clock.
+TEST(EnginePoolIntrospectionTest, DefaultClockSharesKapslClocksOrigin) {
+  const Clock::time_point before = Clock::now();
+  const Clock::time_point coarse = internal::coarse_now();
+  const Clock::time_point after = Clock::now();
+  EXPECT_LE(coarse, after);
+  EXPECT_GT(coarse, before - std::chrono::seconds(1));  // a few ms of lag, not another origin
 }
 
 }  // namespace
