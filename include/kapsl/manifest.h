@@ -118,6 +118,8 @@ Manifest read_manifest(const std::filesystem::path& path);
 Manifest synthesize_manifest(const std::filesystem::path& model_file);
 
 // The manifest as metadata.json text (the inverse of parse_manifest for every field).
+// Invalid UTF-8 in a string is replaced by U+FFFD. Throws Error(kInvalidInput) naming the
+// field if metadata_json or a cron job's input JSON is not valid JSON text.
 std::string manifest_to_json(const Manifest& manifest);
 
 }  // namespace kapsl

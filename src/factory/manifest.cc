@@ -331,10 +331,17 @@ Manifest synthesize_manifest(const std::filesystem::path& model_file) {
   return m;
 }
 
+// Parses JSON text held in a Manifest field, naming the field if it is not JSON.
+json embedded_json(const std::string& text, const std::string& field) {
+  json v = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (v.is_discarded()) throw Error::invalid_input(field, "is not valid JSON text");
+  return v;
+}
+
 std::string manifest_to_json(const Manifest& m) {
   json root = {{"project_name", m.project_name}, {"framework", m.framework}, {"version", m.version},
                {"created_at", m.created_at}, {"model_file", m.model_file}};
-  if (!m.metadata_json.empty()) root["metadata"] = json::parse(m.metadata_json);
+  if (!m.metadata_json.empty()) root["metadata"] = embedded_json(m.metadata_json, "metadata_json");
   const HardwareRequirements& h = m.hardware_requirements;
   json hw = json::object();
   auto put_str = [&hw](const char* k, const std::string& v) { if (!v.empty()) hw[k] = v; };
@@ -361,15 +368,19 @@ std::string manifest_to_json(const Manifest& m) {
                 {"priority", j.priority == CronJob::Priority::kThroughput ? "throughput" : "latency_critical"},
                 {"overflow_policy", j.overflow_policy == CronJob::OverflowPolicy::kBlock ? "block" : "skip_if_busy"}};
     job["schedule"] = j.interval_secs ? json{{"interval_secs", *j.interval_secs}} : json(j.cron_expression);
-    if (!j.input_json.empty()) job["input"] = json::parse(j.input_json);
-    if (!j.additional_inputs_json.empty()) job["additional_inputs"] = json::parse(j.additional_inputs_json);
+    if (!j.input_json.empty()) job["input"] = embedded_json(j.input_json, "cron_jobs.input_json");
+    if (!j.additional_inputs_json.empty()) {
+      job["additional_inputs"] = embedded_json(j.additional_inputs_json, "cron_jobs.additional_inputs_json");
+    }
     jobs.push_back(std::move(job));
   }
   if (!jobs.empty()) root["cron_jobs"] = std::move(jobs);
   if (!m.format.empty()) root["format"] = m.format;
   if (!m.model_type.empty()) root["model_type"] = m.model_type;
   if (!m.task.empty()) root["task"] = m.task;
-  return root.dump(2);
+  // Invalid UTF-8 in a field set by the caller is replaced rather than thrown as a
+  // nlohmann exception.
+  return root.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace kapsl

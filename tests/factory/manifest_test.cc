@@ -155,6 +155,15 @@ TEST(ManifestTest, MetadataBoolOfWrongTypeNamesThePath) {
                {"metadata.classify.apply_softmax", "boolean"});
 }
 
+TEST(ManifestTest, ToJsonRefusesBrokenEmbeddedJson) {
+  Manifest m = synthesize_manifest("m.onnx");
+  m.metadata_json = "{not json";
+  expect_error([&] { manifest_to_json(m); }, ErrorCode::kInvalidInput, {"metadata_json"});
+  m.metadata_json = "";
+  m.project_name = "bad\xff";
+  EXPECT_NE(manifest_to_json(m).find("bad\xEF\xBF\xBD"), std::string::npos);  // U+FFFD, not a throw
+}
+
 TEST(ManifestTest, SynthesizedForBareFiles) {
   Manifest g = synthesize_manifest("/models/TinyLlama.Q4.GGUF");
   EXPECT_EQ(g.framework, "gguf");
