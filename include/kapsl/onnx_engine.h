@@ -133,8 +133,8 @@ class OnnxEngine final : public Engine {
   EngineMetrics metrics() const override;
   const ModelInfo& model_info() const override;
   Health health_check() const override;
-  // Model bytes (file plus external data, or the in-memory model) as the weights' share of
-  // the resident memory; arenas and per-run buffers are not counted.
+  // The model's bytes (the .onnx file, or the in-memory model) as the weights' share of the
+  // resident memory. Not counted: external data files, arenas, per-run buffers.
   uint64_t resident_bytes() const override;
 
   // The resolved options this engine runs with (environment variables applied).
