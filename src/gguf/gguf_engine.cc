@@ -54,7 +54,7 @@ void require_generation(const GgufEngine::Impl& impl) {
   }
 }
 
-std::vector<int32_t> prompt_tokens(const GgufEngine& engine, const GgufEngine::Impl& impl, const Prompt& prompt) {
+std::vector<int32_t> prompt_tokens(const GgufEngine& engine, const Prompt& prompt) {
   std::vector<int32_t> tokens;
   if (const auto* text = std::get_if<std::string>(&prompt)) {
     tokens = engine.tokenize(*text, true, true);
@@ -66,7 +66,6 @@ std::vector<int32_t> prompt_tokens(const GgufEngine& engine, const GgufEngine::I
     tokens = engine.tokenize(engine.apply_chat_template(chat.messages, true, chat.chat_template), true, true);
   }
   if (tokens.empty()) throw Error::invalid_input("empty prompt: at least one token is needed");
-  (void)impl;
   return tokens;
 }
 
@@ -126,7 +125,7 @@ GenerateResult GgufEngine::generate(const GenerateRequest& request, const Stream
   return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
     gguf::require_generation(*impl_);
     gguf::validate_generation_options(request.options, impl_->info.n_vocab);
-    const std::vector<int32_t> prompt = gguf::prompt_tokens(*this, *impl_, request.prompt);
+    const std::vector<int32_t> prompt = gguf::prompt_tokens(*this, request.prompt);
     gguf::check_fits_context(*impl_, prompt.size(), request.options.max_new_tokens);
     const auto lease = impl_->slots->acquire({&request.cancel, request.deadline});
     GenerateResult result = gguf::generate_in_slot(*impl_, lease->slot(), prompt, request, on_chunk, scope.start());
