@@ -1,0 +1,107 @@
+// Server: `kapsl serve`, an HTTP inference server over a model repository and an EnginePool.
+//
+// What it is. A Server serves every model of one repository folder: each sub-folder holding
+// a metadata.json (see manifest.h) and each bare .onnx / .gguf file is a model, named by the
+// folder or the file stem. Models load on demand through an EnginePool (LRU, idle TTL, byte
+// budget, pinning, single-flight loading). Three APIs share one port:
+//   - KServe Open Inference Protocol v2 (/v2/...), with Triton's binary tensor extension and
+//     the model-repository extension;
+//   - an OpenAI-compatible API for GGUF models (/v1/models, /v1/completions,
+//     /v1/chat/completions with server-sent events, /v1/embeddings);
+//   - Prometheus metrics (/metrics).
+// Each model admits at most max_concurrency requests at once and queues at most max_queue
+// more; beyond that a request is refused at once with 503 (KServe) or 429 (OpenAI) and a
+// Retry-After header, so memory never grows with the offered load. docs/server.md lists the
+// routes, status codes and metric names.
+//
+// Model names are looked up in the list the repository scan produced; a name never becomes
+// a path, so no request can reach a file outside the repository root.
+//
+// Lifecycle. The constructor scans the repository; start() binds the port and serves on
+// background threads; shutdown() stops accepting, lets in-flight requests finish for up to
+// shutdown_timeout (then cancels the generations still running), stops the listener and
+// unloads every model. The destructor calls shutdown().
+//
+// Thread-safety: safe for concurrent use without external synchronization (shutdown() may
+// be called from any thread, e.g. a signal-handling thread, while wait() blocks in another).
+#ifndef KAPSL_SERVER_H_
+#define KAPSL_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kapsl/pool_config.h"
+
+namespace kapsl {
+
+struct ServerOptions {
+  // --- Behaviour
+  std::string model_repository;      // root folder of the models; required
+  std::string host = "127.0.0.1";    // address to listen on; "0.0.0.0" = every interface
+  int port = 8080;                   // TCP port; 0 = any free port (see Server::port())
+  // Bearer token required on every route but /v2/health/live; "" = no authentication.
+  std::string api_key;
+  // Models loaded at start and pinned (never evicted for capacity, bytes or idle time).
+  std::vector<std::string> pinned_models;
+  PoolConfig pool;                   // the EnginePool's limits (max_size, ttl, byte budgets, ...)
+
+  // --- Load limits, per model
+  uint32_t max_concurrency = 4;      // requests running at once per model (>= 1)
+  uint32_t max_queue = 16;           // requests waiting for a turn per model; one more is refused
+  std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};  // longest wait in the queue
+  std::chrono::milliseconds request_timeout{0};  // deadline of each inference; 0 = none
+  size_t max_body_bytes = size_t{64} << 20;      // larger request bodies get 413 (default 64 MiB)
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};  // drain time on shutdown
+
+  // --- Backends
+  int32_t threads = 0;        // threads per engine (ONNX intra-op, GGUF per slot); 0 = backend default
+  uint32_t ctx_size = 0;      // GGUF context tokens per slot; 0 = min(trained, 4096)
+  uint32_t parallel = 1;      // GGUF slots (generations at once per model)
+
+  // --- Performance
+  size_t http_threads = 32;   // HTTP worker threads; each open connection holds one while it is busy
+  bool log_requests = true;   // one structured (JSON) log line per request at info level
+};
+
+class Server {
+ public:
+  // Validates the options and scans the repository; does not bind or load anything.
+  // Throws Error(kInvalidInput) naming a bad option, Error(kNotFound) if the repository
+  // folder does not exist.
+  explicit Server(ServerOptions options);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Calls shutdown() and waits for it.
+  ~Server();
+
+  // Loads and pins pinned_models, binds host:port and starts serving in the background.
+  // Returns once the port accepts connections. Throws Error(kUnavailable) if the port
+  // cannot be bound, a pinned model's load error otherwise (the server is then not started).
+  // REQUIRES: called at most once.
+  void start();
+
+  // The bound port (useful with port 0). REQUIRES: start() returned.
+  int port() const;
+
+  // Blocks until the server has stopped (after shutdown()).
+  void wait();
+
+  // Graceful stop: new requests get 503; requests in flight finish for up to
+  // shutdown_timeout, after which running generations are cancelled; then the listener
+  // stops and every model is unloaded. Idempotent; safe from any thread but a request
+  // handler's.
+  void shutdown();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kapsl
+
+#endif  // KAPSL_SERVER_H_

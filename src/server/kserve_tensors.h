@@ -1,0 +1,55 @@
+// KServe v2 tensors: parsing inference requests (JSON tensors and Triton's binary tensor
+// data extension) into kapsl tensors, and encoding results back.
+//
+// JSON data may be flat (row-major) or nested arrays; its element count must match the
+// shape. FP16 and BF16 travel as numbers in JSON and as their 16 bits in binary. BYTES
+// elements are strings in JSON and length-prefixed (4-byte little-endian) in binary.
+// Binary data follows the JSON header, whose length is the Inference-Header-Content-Length
+// header; each input with parameters.binary_data_size takes its bytes in input order.
+//
+// Every malformed request throws Error(kInvalidInput) naming the input and the problem.
+//
+// Thread-safety: free functions over values; safe for concurrent use.
+#ifndef KAPSL_SRC_SERVER_KSERVE_TENSORS_H_
+#define KAPSL_SRC_SERVER_KSERVE_TENSORS_H_
+
+#include <cstddef>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kapsl/request.h"
+#include "kapsl/tensor.h"
+
+namespace kapsl::server {
+
+// KServe datatype names ("FP32", "INT64", "BYTES", "BOOL", ...).
+const char* kserve_datatype(DType dtype) noexcept;
+std::optional<DType> dtype_from_kserve(std::string_view datatype);
+
+struct KServeRequest {
+  std::string id;                        // echoed in the response
+  std::vector<NamedTensor> inputs;
+  std::vector<std::string> output_names; // empty = all
+  std::set<std::string> binary_outputs;  // outputs asked for as binary data
+  bool all_binary = false;               // parameters.binary_data_output
+};
+
+// Parses a request body. `header_length` is the Inference-Header-Content-Length value, if
+// the request had one: the first header_length bytes are JSON, the rest binary data.
+KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length);
+
+struct KServeResponse {
+  std::string body;
+  std::optional<size_t> header_length;  // set when binary data follows the JSON
+};
+
+// Encodes the outputs (outputs named in binary_outputs, or all if all_binary, as binary).
+KServeResponse encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
+                                     const std::vector<NamedTensor>& outputs);
+
+}  // namespace kapsl::server
+
+#endif  // KAPSL_SRC_SERVER_KSERVE_TENSORS_H_

@@ -1,0 +1,198 @@
+#include "server/openai_params.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "kapsl/error.h"
+
+namespace kapsl::server {
+
+using json = nlohmann::json;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& field, const std::string& expected, const json& got) {
+  throw Error::invalid_input("'" + field + "'", "expected " + expected + ", got " + got.dump());
+}
+
+std::optional<double> number(const json& body, const char* field, double lo, double hi) {
+  const auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi) {
+    bad(field, "a number in [" + json(lo).dump() + ", " + json(hi).dump() + "]", *it);
+  }
+  return it->get<double>();
+}
+
+std::optional<int64_t> integer(const json& body, const char* field, int64_t lo, int64_t hi) {
+  const auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+      it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
+    bad(field, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", *it);
+  }
+  return it->get<int64_t>();
+}
+
+bool flag(const json& body, const char* field) {
+  const auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return false;
+  if (!it->is_boolean()) bad(field, "true or false", *it);
+  return it->get<bool>();
+}
+
+void refuse_unsupported(const json& body) {
+  if (integer(body, "n", 1, 1).value_or(1) != 1) bad("n", "1", body["n"]);
+  if (integer(body, "best_of", 1, 1).value_or(1) != 1) bad("best_of", "1", body["best_of"]);
+  for (const char* field : {"echo", "logprobs"}) {
+    const auto it = body.find(field);
+    if (it != body.end() && !it->is_null() && *it != json(false)) {
+      throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
+    }
+  }
+  for (const char* field : {"suffix", "tools", "functions"}) {
+    const auto it = body.find(field);
+    if (it != body.end() && !it->is_null()) {
+      throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
+    }
+  }
+}
+
+std::vector<std::string> parse_stop(const json& body) {
+  const auto it = body.find("stop");
+  if (it == body.end() || it->is_null()) return {};
+  if (it->is_string()) return {it->get<std::string>()};
+  if (!it->is_array() || it->size() > 16) bad("stop", "a string or an array of at most 16 strings", *it);
+  std::vector<std::string> out;
+  for (const auto& s : *it) {
+    if (!s.is_string() || s.get<std::string>().empty()) bad("stop", "non-empty strings", s);
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+std::vector<std::pair<int32_t, float>> parse_logit_bias(const json& body) {
+  const auto it = body.find("logit_bias");
+  if (it == body.end() || it->is_null()) return {};
+  if (!it->is_object()) bad("logit_bias", "an object of token id -> bias", *it);
+  std::vector<std::pair<int32_t, float>> out;
+  for (const auto& [key, value] : it->items()) {
+    size_t used = 0;
+    int64_t id = -1;
+    try {
+      id = std::stoll(key, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != key.size() || id < 0 || id > std::numeric_limits<int32_t>::max()) bad("logit_bias", "token id keys", key);
+    if (!value.is_number() || value.get<double>() < -100 || value.get<double>() > 100) {
+      bad("logit_bias", "biases in [-100, 100]", value);
+    }
+    out.emplace_back(static_cast<int32_t>(id), value.get<float>());
+  }
+  return out;
+}
+
+}  // namespace
+
+json parse_object(const std::string& body) {
+  json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded()) throw Error::invalid_input("the request body is not valid JSON");
+  if (!doc.is_object()) throw Error::invalid_input("the request body must be a JSON object");
+  return doc;
+}
+
+std::string model_field(const json& body) {
+  const auto it = body.find("model");
+  if (it == body.end() || !it->is_string() || it->get<std::string>().empty()) {
+    throw Error::invalid_input("'model' is required", "expected a model name");
+  }
+  return it->get<std::string>();
+}
+
+SamplingRequest parse_sampling(const json& body) {
+  refuse_unsupported(body);
+  SamplingRequest r;
+  GenerationOptions& o = r.options;
+  if (auto v = number(body, "temperature", 0, 2)) o.temperature = static_cast<float>(*v);
+  if (auto v = number(body, "top_p", 0, 1)) o.top_p = static_cast<float>(*v);
+  if (auto v = integer(body, "top_k", 0, 1 << 20)) o.top_k = static_cast<int32_t>(*v);
+  if (auto v = number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*v);
+  if (auto v = number(body, "presence_penalty", -2, 2)) o.presence_penalty = static_cast<float>(*v);
+  if (auto v = number(body, "frequency_penalty", -2, 2)) o.frequency_penalty = static_cast<float>(*v);
+  if (auto v = number(body, "repeat_penalty", 0, 10)) o.repetition_penalty = static_cast<float>(*v);
+  if (auto v = integer(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
+    o.seed = static_cast<uint32_t>(*v);  // OpenAI seeds are 64-bit; llama.cpp takes 32 bits
+  }
+  o.stop = parse_stop(body);
+  o.logit_bias = parse_logit_bias(body);
+  o.ignore_eos = flag(body, "ignore_eos");
+  const char* max_field = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  if (auto v = integer(body, max_field, 1, std::numeric_limits<uint32_t>::max())) r.max_tokens = static_cast<uint32_t>(*v);
+  r.stream = flag(body, "stream");
+  if (const auto so = body.find("stream_options"); so != body.end() && so->is_object()) {
+    r.include_usage = flag(*so, "include_usage");
+  }
+  return r;
+}
+
+CompletionPrompt parse_completion_prompt(const json& body) {
+  const auto it = body.find("prompt");
+  if (it == body.end()) throw Error::invalid_input("'prompt' is required");
+  if (it->is_string()) return it->get<std::string>();
+  const json* p = &*it;
+  if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
+  if (p->is_string()) return p->get<std::string>();
+  if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& t) { return t.is_number_integer(); })) {
+    std::vector<int32_t> tokens;
+    for (const auto& t : *p) tokens.push_back(t.get<int32_t>());
+    return tokens;
+  }
+  bad("prompt", "a string, or an array of token ids (one prompt per request)", *it);
+}
+
+std::vector<ChatMessage> parse_messages(const json& body) {
+  const auto it = body.find("messages");
+  if (it == body.end() || !it->is_array() || it->empty()) {
+    throw Error::invalid_input("'messages' is required", "expected a non-empty array of messages");
+  }
+  std::vector<ChatMessage> out;
+  for (const auto& m : *it) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) bad("messages", "objects with a 'role'", m);
+    ChatMessage message{m["role"].get<std::string>(), ""};
+    const json content = m.value("content", json(nullptr));
+    if (content.is_string()) {
+      message.content = content.get<std::string>();
+    } else if (content.is_array()) {
+      for (const auto& part : content) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+          bad("messages[].content", "a string or an array of {\"type\": \"text\", \"text\": ...} parts", part);
+        }
+        message.content += part["text"].get<std::string>();
+      }
+    } else if (!content.is_null()) {
+      bad("messages[].content", "a string or an array of text parts", content);
+    }
+    out.push_back(std::move(message));
+  }
+  return out;
+}
+
+std::vector<std::string> parse_embedding_input(const json& body) {
+  const auto it = body.find("input");
+  if (it == body.end()) throw Error::invalid_input("'input' is required");
+  std::vector<std::string> texts;
+  if (it->is_string()) {
+    texts.push_back(it->get<std::string>());
+  } else if (it->is_array() && !it->empty() && std::all_of(it->begin(), it->end(), [](const json& s) { return s.is_string(); })) {
+    for (const auto& s : *it) texts.push_back(s.get<std::string>());
+  } else {
+    bad("input", "a string or a non-empty array of strings (token arrays are not supported)", *it);
+  }
+  for (const auto& t : texts) {
+    if (t.empty()) throw Error::invalid_input("'input' must not contain empty strings");
+  }
+  if (texts.size() > 2048) throw Error::invalid_input("'input' holds more than 2048 texts");
+  return texts;
+}
+
+}  // namespace kapsl::server

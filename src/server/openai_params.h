@@ -1,0 +1,52 @@
+// Parsing OpenAI request bodies: sampling parameters, prompts and chat messages.
+//
+// Each function throws Error(kInvalidInput) naming the field, what it accepts and what it
+// got, so that the route answers 400 with OpenAI's error shape. Fields that OpenAI defines
+// but kapsl does not implement (n > 1, echo, logprobs, best_of > 1, suffix, tools) are
+// refused rather than ignored; unknown fields are ignored, as OpenAI-compatible servers do.
+//
+// Thread-safety: free functions over values; safe for concurrent use.
+#ifndef KAPSL_SRC_SERVER_OPENAI_PARAMS_H_
+#define KAPSL_SRC_SERVER_OPENAI_PARAMS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kapsl/gguf_engine.h"
+#include "kapsl/request.h"
+
+namespace kapsl::server {
+
+// The body as a JSON object; throws kInvalidInput if it is not one.
+nlohmann::json parse_object(const std::string& body);
+// The required string field `model`.
+std::string model_field(const nlohmann::json& body);
+
+// Sampling and stopping options shared by completions and chat completions.
+// `max_tokens` is the max_tokens (or max_completion_tokens) field, if given.
+struct SamplingRequest {
+  GenerationOptions options;
+  std::optional<uint32_t> max_tokens;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+};
+SamplingRequest parse_sampling(const nlohmann::json& body);
+
+// /v1/completions `prompt`: one string or one array of token ids.
+using CompletionPrompt = std::variant<std::string, std::vector<int32_t>>;
+CompletionPrompt parse_completion_prompt(const nlohmann::json& body);
+
+// /v1/chat/completions `messages`: role and content (a string or an array of text parts).
+std::vector<ChatMessage> parse_messages(const nlohmann::json& body);
+
+// /v1/embeddings `input`: one string or an array of strings.
+std::vector<std::string> parse_embedding_input(const nlohmann::json& body);
+
+}  // namespace kapsl::server
+
+#endif  // KAPSL_SRC_SERVER_OPENAI_PARAMS_H_

@@ -1,0 +1,346 @@
+// OpenAI-compatible routes for GGUF models: /v1/models, /v1/completions,
+// /v1/chat/completions (streamed as server-sent events ending with "data: [DONE]") and
+// /v1/embeddings. Errors use OpenAI's {"error": {...}} shape.
+//
+// Prompts are tokenized and checked against the context in the handler, before any byte of
+// a stream is sent, so that a prompt that cannot fit is a 400 and not a broken stream. A
+// streamed generation runs inside cpp-httplib's chunked content provider on the request's
+// worker thread; when a write fails (the client went away) the stream callback returns
+// false, which cancels the generation.
+#include <chrono>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "kapsl/error.h"
+#include "kapsl/gguf_engine.h"
+#include "server/openai_params.h"
+#include "server/server_impl.h"
+
+namespace kapsl {
+
+using json = nlohmann::json;
+using server::ApiStyle;
+using server::EngineRole;
+using server::Outcome;
+
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+const char* openai_finish_reason(FinishReason reason) {
+  return reason == FinishReason::kLength ? "length" : reason == FinishReason::kTimeout ? "timeout" : "stop";
+}
+
+GgufEngine& as_gguf(const std::shared_ptr<Engine>& engine, const std::string& name) {
+  auto* gguf = dynamic_cast<GgufEngine*>(engine.get());
+  if (gguf == nullptr) {
+    throw Error::invalid_input("model '" + name + "' is not a GGUF model", "the OpenAI API serves GGUF models only");
+  }
+  return *gguf;
+}
+
+// A generation prepared in the handler: tokens checked against the context.
+struct Generation {
+  bool chat = false;
+  std::string id;
+  std::string model;
+  int64_t created = 0;
+  bool include_usage = false;
+  GenerateRequest request;
+};
+
+json usage_json(const GenerationUsage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+}
+
+// One streamed chunk (or the final one when finish_reason is set).
+json stream_chunk(const Generation& g, const std::string& text, const char* finish_reason, bool role) {
+  json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
+  if (g.chat) {
+    json delta = json::object();
+    if (role) delta["role"] = "assistant";
+    if (!text.empty() || role) delta["content"] = text;
+    choice["delta"] = delta;
+  } else {
+    choice["text"] = text;
+    choice["logprobs"] = nullptr;
+  }
+  return {{"id", g.id},
+          {"object", g.chat ? "chat.completion.chunk" : "text_completion"},
+          {"created", g.created},
+          {"model", g.model},
+          {"choices", json::array({choice})}};
+}
+
+json full_response(const Generation& g, const GenerateResult& r) {
+  json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(r.usage.finish_reason)}};
+  if (g.chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+  } else {
+    choice["text"] = r.text;
+    choice["logprobs"] = nullptr;
+  }
+  return {{"id", g.id},
+          {"object", g.chat ? "chat.completion" : "text_completion"},
+          {"created", g.created},
+          {"model", g.model},
+          {"choices", json::array({choice})},
+          {"usage", usage_json(r.usage)}};
+}
+
+std::string base64(std::span<const std::byte> bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = std::to_integer<uint32_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= std::to_integer<uint32_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) v |= std::to_integer<uint32_t>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+using ModelCall = Server::Impl::ModelCall;
+
+// Runs `body`; an Error it throws is counted as the call's outcome and rethrown.
+template <typename F>
+auto within(Server::Impl& s, ModelCall& call, F&& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    s.finish_call(call, Server::Impl::outcome_for(e));
+    throw;
+  }
+}
+
+using ChatOrPrompt = std::variant<std::vector<ChatMessage>, server::CompletionPrompt>;
+
+Generation prepare(Server::Impl& s, ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
+                   const server::SamplingRequest& sampling) {
+  GgufEngine& gguf = as_gguf(call.engine, call.model.name);
+  Generation g;
+  g.chat = std::holds_alternative<std::vector<ChatMessage>>(input);
+  std::vector<int32_t> tokens;
+  if (g.chat) {
+    const auto& messages = std::get<std::vector<ChatMessage>>(input);
+    tokens = gguf.tokenize(gguf.apply_chat_template(messages, true, chat_template), true, true);
+  } else if (const auto* text = std::get_if<std::string>(&std::get<server::CompletionPrompt>(input))) {
+    tokens = gguf.tokenize(*text, true, true);
+  } else {
+    tokens = std::get<std::vector<int32_t>>(std::get<server::CompletionPrompt>(input));
+    gguf.detokenize(tokens);  // throws kInvalidInput for an id outside the vocabulary
+  }
+  if (tokens.empty()) throw Error::invalid_input("the prompt is empty");
+  const uint32_t n_ctx = gguf.gguf_info().n_ctx;
+  if (tokens.size() >= n_ctx) {
+    throw Error::invalid_input("the prompt does not fit the context",
+                               std::to_string(tokens.size()) + " tokens >= n_ctx " + std::to_string(n_ctx));
+  }
+  const auto room = static_cast<uint32_t>(n_ctx - tokens.size());
+  if (sampling.max_tokens && *sampling.max_tokens > room) {
+    throw Error::invalid_input("max_tokens does not fit the context", std::to_string(tokens.size()) + " prompt tokens + " +
+                                                                        std::to_string(*sampling.max_tokens) +
+                                                                        " > n_ctx " + std::to_string(n_ctx));
+  }
+  g.id = std::string(g.chat ? "chatcmpl-" : "cmpl-") + server::current_request().request_id;
+  g.model = call.model.name;
+  g.created = unix_now();
+  g.include_usage = sampling.include_usage;
+  g.request.prompt = std::move(tokens);
+  g.request.options = sampling.options;
+  // OpenAI's defaults: 16 tokens for completions, up to the context for chat.
+  g.request.options.max_new_tokens = sampling.max_tokens.value_or(g.chat ? room : std::min<uint32_t>(16, room));
+  g.request.deadline = s.deadline();
+  g.request.cancel = call.cancel;
+  return g;
+}
+
+Outcome outcome_of(FinishReason reason) {
+  if (reason == FinishReason::kCancelled) return Outcome::kCancelled;
+  if (reason == FinishReason::kTimeout) return Outcome::kTimeout;
+  return Outcome::kSuccess;
+}
+
+void record_generation(server::ModelStats& stats, const GenerationUsage& usage, Clock::time_point generate_start) {
+  stats.prompt_tokens.fetch_add(usage.prompt_tokens, std::memory_order_relaxed);
+  stats.generated_tokens.fetch_add(usage.completion_tokens, std::memory_order_relaxed);
+  if (usage.completion_tokens == 0) return;
+  const double before = std::chrono::duration<double>(generate_start - server::current_request().start).count();
+  stats.first_token.record(before + usage.time_to_first_token_s);
+}
+
+struct StreamJob {
+  Server::Impl* server;
+  ModelCall call;
+  Generation g;
+  bool ran = false;
+};
+
+bool write_event(httplib::DataSink& sink, const std::string& data) {
+  const std::string event = "data: " + data + "\n\n";
+  return sink.write(event.data(), event.size());
+}
+
+// Streams the whole generation; returns false if the client went away.
+bool run_stream(StreamJob& job, httplib::DataSink& sink) {
+  if (job.ran) return false;
+  job.ran = true;
+  bool client_gone = job.g.chat && !write_event(sink, dump(stream_chunk(job.g, "", nullptr, true)));
+  GenerateResult result;
+  const auto start = Clock::now();
+  try {
+    auto& gguf = as_gguf(job.call.engine, job.call.model.name);
+    result = gguf.generate(job.g.request, [&](const StreamChunk& chunk) {
+      if (client_gone) return false;
+      if (chunk.text.empty()) return true;
+      client_gone = !write_event(sink, dump(stream_chunk(job.g, chunk.text, nullptr, false)));
+      return !client_gone;
+    });
+  } catch (const Error& e) {
+    job.server->finish_call(job.call, Server::Impl::outcome_for(e));
+    server::current_request().error = e.message();
+    const json error = {{"error", {{"message", e.message()}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}};
+    write_event(sink, dump(error));
+    write_event(sink, "[DONE]");
+    sink.done();
+    return true;
+  }
+  record_generation(*job.call.stats, result.usage, start);
+  job.server->finish_call(job.call, client_gone ? Outcome::kCancelled : outcome_of(result.usage.finish_reason));
+  if (client_gone) return false;
+  write_event(sink, dump(stream_chunk(job.g, "", openai_finish_reason(result.usage.finish_reason), false)));
+  if (job.g.include_usage) {
+    json usage = stream_chunk(job.g, "", nullptr, false);
+    usage["choices"] = json::array();
+    usage["usage"] = usage_json(result.usage);
+    write_event(sink, dump(usage));
+  }
+  write_event(sink, "[DONE]");
+  sink.done();
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat) {
+  const json body = server::parse_object(req.body);
+  const std::string name = server::model_field(body);
+  const auto model = s.find_model(name);
+  if (model.format != server::ModelFormat::kGguf) {
+    throw Error::invalid_input("model '" + name + "' is not a GGUF model", "the OpenAI API serves GGUF models only");
+  }
+  const server::SamplingRequest sampling = server::parse_sampling(body);
+  ChatOrPrompt input;
+  if (chat) input = server::parse_messages(body);
+  else input = server::parse_completion_prompt(body);
+  const std::string chat_template = chat ? body.value("chat_template", std::string()) : std::string();
+  ModelCall call = s.begin_call(name, EngineRole::kMain);
+  Generation g = within(s, call, [&] { return prepare(s, call, input, chat_template, sampling); });
+  if (sampling.stream) {
+    auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g)});
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream",
+                                     [job](size_t, httplib::DataSink& sink) { return run_stream(*job, sink); });
+    return;
+  }
+  const auto start = Clock::now();
+  const GenerateResult result = within(s, call, [&] { return as_gguf(call.engine, name).generate(g.request); });
+  record_generation(*call.stats, result.usage, start);
+  s.finish_call(call, outcome_of(result.usage.finish_reason));
+  res.set_content(dump(full_response(g, result)), "application/json");
+}
+
+void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
+  const json body = server::parse_object(req.body);
+  const std::string name = server::model_field(body);
+  const auto model = s.find_model(name);
+  if (model.format != server::ModelFormat::kGguf) {
+    throw Error::invalid_input("model '" + name + "' is not a GGUF model", "the OpenAI API serves GGUF models only");
+  }
+  const std::vector<std::string> texts = server::parse_embedding_input(body);
+  const std::string format = body.value("encoding_format", std::string("float"));
+  if (format != "float" && format != "base64") {
+    throw Error::invalid_input("'encoding_format'", "expected \"float\" or \"base64\", got \"" + format + "\"");
+  }
+  ModelCall call = s.begin_call(name, EngineRole::kEmbed);
+  uint32_t tokens = 0;
+  const auto vectors = within(s, call, [&] {
+    GgufEngine& gguf = as_gguf(call.engine, name);
+    for (const auto& t : texts) tokens += static_cast<uint32_t>(gguf.tokenize(t, true, false).size());
+    return gguf.embed(texts, true);
+  });
+  s.finish_call(call, Outcome::kSuccess);
+  call.stats->prompt_tokens.fetch_add(tokens, std::memory_order_relaxed);
+  json data = json::array();
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    json e = {{"object", "embedding"}, {"index", i}};
+    if (format == "base64") e["embedding"] = base64(std::as_bytes(std::span(vectors[i])));
+    else e["embedding"] = vectors[i];
+    data.push_back(std::move(e));
+  }
+  const json out = {{"object", "list"},
+                    {"data", std::move(data)},
+                    {"model", name},
+                    {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
+  res.set_content(dump(out), "application/json");
+}
+
+json model_card(const server::RepositoryModel& m) {
+  std::error_code ec;
+  const auto mtime = std::filesystem::last_write_time(m.model_path, ec);
+  int64_t created = 0;
+  if (!ec) {
+    const auto sys = std::chrono::file_clock::to_sys(mtime);
+    created = std::chrono::duration_cast<std::chrono::seconds>(sys.time_since_epoch()).count();
+  }
+  return {{"id", m.name}, {"object", "model"}, {"created", created}, {"owned_by", "kapsl"}};
+}
+
+}  // namespace
+
+void Server::Impl::register_openai_routes() {
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    guarded(res, ApiStyle::kOpenAi, [&] {
+      json data = json::array();
+      for (const auto& m : repository.list()) {
+        if (m.format == server::ModelFormat::kGguf) data.push_back(model_card(m));
+      }
+      res.set_content(dump({{"object", "list"}, {"data", std::move(data)}}), "application/json");
+    });
+  });
+  http.Get(R"(/v1/models/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, ApiStyle::kOpenAi, [&] {
+      const auto model = find_model(req.matches[1]);
+      if (model.format != server::ModelFormat::kGguf) throw Error::not_found("unknown model '" + model.name + "'");
+      res.set_content(dump(model_card(model)), "application/json");
+    });
+  });
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, ApiStyle::kOpenAi, [&] { generate_route(*this, req, res, false); });
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, ApiStyle::kOpenAi, [&] { generate_route(*this, req, res, true); });
+  });
+  http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, ApiStyle::kOpenAi, [&] { embeddings_route(*this, req, res); });
+  });
+}
+
+}  // namespace kapsl

@@ -1,0 +1,314 @@
+#include "kapsl/server.h"
+
+#include <csignal>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "kapsl/error.h"
+#include "kapsl/version.h"
+#include "server/server_impl.h"
+
+namespace kapsl {
+
+using json = nlohmann::json;
+using server::ApiStyle;
+using server::current_request;
+using server::Outcome;
+
+namespace {
+
+ServerOptions validated(ServerOptions o) {
+  if (o.model_repository.empty()) throw Error::invalid_input("model_repository", "expected a folder, got \"\"");
+  if (o.max_concurrency == 0) throw Error::invalid_input("max_concurrency", "expected >= 1, got 0");
+  if (o.parallel == 0) throw Error::invalid_input("parallel", "expected >= 1, got 0");
+  if (o.http_threads < 2) throw Error::invalid_input("http_threads", "expected >= 2, got " + std::to_string(o.http_threads));
+  if (o.port < 0 || o.port > 65535) throw Error::invalid_input("port", "expected 0..65535, got " + std::to_string(o.port));
+  o.pool.validate();
+  return o;
+}
+
+server::BackendSettings backend_settings(const ServerOptions& o) {
+  // The GGUF slot queue must never be what refuses a request: admission bounds it first.
+  return {o.threads, o.ctx_size, o.parallel, o.max_concurrency + o.max_queue};
+}
+
+}  // namespace
+
+Server::Impl::Impl(ServerOptions opts)
+    : options(validated(std::move(opts))),
+      repository(options.model_repository),
+      host(options.pool, backend_settings(options)),
+      admission(server::AdmissionLimits{options.max_concurrency, options.max_queue, options.queue_timeout}) {}
+
+Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
+    : server(other.server),
+      model(std::move(other.model)),
+      ticket(std::move(other.ticket)),
+      engine(std::move(other.engine)),
+      stats(other.stats),
+      cancel(other.cancel),
+      token_id(other.token_id),
+      compute_start(other.compute_start) {
+  other.token_id = 0;
+}
+
+Server::Impl::ModelCall::~ModelCall() {
+  if (token_id == 0) return;
+  std::lock_guard lock(server->tokens_mu);
+  server->running.erase(token_id);
+}
+
+server::RepositoryModel Server::Impl::find_model(const std::string& name) {
+  // A name that is not valid cannot be in the repository; say so without a rescan.
+  if (!server::is_valid_model_name(name)) throw Error::not_found("unknown model '" + name + "'");
+  auto model = repository.find(name);
+  if (!model) throw Error::not_found("unknown model '" + name + "'");
+  return *model;
+}
+
+Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server::EngineRole role) {
+  ModelCall call;
+  call.server = this;
+  call.model = find_model(name);
+  call.stats = &metrics.model(name);
+  current_request().model = name;
+  const auto queued_at = Clock::now();
+  try {
+    call.ticket = admission.admit(name);
+    const double queue_s = std::chrono::duration<double>(Clock::now() - queued_at).count();
+    call.stats->queue.record(queue_s);
+    current_request().queue_s = queue_s;
+    call.compute_start = Clock::now();
+    {
+      std::lock_guard lock(tokens_mu);
+      call.token_id = next_token_id++;
+      running.emplace(call.token_id, call.cancel);
+    }
+    call.engine = host.acquire(call.model, role);
+  } catch (const Error& e) {
+    call.stats->count(outcome_for(e));
+    throw;
+  }
+  return call;
+}
+
+void Server::Impl::finish_call(ModelCall& call, Outcome outcome) {
+  const auto now = Clock::now();
+  const double compute_s = std::chrono::duration<double>(now - call.compute_start).count();
+  call.stats->compute.record(compute_s);
+  call.stats->total.record(std::chrono::duration<double>(now - current_request().start).count());
+  call.stats->count(outcome);
+  current_request().compute_s = compute_s;
+}
+
+Outcome Server::Impl::outcome_for(const Error& error) {
+  switch (error.code()) {
+    case ErrorCode::kInvalidInput:
+    case ErrorCode::kNotFound: return Outcome::kClientError;
+    case ErrorCode::kOverloaded:
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kResourceExhausted: return Outcome::kRejected;
+    case ErrorCode::kCancelled: return Outcome::kCancelled;
+    case ErrorCode::kTimeout: return Outcome::kTimeout;
+    default: return Outcome::kFailure;
+  }
+}
+
+void Server::Impl::guarded(httplib::Response& res, ApiStyle style, const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    server::send_error(res, style, e);
+  } catch (const json::exception& e) {
+    server::send_error(res, style, 400, std::string("malformed request: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    server::send_error(res, style, 503, "out of memory");
+  } catch (const std::exception& e) {
+    server::send_error(res, style, 500, e.what());
+  }
+}
+
+std::optional<Clock::time_point> Server::Impl::deadline() const {
+  if (options.request_timeout.count() <= 0) return std::nullopt;
+  return Clock::now() + options.request_timeout;
+}
+
+namespace {
+
+std::string request_id_from(const httplib::Request& req) {
+  std::string id = req.get_header_value("X-Request-Id");
+  const bool usable = !id.empty() && id.size() <= 64 &&
+                      std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 127 && c != '"'; });
+  return usable ? id : server::new_request_id();
+}
+
+void log_request(const httplib::Request& req, const httplib::Response& res) {
+  const auto& ctx = current_request();
+  json line = {{"request_id", ctx.request_id},
+               {"method", req.method},
+               {"path", req.path},
+               {"status", res.status},
+               {"total_ms", std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count()}};
+  if (!ctx.model.empty()) {
+    line["model"] = ctx.model;
+    line["queue_ms"] = ctx.queue_s * 1e3;
+    line["compute_ms"] = ctx.compute_s * 1e3;
+  }
+  if (!ctx.error.empty()) line["error"] = ctx.error;
+  spdlog::info("{}", line.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+}  // namespace
+
+void Server::Impl::install_hooks() {
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    auto& ctx = current_request();
+    ctx = server::RequestContext{request_id_from(req), "", Clock::now(), 0, 0, ""};
+    res.set_header("X-Request-Id", ctx.request_id);
+    if (req.path == "/v2/health/live") return httplib::Server::HandlerResponse::Unhandled;
+    const ApiStyle style = server::style_for_path(req.path);
+    if (!options.api_key.empty() && !server::authorized(req, options.api_key)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      server::send_error(res, style, 401, "missing or wrong API key (send 'Authorization: Bearer <key>')",
+                         "invalid_api_key");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (draining.load()) {
+      server::send_error(res, style, 503, "the server is shutting down");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string message = res.status == 413   ? "request body too large"
+                                : res.status == 404 ? "no route for " + req.method + " " + req.path
+                                : res.status == 405 ? "method not allowed"
+                                                    : "bad request";
+    server::send_error(res, server::style_for_path(req.path), res.status, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string message = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      message = e.what();
+    } catch (...) {
+    }
+    server::send_error(res, server::style_for_path(req.path), 500, message);
+  });
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics.count_http(res.status);
+    if (options.log_requests) log_request(req, res);
+  });
+}
+
+void Server::Impl::register_health_routes() {
+  http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"live":true})", "application/json");
+  });
+  // Ready once serving; a draining server answers 503 from the pre-routing hook. Models load
+  // on demand, so none has to be resident for the server to be ready.
+  http.Get("/v2/health/ready", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"ready":true})", "application/json");
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.render(host.pool_metrics(), admission.all_counts()), "text/plain; version=0.0.4");
+  });
+  http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
+    const json body = {{"name", "kapsl"},
+                       {"version", version_string()},
+                       {"extensions", {"binary_tensor_data", "model_repository"}}};
+    res.set_content(body.dump(), "application/json");
+  });
+}
+
+void Server::Impl::drain() {
+  draining = true;
+  const auto idle = [this] {
+    for (const auto& [name, c] : admission.all_counts()) {
+      if (c.running + c.waiting > 0) return false;
+    }
+    return true;
+  };
+  const auto until = Clock::now() + options.shutdown_timeout;
+  while (!idle() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  admission.close();
+  if (!idle()) {
+    spdlog::warn("shutdown: cancelling the requests still running after {} ms", options.shutdown_timeout.count());
+    std::lock_guard lock(tokens_mu);
+    for (auto& [id, token] : running) token.cancel();
+  }
+  // Cancelled generations stop within a token; give them a moment to write their last bytes.
+  const auto grace = Clock::now() + std::chrono::seconds(5);
+  while (!idle() && Clock::now() < grace) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->install_hooks();
+  impl_->register_health_routes();
+  impl_->register_kserve_routes();
+  impl_->register_repository_routes();
+  impl_->register_openai_routes();
+}
+
+Server::~Server() { shutdown(); }
+
+void Server::start() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mu);
+    if (s.started) throw Error::invalid_input("Server::start called twice");
+    s.started = true;
+  }
+  // A client that disconnects mid-response must not kill the process with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  for (const auto& name : s.options.pinned_models) s.host.load(s.find_model(name));
+  const size_t threads = s.options.http_threads;
+  // cpp-httplib takes ownership of the queue it is handed and deletes it at shutdown.
+  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.http.set_payload_max_length(s.options.max_body_bytes);
+  s.http.set_read_timeout(std::chrono::seconds(30));
+  s.http.set_write_timeout(std::chrono::seconds(30));
+  const bool bound = s.options.port == 0 ? (s.port = s.http.bind_to_any_port(s.options.host)) > 0
+                                         : s.http.bind_to_port(s.options.host, s.options.port);
+  if (!bound) {
+    throw Error::unavailable("cannot listen on " + s.options.host + ":" + std::to_string(s.options.port),
+                             "is the port in use or the address not local?");
+  }
+  if (s.options.port != 0) s.port = s.options.port;
+  s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+  spdlog::info("kapsl serve: listening on http://{}:{} with {} models from {}", s.options.host, s.port,
+               s.repository.list().size(), s.repository.root().string());
+}
+
+int Server::port() const { return impl_->port; }
+
+void Server::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->stopped_cv.wait(lock, [this] { return impl_->stopped || !impl_->started; });
+}
+
+void Server::shutdown() {
+  Impl& s = *impl_;
+  {
+    std::unique_lock lock(s.mu);
+    if (s.shutdown_started) {  // another thread is shutting down: wait for it to finish
+      s.stopped_cv.wait(lock, [&s] { return s.stopped; });
+      return;
+    }
+    s.shutdown_started = true;
+  }
+  s.drain();
+  s.http.stop();
+  if (s.listener.joinable()) s.listener.join();
+  s.host.clear();
+  std::lock_guard lock(s.mu);
+  s.stopped = true;
+  s.stopped_cv.notify_all();
+  spdlog::info("kapsl serve: stopped");
+}
+
+}  // namespace kapsl

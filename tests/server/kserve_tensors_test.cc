@@ -1,0 +1,118 @@
+// KServe v2 tensor parsing and encoding: JSON (flat, nested), Triton's binary extension
+// (numeric and length-prefixed BYTES), and the errors malformed requests must produce.
+#include "server/kserve_tensors.h"
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "kapsl/error.h"
+
+namespace kapsl::server {
+namespace {
+
+using json = nlohmann::json;
+
+ErrorCode code_of(std::string_view body, std::optional<size_t> header = std::nullopt) {
+  try {
+    parse_infer_request(body, header);
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::kBackend;  // "no error" for these tests
+}
+
+TEST(KServeTensorsTest, ParsesFlatAndNestedJson) {
+  const auto r = parse_infer_request(
+      R"({"id":"a","inputs":[{"name":"x","shape":[2,2],"datatype":"INT32","data":[[1,2],[3,4]]},
+          {"name":"s","shape":[1],"datatype":"BYTES","data":["hi"]}],
+          "outputs":[{"name":"y","parameters":{"binary_data":true}}]})",
+      std::nullopt);
+  EXPECT_EQ(r.id, "a");
+  ASSERT_EQ(r.inputs.size(), 2u);
+  EXPECT_EQ(r.inputs[0].tensor, Tensor::from_vector<int32_t>({2, 2}, {1, 2, 3, 4}));
+  EXPECT_EQ(r.inputs[1].tensor.strings().front(), "hi");
+  EXPECT_EQ(r.output_names, std::vector<std::string>{"y"});
+  EXPECT_EQ(r.binary_outputs.count("y"), 1u);
+}
+
+TEST(KServeTensorsTest, ParsesBinaryData) {
+  const std::string header =
+      R"({"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}},
+                   {"name":"s","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":11}}]})";
+  std::string body = header;
+  const float xs[2] = {1.5f, -2.0f};
+  body.append(reinterpret_cast<const char*>(xs), 8);
+  const uint32_t n1 = 2, n2 = 1;
+  body.append(reinterpret_cast<const char*>(&n1), 4).append("ab");
+  body.append(reinterpret_cast<const char*>(&n2), 4).append("c");
+  const auto r = parse_infer_request(body, header.size());
+  EXPECT_EQ(r.inputs[0].tensor, Tensor::from_vector<float>({2}, {1.5f, -2.0f}));
+  EXPECT_EQ(r.inputs[1].tensor.strings(), (std::vector<std::string>{"ab", "c"}));
+}
+
+TEST(KServeTensorsTest, RefusesMalformedRequests) {
+  EXPECT_EQ(code_of("{"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of("[]"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP99","data":[1]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[128]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[-1]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[1.5]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[1],"datatype":"BOOL","data":[1]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","data":[1]}]})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(R"({"inputs":[{"name":"x","shape":[9999999999,9999999999],"datatype":"FP32","data":[]}]})"),
+            ErrorCode::kInvalidInput);
+  // Binary data: header longer than the body, too little data, data left over.
+  EXPECT_EQ(code_of("{}", 10), ErrorCode::kInvalidInput);
+  const std::string h = R"({"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}}]})";
+  EXPECT_EQ(code_of(h + "1234", h.size()), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(h + "123456789", h.size()), ErrorCode::kInvalidInput);
+  const std::string s = R"({"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":5}}]})";
+  EXPECT_EQ(code_of(s + std::string("\x09\0\0\0a", 5), s.size()), ErrorCode::kInvalidInput);
+}
+
+TEST(KServeTensorsTest, HalfFloatsRoundTripThroughJson) {
+  const auto r = parse_infer_request(R"({"inputs":[{"name":"h","shape":[4],"datatype":"FP16","data":[1.0,-2.5,0.0,65504]},
+                                                   {"name":"b","shape":[1],"datatype":"BF16","data":[3.0]}]})",
+                                     std::nullopt);
+  uint16_t h[4];
+  std::memcpy(h, r.inputs[0].tensor.bytes().data(), 8);
+  EXPECT_EQ(h[0], 0x3C00);
+  EXPECT_EQ(h[1], 0xC100);
+  EXPECT_EQ(h[2], 0x0000);
+  EXPECT_EQ(h[3], 0x7BFF);
+  uint16_t b;
+  std::memcpy(&b, r.inputs[1].tensor.bytes().data(), 2);
+  EXPECT_EQ(b, 0x4040);
+  const auto out = encode_infer_response("m", "1", r, r.inputs);
+  const json doc = json::parse(out.body);
+  EXPECT_EQ(doc["outputs"][0]["data"], json({1.0, -2.5, 0.0, 65504.0}));
+  EXPECT_EQ(doc["outputs"][1]["data"], json({3.0}));
+  EXPECT_FALSE(out.header_length.has_value());
+}
+
+TEST(KServeTensorsTest, EncodesBinaryOutputs) {
+  KServeRequest request;
+  request.all_binary = true;
+  std::vector<NamedTensor> outputs;
+  outputs.push_back({"y", Tensor::from_vector<int64_t>({2}, {7, 8})});
+  outputs.push_back({"s", Tensor::from_strings({1}, {"xyz"})});
+  const auto out = encode_infer_response("m", "1", request, outputs);
+  ASSERT_TRUE(out.header_length.has_value());
+  const json doc = json::parse(out.body.substr(0, *out.header_length));
+  EXPECT_EQ(doc["outputs"][0]["parameters"]["binary_data_size"], 16);
+  EXPECT_EQ(doc["outputs"][1]["parameters"]["binary_data_size"], 7);
+  const std::string binary = out.body.substr(*out.header_length);
+  ASSERT_EQ(binary.size(), 23u);
+  int64_t first = 0;
+  std::memcpy(&first, binary.data(), 8);
+  EXPECT_EQ(first, 7);
+  EXPECT_EQ(binary.substr(20), "xyz");
+}
+
+}  // namespace
+}  // namespace kapsl::server

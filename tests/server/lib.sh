@@ -1,0 +1,82 @@
+# Helpers for the server's end-to-end tests (sourced). Each test builds a tiny model
+# repository, starts `kapsl serve` on a free loopback port (--port 0; the port is read from
+# the server's start-up line) and drives it with real clients, as Triton's qa/L0_* do.
+# Environment: KAPSL (the kapsl binary), KAPSL_TEST_DATA (the generated GGUF models).
+set -euo pipefail
+: "${KAPSL:?set KAPSL to the kapsl binary}"
+: "${KAPSL_TEST_DATA:?set KAPSL_TEST_DATA to the generated test models}"
+ONNX_ADD=/usr/share/libonnx-testdata/data/node/test_add/model.onnx
+TMP=$(mktemp -d)
+SERVER_PID=
+
+fail() {
+  echo "FAIL: $*" >&2
+  [ -n "${LOG:-}" ] && { echo "--- server log (last 40 lines)" >&2; tail -40 "$LOG" >&2; }
+  exit 1
+}
+
+# make_repo DIR: two ONNX models (a bare file and a folder with metadata.json, version 2),
+# three GGUF models, and a symbolic link to a file outside the root that must be skipped.
+make_repo() {
+  local repo=$1
+  mkdir -p "$repo/adder"
+  cp "$ONNX_ADD" "$repo/add.onnx"
+  cp "$ONNX_ADD" "$repo/adder/model.onnx"
+  cat > "$repo/adder/metadata.json" <<'JSON'
+{"project_name": "adder", "framework": "onnx", "version": "2", "created_at": "2026-01-01", "model_file": "model.onnx"}
+JSON
+  cp "$KAPSL_TEST_DATA/tiny-spm.gguf" "$repo/tiny.gguf"
+  cp "$KAPSL_TEST_DATA/tiny-phi3.gguf" "$repo/chat.gguf"
+  cp "$KAPSL_TEST_DATA/tiny-embed.gguf" "$repo/embed.gguf"
+  ln -s "$ONNX_ADD" "$repo/outside.onnx"
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || true
+  fi
+  SERVER_PID=
+}
+
+cleanup() {
+  stop_server
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# start_server REPO [kapsl serve flags...]: sets SERVER_PID, PORT, BASE and LOG.
+start_server() {
+  local repo=$1
+  shift
+  LOG=$TMP/server.log
+  "$KAPSL" serve --models "$repo" --port 0 --threads 1 "$@" > "$LOG" 2>&1 &
+  SERVER_PID=$!
+  PORT=
+  for _ in $(seq 1 600); do
+    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$LOG" | head -1)
+    [ -n "$PORT" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited during start-up"
+    sleep 0.1
+  done
+  [ -n "$PORT" ] || fail "the server did not start"
+  BASE=http://127.0.0.1:$PORT
+}
+
+# http STATUS METHOD PATH [curl args...]: runs the request, checks the status, leaves the
+# body in $TMP/body and $BODY.
+http() {
+  local expect=$1 method=$2 path=$3
+  shift 3
+  local code
+  code=$(curl -sS -o "$TMP/body" -w '%{http_code}' -X "$method" --path-as-is "$@" "$BASE$path") || fail "curl $method $path failed"
+  BODY=$(cat "$TMP/body")
+  [ "$code" = "$expect" ] || fail "$method $path: expected HTTP $expect, got $code: $BODY"
+}
+
+# expect_json FILTER VALUE: jq FILTER on $BODY must print VALUE.
+expect_json() {
+  local got
+  got=$(printf '%s' "$BODY" | jq -c "$1") || fail "not JSON: $BODY"
+  [ "$got" = "$2" ] || fail "jq '$1': expected $2, got $got (body: $BODY)"
+}
