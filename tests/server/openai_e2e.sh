@@ -8,3 +8,23 @@ make_repo "$REPO"
 start_server "$REPO" --max-concurrency 1 --max-queue 0 --ctx-size 4096
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_client_test.mjs" || fail "openai client test"
 http 200 GET /v2/health/live
+
+# --- Graceful shutdown: SIGTERM with a generation in flight. New requests get 503, the
+# stream is cancelled after --shutdown-timeout and still ends with [DONE], the server exits 0.
+stop_server
+start_server "$REPO" --shutdown-timeout 1
+curl -sS -N -o "$TMP/stream.txt" "$BASE/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"model":"tiny","prompt":"Count:","max_tokens":2000,"ignore_eos":true,"stream":true}' &
+CURL_PID=$!
+for _ in $(seq 1 100); do grep -q '"text"' "$TMP/stream.txt" 2>/dev/null && break; sleep 0.1; done
+grep -q '"text"' "$TMP/stream.txt" || fail "the stream did not start"
+kill -TERM "$SERVER_PID"
+sleep 0.3
+code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v2/health/ready" || true)
+[ "$code" = 503 ] || [ "$code" = 000 ] || fail "readiness while draining: $code"
+wait "$CURL_PID" || fail "the streaming client failed"
+wait "$SERVER_PID" || fail "the server exited with $?"
+SERVER_PID=
+tail -c 200 "$TMP/stream.txt" | grep -q 'data: \[DONE\]' || fail "the cancelled stream did not end with [DONE]"
+grep -q 'kapsl serve: stopped' "$LOG" || fail "no clean stop in the log"
+echo "graceful shutdown: ok"
