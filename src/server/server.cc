@@ -270,6 +270,9 @@ void Server::start() {
   // cpp-httplib takes ownership of the queue it is handed and deletes it at shutdown.
   s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.http.set_payload_max_length(s.options.max_body_bytes);
+  // Headers and body go out in separate writes; with Nagle's algorithm the body waits for
+  // the client's delayed ACK, which measured 43 ms per small request.
+  s.http.set_tcp_nodelay(true);
   s.http.set_read_timeout(std::chrono::seconds(30));
   s.http.set_write_timeout(std::chrono::seconds(30));
   const bool bound = s.options.port == 0 ? (s.port = s.http.bind_to_any_port(s.options.host)) > 0
