@@ -54,68 +54,77 @@ void check_version(const httplib::Request& req, const server::RepositoryModel& m
 
 }  // namespace
 
+namespace {
+
+using Impl = Server::Impl;
+
+void handle_metadata(Impl& s, const httplib::Request& req, httplib::Response& res) {
+  const auto model = s.find_model(req.matches[1]);
+  check_version(req, model);
+  const auto engine = s.host.acquire(model, EngineRole::kMain);
+  const ModelInfo& info = engine->model_info();
+  const json body = {{"name", model.name},
+                     {"versions", {model.version}},
+                     {"platform", model.format == server::ModelFormat::kOnnx ? "onnxruntime_onnx" : "llama_cpp_gguf"},
+                     {"inputs", tensor_infos(info.inputs)},
+                     {"outputs", tensor_infos(info.outputs)}};
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void handle_ready(Impl& s, const httplib::Request& req, httplib::Response& res) {
+  const auto model = s.find_model(req.matches[1]);
+  check_version(req, model);
+  const ModelState state = s.host.state(model.name);
+  const bool is_ready = state == ModelState::kReady;
+  res.status = is_ready ? 200 : 503;
+  const json body = {{"name", model.name}, {"ready", is_ready}, {"state", server::model_state_name(state)}};
+  res.set_content(body.dump(), "application/json");
+}
+
+void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res) {
+  const auto model = s.find_model(req.matches[1]);
+  check_version(req, model);
+  // Parse before taking a turn, so malformed requests never occupy the model.
+  server::KServeRequest parsed = server::parse_infer_request(req.body, header_length(req));
+  Impl::ModelCall call = s.begin_call(model.name, EngineRole::kMain);
+  InferenceRequest request;
+  request.inputs = std::move(parsed.inputs);
+  request.output_names = parsed.output_names;
+  request.request_id = parsed.id;
+  request.deadline = s.deadline();
+  request.cancel = call.cancel;
+  InferenceResult result;
+  try {
+    result = call.engine->infer(request);
+  } catch (const Error& e) {
+    s.finish_call(call, Impl::outcome_for(e));
+    throw;
+  }
+  s.finish_call(call, Outcome::kSuccess);
+  const auto encoded = server::encode_infer_response(model.name, model.version, parsed, result.outputs);
+  if (encoded.header_length) {
+    res.set_header("Inference-Header-Content-Length", std::to_string(*encoded.header_length));
+    res.set_content(encoded.body, "application/octet-stream");
+  } else {
+    res.set_content(encoded.body, "application/json");
+  }
+}
+
+}  // namespace
+
 void Server::Impl::register_kserve_routes() {
-  const auto metadata = [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, ApiStyle::kKServe, [&] {
-      const auto model = find_model(req.matches[1]);
-      check_version(req, model);
-      const auto engine = host.acquire(model, EngineRole::kMain);
-      const ModelInfo& info = engine->model_info();
-      const json body = {{"name", model.name},
-                         {"versions", {model.version}},
-                         {"platform", model.format == server::ModelFormat::kOnnx ? "onnxruntime_onnx" : "llama_cpp_gguf"},
-                         {"inputs", tensor_infos(info.inputs)},
-                         {"outputs", tensor_infos(info.outputs)}};
-      res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-    });
+  using Handler = void (*)(Impl&, const httplib::Request&, httplib::Response&);
+  const auto route = [this](Handler handler) {
+    return [this, handler](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, ApiStyle::kKServe, [&] { handler(*this, req, res); });
+    };
   };
-  const auto ready = [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, ApiStyle::kKServe, [&] {
-      const auto model = find_model(req.matches[1]);
-      check_version(req, model);
-      const ModelState state = host.state(model.name);
-      const bool is_ready = state == ModelState::kReady;
-      res.status = is_ready ? 200 : 503;
-      const json body = {{"name", model.name}, {"ready", is_ready}, {"state", server::model_state_name(state)}};
-      res.set_content(body.dump(), "application/json");
-    });
-  };
-  const auto infer = [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, ApiStyle::kKServe, [&] {
-      const auto model = find_model(req.matches[1]);
-      check_version(req, model);
-      // Parse before taking a turn, so malformed requests never occupy the model.
-      server::KServeRequest parsed = server::parse_infer_request(req.body, header_length(req));
-      ModelCall call = begin_call(model.name, EngineRole::kMain);
-      InferenceRequest request;
-      request.inputs = std::move(parsed.inputs);
-      request.output_names = parsed.output_names;
-      request.request_id = parsed.id;
-      request.deadline = deadline();
-      request.cancel = call.cancel;
-      InferenceResult result;
-      try {
-        result = call.engine->infer(request);
-      } catch (const Error& e) {
-        finish_call(call, outcome_for(e));
-        throw;
-      }
-      finish_call(call, Outcome::kSuccess);
-      const auto encoded = server::encode_infer_response(model.name, model.version, parsed, result.outputs);
-      if (encoded.header_length) {
-        res.set_header("Inference-Header-Content-Length", std::to_string(*encoded.header_length));
-        res.set_content(encoded.body, "application/octet-stream");
-      } else {
-        res.set_content(encoded.body, "application/json");
-      }
-    });
-  };
-  http.Get(kModel, metadata);
-  http.Get(kModelVersion, metadata);
-  http.Get(std::string(kModel) + "/ready", ready);
-  http.Get(std::string(kModelVersion) + "/ready", ready);
-  http.Post(std::string(kModel) + "/infer", infer);
-  http.Post(std::string(kModelVersion) + "/infer", infer);
+  http.Get(kModel, route(handle_metadata));
+  http.Get(kModelVersion, route(handle_metadata));
+  http.Get(std::string(kModel) + "/ready", route(handle_ready));
+  http.Get(std::string(kModelVersion) + "/ready", route(handle_ready));
+  http.Post(std::string(kModel) + "/infer", route(handle_infer));
+  http.Post(std::string(kModelVersion) + "/infer", route(handle_infer));
 }
 
 void Server::Impl::register_repository_routes() {
