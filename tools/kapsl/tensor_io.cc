@@ -228,7 +228,9 @@ double element_as_double(const Tensor& t, size_t i) {
 namespace {
 
 std::string format_value(const Tensor& t, size_t i) {
-  if (t.dtype() == DType::kString) return nlohmann::json(t.strings()[i]).dump();
+  if (t.dtype() == DType::kString) {
+    return nlohmann::json(t.strings()[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   std::ostringstream s;
   s.precision(6);
   s << element_as_double(t, i);

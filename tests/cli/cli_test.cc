@@ -1,0 +1,199 @@
+// The kapsl binary run as a user runs it: arguments in, stdout, stderr and exit code out,
+// on an ONNX model from Debian's ONNX test data and tiny GGUF models generated at build time.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "npy.h"
+
+namespace kapsl::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("kapsl-cli-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  // Runs `kapsl ARGS` through the shell (args are already quoted by the caller).
+  static CliRun kapsl(const std::string& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string cmd = std::string(KAPSL_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  }
+  static std::string file(const std::string& name) { return (dir_ / name).string(); }
+  static std::string data(const std::string& name) { return std::string(KAPSL_TEST_DATA_DIR) + "/" + name; }
+
+  const std::string add_ = std::string(KAPSL_ONNX_TESTDATA) + "/node/test_add/model.onnx";
+  const std::string tiny_ = data("tiny-spm.gguf");
+  static fs::path dir_;
+};
+
+fs::path CliTest::dir_;
+
+TEST_F(CliTest, HelpAndUsageErrors) {
+  const CliRun help = kapsl("--help");
+  EXPECT_EQ(help.code, 0);
+  for (const char* sub : {"info", "run", "generate", "embed", "tokenize", "bench", "devices", "version"}) {
+    EXPECT_THAT(help.out, HasSubstr(sub));
+  }
+  EXPECT_EQ(kapsl("").code, 2);
+  EXPECT_EQ(kapsl("frobnicate").code, 2);
+  EXPECT_EQ(kapsl("info").code, 2);  // missing MODEL
+  EXPECT_EQ(kapsl("generate " + tiny_).code, 2);  // missing -p
+  EXPECT_EQ(kapsl("generate " + tiny_ + " -p hi --top-p 2").code, 2);
+  EXPECT_EQ(kapsl("bench " + add_ + " --runs 0").code, 2);
+}
+
+TEST_F(CliTest, VersionNamesTheLinkedLibraries) {
+  const CliRun r = kapsl("version");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("onnxruntime  1.29.0"));
+  EXPECT_THAT(r.out, HasSubstr("cpu"));
+  EXPECT_THAT(r.out, HasSubstr("llama.cpp    v0.5.0"));
+  EXPECT_EQ(kapsl("devices").code, 0);
+  EXPECT_TRUE(nlohmann::json::accept(kapsl("devices --json").out));
+}
+
+TEST_F(CliTest, InfoOnOnnxAndGguf) {
+  const CliRun r = kapsl("info " + add_);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("float32   [3, 4, 5]"));
+  const auto j = nlohmann::json::parse(kapsl("info --json " + add_).out);
+  EXPECT_EQ(j["framework"], "onnx");
+  EXPECT_EQ(j["inputs"][1]["name"], "y");
+  const CliRun g = kapsl("info " + tiny_);
+  EXPECT_EQ(g.code, 0) << g.err;
+  EXPECT_THAT(g.out, HasSubstr("architecture  llama"));
+  EXPECT_THAT(g.out, HasSubstr("vocabulary    32000"));
+  EXPECT_EQ(nlohmann::json::parse(kapsl("info --json " + tiny_).out)["gguf"]["vocab_size"], 32000);
+}
+
+TEST_F(CliTest, BadModelsAreOneLineErrorsWithExitCode1) {
+  const CliRun missing = kapsl("info " + file("missing.onnx"));
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("kapsl: error: model file"));
+  EXPECT_THAT(missing.err, HasSubstr("does not exist"));
+  std::ofstream(file("notes.txt")) << "hello";
+  EXPECT_THAT(kapsl("info " + file("notes.txt")).err, HasSubstr("expected a .onnx or .gguf file"));
+  std::ofstream(file("garbage.onnx")) << "this is not protobuf";
+  const CliRun bad = kapsl("info " + file("garbage.onnx"));
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("garbage.onnx"));
+  std::ofstream(file("garbage.gguf")) << "GGUF but not really";
+  EXPECT_EQ(kapsl("info " + file("garbage.gguf")).code, 1);
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1);
+}
+
+TEST_F(CliTest, RunAddsTwoNpyInputs) {
+  std::vector<float> x(60), y(60);
+  for (size_t i = 0; i < 60; ++i) {
+    x[i] = static_cast<float>(i);
+    y[i] = 0.5f;
+  }
+  npy_save(file("x.npy"), Tensor::from_vector<float>({3, 4, 5}, x));
+  npy_save(file("y.npy"), Tensor::from_vector<float>({3, 4, 5}, y));
+  const CliRun r = kapsl("run " + add_ + " -i x=" + file("x.npy") + " -i y=" + file("y.npy") + " -o " + file("out"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("sum: float32 [3, 4, 5]"));
+  const Tensor sum = npy_load(file("out/sum.npy"));
+  EXPECT_FLOAT_EQ(sum.data<float>()[59], 59.5f);
+}
+
+TEST_F(CliTest, RunWithSynthesisedInputsAndJson) {
+  const CliRun r = kapsl("run " + add_ + " --fill ones --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["outputs"][0]["data"][0], 2.0);
+  const auto seeded = [&] { return nlohmann::json::parse(kapsl("run " + add_ + " --fill random --seed 3 --json").out)["outputs"]; };
+  EXPECT_EQ(seeded(), seeded());
+}
+
+TEST_F(CliTest, RunUsageAndInputErrors) {
+  EXPECT_EQ(kapsl("run " + add_).code, 2);  // inputs not given
+  EXPECT_THAT(kapsl("run " + add_).err, HasSubstr("--input x=FILE.npy"));
+  EXPECT_EQ(kapsl("run " + add_ + " -i x").code, 2);
+  EXPECT_THAT(kapsl("run " + add_ + " -i nope=a.npy").err, HasSubstr("no input 'nope'"));
+  EXPECT_EQ(kapsl("run " + tiny_ + " --fill zeros").code, 2);
+  std::ofstream(file("bad.npy")) << "nope";
+  const CliRun bad = kapsl("run " + add_ + " -i x=" + file("bad.npy") + " --fill zeros");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("bad.npy is not a valid .npy file"));
+  npy_save(file("wrong.npy"), Tensor::zeros(DType::kFloat32, {2, 2}));
+  const CliRun shape = kapsl("run " + add_ + " -i x=" + file("wrong.npy") + " --fill zeros");
+  EXPECT_EQ(shape.code, 1);
+  EXPECT_THAT(shape.err, HasSubstr("'x'"));
+}
+
+TEST_F(CliTest, GenerateStreamsAndReportsUsage) {
+  const std::string args = "generate " + tiny_ + " -p 'Hello, my name is' -n 8 --temp 0 --ignore-eos";
+  const CliRun r = kapsl(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("6 prompt tokens, 8 generated, finish: length"));
+  EXPECT_EQ(r.out, kapsl(args).out);  // greedy is deterministic
+  const std::string seeded = "generate " + tiny_ + " -p Hi -n 6 --seed 11 --temp 1 --ignore-eos";
+  EXPECT_EQ(kapsl(seeded).out, kapsl(seeded).out);
+  const CliRun chat = kapsl("generate " + tiny_ + " -p Hi --chat");
+  EXPECT_EQ(chat.code, 1);
+  EXPECT_THAT(chat.err, HasSubstr("template"));
+  EXPECT_EQ(kapsl("generate " + add_ + " -p Hi").code, 1);
+}
+
+TEST_F(CliTest, TokenizeGivesLlamaIds) {
+  const CliRun r = kapsl("tokenize --json " + tiny_ + " 'Hello, my name is'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<int> ids;
+  for (const auto& t : nlohmann::json::parse(r.out)) ids.push_back(t["id"]);
+  EXPECT_EQ(ids, (std::vector<int>{1, 15043, 29892, 590, 1024, 338}));
+}
+
+TEST_F(CliTest, EmbedPrintsOneVectorPerText) {
+  const CliRun r = kapsl("embed --json " + data("tiny-embed.gguf") + " first second");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0].size(), 64u);
+}
+
+TEST_F(CliTest, BenchPrintsPercentiles) {
+  const CliRun r = kapsl("bench " + add_ + " -r 20 -C 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("p50"));
+  EXPECT_THAT(r.out, HasSubstr("p99"));
+  const CliRun g = kapsl("bench " + tiny_ + " -r 1 -p 16 -n 4");
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_THAT(g.out, HasSubstr("pp16"));
+  EXPECT_THAT(g.out, HasSubstr("tg4"));
+  EXPECT_THAT(g.err, Not(HasSubstr("[")));  // no progress bar when stderr is not a terminal
+}
+
+}  // namespace
+}  // namespace kapsl::cli
