@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/thread_annotations.h"
+
 namespace kapsl::server {
 
 struct AdmissionLimits {
@@ -78,8 +80,8 @@ class Admission {
 
   const AdmissionLimits limits_;
   mutable std::mutex mu_;
-  std::map<std::string, Gate, std::less<>> gates_;  // guarded by mu_; nodes never move
-  bool closed_ = false;                               // guarded by mu_
+  std::map<std::string, Gate, std::less<>> gates_ GUARDED_BY(mu_);  // nodes never move
+  bool closed_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace kapsl::server

@@ -25,6 +25,8 @@
 #include "kapsl/engine_pool.h"
 #include "server/model_repository.h"
 
+#include "core/thread_annotations.h"
+
 namespace kapsl::server {
 
 enum class EngineRole { kMain, kEmbed };
@@ -68,8 +70,8 @@ class ModelHost {
   BackendSettings backend_;
   EnginePool pool_;
   mutable std::mutex mu_;
-  std::map<std::string, int> loading_;  // guarded by mu_: loads running per model
-  std::set<std::string> disabled_;      // guarded by mu_
+  std::map<std::string, int> loading_ GUARDED_BY(mu_);  // loads running per model
+  std::set<std::string> disabled_ GUARDED_BY(mu_);
 };
 
 }  // namespace kapsl::server

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/thread_annotations.h"
+
 namespace kapsl::server {
 
 enum class ModelFormat { kOnnx, kGguf };
@@ -54,7 +56,7 @@ class ModelRepository {
  private:
   std::filesystem::path root_;  // canonical
   mutable std::mutex mu_;
-  std::map<std::string, RepositoryModel, std::less<>> models_;  // guarded by mu_
+  std::map<std::string, RepositoryModel, std::less<>> models_ GUARDED_BY(mu_);
 };
 
 }  // namespace kapsl::server

@@ -31,6 +31,8 @@
 #include "server/model_repository.h"
 #include "server/server_metrics.h"
 
+#include "core/thread_annotations.h"
+
 namespace kapsl {
 
 struct Server::Impl {
@@ -90,13 +92,13 @@ struct Server::Impl {
 
   std::mutex mu;
   std::condition_variable stopped_cv;
-  bool started = false;           // guarded by mu
-  bool shutdown_started = false;  // guarded by mu
-  bool stopped = false;           // guarded by mu
+  bool started GUARDED_BY(mu) = false;
+  bool shutdown_started GUARDED_BY(mu) = false;
+  bool stopped GUARDED_BY(mu) = false;
 
   std::mutex tokens_mu;
-  std::map<uint64_t, CancellationToken> running;  // guarded by tokens_mu: tokens of running calls
-  uint64_t next_token_id = 1;                     // guarded by tokens_mu
+  std::map<uint64_t, CancellationToken> running GUARDED_BY(tokens_mu);  // tokens of running calls
+  uint64_t next_token_id GUARDED_BY(tokens_mu) = 1;
 };
 
 }  // namespace kapsl

@@ -22,6 +22,8 @@
 #include "kapsl/metrics.h"
 #include "server/admission.h"
 
+#include "core/thread_annotations.h"
+
 namespace kapsl::server {
 
 // How a request for a model ended.
@@ -60,7 +62,7 @@ class ServerMetrics {
   void render_models(std::string& out, const std::map<std::string, Admission::Counts>& admission) const;
 
   mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ModelStats>> models_;  // guarded by mu_; stats never move
+  std::map<std::string, std::unique_ptr<ModelStats>> models_ GUARDED_BY(mu_);  // stats never move
   std::array<std::atomic<uint64_t>, 6> http_by_class_{};        // 1xx..5xx, other
 };
 
