@@ -47,6 +47,7 @@ int run_cli(int argc, char** argv) {
   register_embed(app);
   register_tokenize(app);
   register_bench(app);
+  register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

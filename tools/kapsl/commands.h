@@ -32,6 +32,7 @@ void register_generate(CLI::App& app);
 void register_embed(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_serve(CLI::App& app);
 
 // Runs the kapsl CLI on argv; returns the process exit code.
 int run_cli(int argc, char** argv);

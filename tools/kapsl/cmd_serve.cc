@@ -1,0 +1,184 @@
+// `kapsl serve`: the HTTP inference server (include/kapsl/server.h) from the command line.
+//
+// Options come from a JSON config file (--config) and flags; a flag given on the command
+// line wins over the file. SIGINT and SIGTERM start a graceful shutdown.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "kapsl/error.h"
+#include "kapsl/server.h"
+
+namespace kapsl::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct ServeFlags {
+  std::string models;
+  std::string config;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key_file;
+  std::vector<std::string> pin;
+  size_t max_models = 0;         // 0 = the config's or PoolConfig's default
+  double ttl_s = -1;             // < 0 = the config's or the default
+  std::string memory_budget;     // device 0 byte budget, e.g. "8GiB"
+  uint32_t max_concurrency = 4;
+  uint32_t max_queue = 16;
+  double queue_timeout_s = 30;
+  double request_timeout_s = 0;
+  size_t max_body_mib = 64;
+  double shutdown_timeout_s = 10;
+  int threads = 0;
+  uint32_t ctx_size = 0;
+  uint32_t parallel = 1;
+  size_t http_threads = 32;
+  bool quiet = false;
+};
+
+json read_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error::not_found("cannot read the config file", path);
+  std::stringstream text;
+  text << in.rdbuf();
+  json doc = json::parse(text.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) throw Error::invalid_input("the config file is not a JSON object", path);
+  return doc;
+}
+
+std::string read_key_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string key;
+  if (!in || !std::getline(in, key) || key.empty()) throw Error::invalid_input("cannot read an API key from", path);
+  return key;
+}
+
+// Config-file "server" values for the flags the command line did not set.
+void apply_config(const json& server, const CLI::App& cmd, ServeFlags& f) {
+  const auto take = [&](const char* key, const char* flag, auto& field) {
+    if (server.contains(key) && cmd.count(flag) == 0) server.at(key).get_to(field);
+  };
+  take("models", "--models", f.models);
+  take("host", "--host", f.host);
+  take("port", "--port", f.port);
+  take("pin", "--pin", f.pin);
+  take("max_concurrency", "--max-concurrency", f.max_concurrency);
+  take("max_queue", "--max-queue", f.max_queue);
+  take("queue_timeout", "--queue-timeout", f.queue_timeout_s);
+  take("request_timeout", "--request-timeout", f.request_timeout_s);
+  take("max_body_mib", "--max-body-mib", f.max_body_mib);
+  take("shutdown_timeout", "--shutdown-timeout", f.shutdown_timeout_s);
+  take("threads", "--threads", f.threads);
+  take("ctx_size", "--ctx-size", f.ctx_size);
+  take("parallel", "--parallel", f.parallel);
+  take("http_threads", "--http-threads", f.http_threads);
+  take("api_key_file", "--api-key-file", f.api_key_file);
+}
+
+PoolConfig pool_config(json pool, const ServeFlags& f) {
+  if (f.max_models > 0) {
+    pool["max_size"] = f.max_models;
+    if (!pool.contains("min_size")) pool["min_size"] = std::min<size_t>(1, f.max_models);
+  }
+  if (f.ttl_s >= 0) pool["ttl"] = f.ttl_s;
+  if (!f.memory_budget.empty()) pool["device_byte_budgets"] = {{"0", f.memory_budget}};
+  return PoolConfig::from_json(pool.dump());
+}
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+ServerOptions server_options(const CLI::App& cmd, ServeFlags f) {
+  json config = f.config.empty() ? json::object() : read_config(f.config);
+  apply_config(config.value("server", json::object()), cmd, f);
+  if (f.models.empty()) throw UsageError("--models DIR is required (or \"server\": {\"models\": ...} in --config)");
+  ServerOptions o;
+  o.model_repository = f.models;
+  o.host = f.host;
+  o.port = f.port;
+  if (const char* env = std::getenv("KAPSL_API_KEY"); env != nullptr && *env != '\0') o.api_key = env;
+  if (!f.api_key_file.empty()) o.api_key = read_key_file(f.api_key_file);
+  o.pinned_models = f.pin;
+  o.pool = pool_config(config.value("pool", json::object()), f);
+  o.max_concurrency = f.max_concurrency;
+  o.max_queue = f.max_queue;
+  o.queue_timeout = ms(f.queue_timeout_s);
+  o.request_timeout = ms(f.request_timeout_s);
+  o.max_body_bytes = f.max_body_mib << 20;
+  o.shutdown_timeout = ms(f.shutdown_timeout_s);
+  o.threads = f.threads;
+  o.ctx_size = f.ctx_size;
+  o.parallel = f.parallel;
+  o.http_threads = f.http_threads;
+  o.log_requests = !f.quiet;
+  return o;
+}
+
+// Serves until SIGINT or SIGTERM. The signals are blocked in every thread (the mask is
+// inherited) and taken by one thread with sigwait, so shutdown runs in ordinary code
+// rather than in a signal handler.
+void serve(const ServerOptions& options) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  Server server(options);
+  server.start();
+  std::fprintf(stderr, "kapsl serve: listening on http://%s:%d (Ctrl-C to stop)\n", options.host.c_str(), server.port());
+  std::thread waiter([&server, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "kapsl serve: %s received, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.shutdown();
+  });
+  server.wait();
+  waiter.join();
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "serve a model repository over HTTP (KServe v2, OpenAI, Prometheus)");
+  ServeFlags& f = *flags;
+  cmd->add_option("--models", f.models, "model repository: folders with metadata.json, or .onnx / .gguf files");
+  cmd->add_option("--config", f.config, "JSON config: {\"server\": {...}, \"pool\": {...}}; flags win");
+  cmd->add_option("--host", f.host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", f.port, "port (0 = any free port)")->capture_default_str();
+  cmd->add_option("--api-key-file", f.api_key_file, "file whose first line is the API key (or set KAPSL_API_KEY)");
+  cmd->add_option("--pin", f.pin, "load this model at start and never evict it (repeatable)");
+  cmd->add_option("--max-models", f.max_models, "engines the pool holds at once (default 5)");
+  cmd->add_option("--ttl", f.ttl_s, "unload a model idle this many seconds (0 = never; default 60)");
+  cmd->add_option("--memory-budget", f.memory_budget, "byte budget for resident models, e.g. 8GiB");
+  cmd->add_option("--max-concurrency", f.max_concurrency, "requests running at once per model")->capture_default_str();
+  cmd->add_option("--max-queue", f.max_queue, "requests waiting per model; more get 503/429")->capture_default_str();
+  cmd->add_option("--queue-timeout", f.queue_timeout_s, "seconds a request may wait in the queue")->capture_default_str();
+  cmd->add_option("--request-timeout", f.request_timeout_s, "inference deadline in seconds (0 = none)")->capture_default_str();
+  cmd->add_option("--max-body-mib", f.max_body_mib, "largest request body in MiB")->capture_default_str();
+  cmd->add_option("--shutdown-timeout", f.shutdown_timeout_s, "seconds to let requests finish on shutdown")->capture_default_str();
+  cmd->add_option("-t,--threads", f.threads, "threads per engine (0 = the backend's default)");
+  cmd->add_option("-c,--ctx-size", f.ctx_size, "GGUF context per slot (0 = min(trained, 4096))");
+  cmd->add_option("--parallel", f.parallel, "GGUF slots per model")->capture_default_str();
+  cmd->add_option("--http-threads", f.http_threads, "HTTP worker threads")->capture_default_str();
+  cmd->add_flag("-q,--quiet", f.quiet, "no per-request log lines");
+  cmd->callback([cmd, flags] {
+    const ServerOptions options = server_options(*cmd, *flags);
+    if (options.log_requests) spdlog::set_level(spdlog::level::info);
+    serve(options);
+  });
+}
+
+}  // namespace kapsl::cli
