@@ -134,8 +134,15 @@ const iter = busy[Symbol.asyncIterator]();
 await iter.next();  // the first chunk: the generation holds the model's only turn
 const rejected = await expectStatus(429, client.completions.create({ model: 'tiny', prompt: 'x', max_tokens: 1 }), /busy/);
 assert.equal(rejected.headers.get('retry-after'), '1');
+const cancelledBusy = await metric('kapsl_inference_requests_total{model="tiny",outcome="cancelled"}');
 controller2.abort();
 try { while (!(await iter.next()).done); } catch { /* aborted */ }
+// The server notices the disconnect at its next write; wait for that before reusing the
+// model's only turn (slow builds such as ASan take longer to get there).
+for (let i = 0; i < 100; i++) {
+  if (await metric('kapsl_inference_requests_total{model="tiny",outcome="cancelled"}') > cancelledBusy) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
 
 // Still serving.
 const after = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 2, ...greedy });
