@@ -1,5 +1,7 @@
 #include "kapsl/tensor.h"
 
+#include "core/strings.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -31,14 +33,6 @@ constexpr std::array<DTypeName, 35> kNames = {{
     {"utf8", DType::kString},       {"str", DType::kString},
 }};
 
-std::string lower_trimmed(std::string_view s) {
-  const auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 }  // namespace
 
@@ -50,7 +44,7 @@ std::string_view dtype_name(DType dtype) noexcept {
 }
 
 std::optional<DType> parse_dtype(std::string_view name) {
-  const std::string key = lower_trimmed(name);
+  const std::string key = internal::lower_trimmed(name);
   for (const auto& n : kNames) {
     if (n.name == key) return n.dtype;
   }

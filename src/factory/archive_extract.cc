@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "factory/sha256.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/error.h"
 
 namespace kapsl::internal {

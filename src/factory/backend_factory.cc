@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "factory/engine_decorator.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 
 namespace kapsl {
 namespace {

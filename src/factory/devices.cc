@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "factory/devices_internal.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/devices.h"
 #include "kapsl/error.h"
 

@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "factory/devices_internal.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 
 namespace kapsl::internal {
 namespace {

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "factory/devices_internal.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "factory/subprocess.h"
 
 namespace kapsl::internal {

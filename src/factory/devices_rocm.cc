@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "factory/devices_internal.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "factory/subprocess.h"
 
 namespace kapsl::internal {

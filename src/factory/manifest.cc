@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/error.h"
 
 namespace kapsl {

@@ -12,7 +12,7 @@
 
 #include "factory/archive_extract.h"
 #include "factory/sha256.h"
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/error.h"
 
 namespace kapsl {

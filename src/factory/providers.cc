@@ -1,7 +1,7 @@
 // Provider lists and policy, and the ONNX Runtime tuning vocabulary (optimisation levels).
 #include <algorithm>
 
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/backend_factory.h"
 
 namespace kapsl {

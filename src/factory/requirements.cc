@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/backend_factory.h"
 
 namespace kapsl {

@@ -1,7 +1,7 @@
 // route_manifest: format / framework / task -> EngineKind, failing closed.
 #include <array>
 
-#include "factory/strings.h"
+#include "core/strings.h"
 #include "kapsl/backend_factory.h"
 
 namespace kapsl {

@@ -7,20 +7,13 @@
 #include <string>
 #include <utility>
 
+#include "core/strings.h"
 #include "kapsl/error.h"
 #include "onnx/ort_error.h"
 
 namespace kapsl::onnx {
 namespace {
 
-std::string lower_trimmed(std::string_view s) {
-  const auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 [[noreturn]] void bad_field(std::string_view field, std::string_view expected, std::string_view got) {
   throw Error::invalid_input("OnnxOptions." + std::string(field) + " is invalid",
@@ -54,7 +47,7 @@ void check_threads(std::string_view field, const std::optional<int>& n) {
 }  // namespace
 
 GraphOptimizationLevel parse_graph_optimization_level(std::string_view level) {
-  const std::string key = lower_trimmed(level);
+  const std::string key = internal::lower_trimmed(level);
   if (key == "disable" || key == "0") return ORT_DISABLE_ALL;
   if (key == "basic" || key == "1") return ORT_ENABLE_BASIC;
   if (key == "extended" || key == "2") return ORT_ENABLE_EXTENDED;
@@ -65,7 +58,7 @@ GraphOptimizationLevel parse_graph_optimization_level(std::string_view level) {
 std::optional<bool> env_bool(const char* name) {
   const char* raw = std::getenv(name);
   if (raw == nullptr) return std::nullopt;
-  const std::string v = lower_trimmed(raw);
+  const std::string v = internal::lower_trimmed(raw);
   if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
   if (v == "0" || v == "false" || v == "no" || v == "off") return false;
   return std::nullopt;
@@ -73,9 +66,9 @@ std::optional<bool> env_bool(const char* name) {
 
 OnnxOptions resolve_options(const OnnxOptions& options) {
   OnnxOptions r = options;
-  r.provider = lower_trimmed(options.provider);
-  r.log_level = lower_trimmed(options.log_level);
-  r.execution_mode = lower_trimmed(options.execution_mode);
+  r.provider = internal::lower_trimmed(options.provider);
+  r.log_level = internal::lower_trimmed(options.log_level);
+  r.execution_mode = internal::lower_trimmed(options.execution_mode);
   if (r.device_id < 0) bad_field("device_id", "a device index >= 0", std::to_string(r.device_id));
   parse_graph_optimization_level(r.graph_optimization_level);
   parse_log_level(r.log_level);

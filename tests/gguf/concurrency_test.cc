@@ -25,15 +25,7 @@ GenerationOptions greedy(uint32_t n) {
   return o;
 }
 
-ErrorCode code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return ErrorCode::kBackend;
-}
+using kapsl::testing::code_of;
 
 // Waits (without a time limit that could make the test flaky) until `pred` holds.
 template <typename Pred>

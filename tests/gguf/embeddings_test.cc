@@ -22,15 +22,7 @@ void expect_near(const std::vector<float>& a, const std::vector<float>& b, float
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], tol) << "at " << i;
 }
 
-ErrorCode code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return ErrorCode::kBackend;
-}
+using kapsl::testing::code_of;
 
 const std::vector<std::string> kTexts = {"Hello world", "The quick brown fox jumps over the lazy dog",
                                          "kapsl runs GGUF models", "Hello world"};

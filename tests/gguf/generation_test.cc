@@ -24,15 +24,7 @@ constexpr int32_t kSpmBos = 1, kSpmEos = 2;
 // SPM byte-fallback tokens: <0x00> is id 3, so byte b is 3 + b.
 constexpr int32_t byte_token(uint8_t b) { return 3 + b; }
 
-ErrorCode code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return ErrorCode::kBackend;
-}
+using kapsl::testing::code_of;
 
 GenerationOptions greedy(uint32_t max_new_tokens) {
   GenerationOptions o;

@@ -10,15 +10,7 @@
 namespace kapsl {
 namespace {
 
-ErrorCode code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return ErrorCode::kBackend;
-}
+using kapsl::testing::code_of;
 
 TEST(GgufLoadTest, ModelFactsFromMetadata) {
   auto engine = GgufEngine::load(testing::tiny_spm_model());

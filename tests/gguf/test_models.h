@@ -3,9 +3,14 @@
 #ifndef KAPSL_TESTS_GGUF_TEST_MODELS_H_
 #define KAPSL_TESTS_GGUF_TEST_MODELS_H_
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <string>
+
+#include "kapsl/error.h"
 
 namespace kapsl::testing {
 
@@ -30,6 +35,17 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   auto dir = std::filesystem::path(test_data_dir()) / "scratch" / name;
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// The code of the kapsl::Error that fn throws; a test failure if it throws none.
+inline ErrorCode code_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return ErrorCode::kBackend;
 }
 
 }  // namespace kapsl::testing

@@ -1,6 +1,6 @@
-// Small string helpers shared by the factory's parsers (manifest, devices, providers).
-#ifndef KAPSL_FACTORY_STRINGS_H_
-#define KAPSL_FACTORY_STRINGS_H_
+// Small string helpers shared by kapsl's parsers (dtype names, ONNX options, manifests, devices).
+#ifndef KAPSL_CORE_STRINGS_H_
+#define KAPSL_CORE_STRINGS_H_
 
 #include <string>
 #include <string_view>
@@ -12,6 +12,8 @@ namespace kapsl::internal {
 std::string_view trim(std::string_view s);
 // ASCII lower case; other bytes unchanged.
 std::string to_lower(std::string_view s);
+// to_lower(trim(s)): how kapsl compares names given by people ("  FP32 " == "fp32").
+std::string lower_trimmed(std::string_view s);
 // Pieces between each `sep`, empty pieces kept ("a..b" -> "a", "", "b").
 std::vector<std::string> split(std::string_view s, char sep);
 // Blank-separated words, empty pieces dropped.
@@ -21,4 +23,4 @@ std::string env_or_empty(const char* name);
 
 }  // namespace kapsl::internal
 
-#endif  // KAPSL_FACTORY_STRINGS_H_
+#endif  // KAPSL_CORE_STRINGS_H_

@@ -1,4 +1,4 @@
-#include "factory/strings.h"
+#include "core/strings.h"
 
 #include <cstdlib>
 
@@ -51,5 +51,7 @@ std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read-only use
   return v == nullptr ? std::string() : std::string(v);
 }
+
+std::string lower_trimmed(std::string_view s) { return to_lower(trim(s)); }
 
 }  // namespace kapsl::internal
