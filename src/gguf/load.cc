@@ -145,6 +145,12 @@ std::unique_ptr<Slot> make_slot(llama_model* model, const llama_context_params& 
                                     " tokens", why.empty() ? "see the log" : why);
   }
   llama_set_abort_callback(slot->ctx.get(), slot_abort_callback, slot.get());
+  ggml_threadpool_params pool_params = ggml_threadpool_params_default(params.n_threads);
+  slot->threads.reset(ggml_threadpool_new(&pool_params));
+  if (!slot->threads) {
+    throw Error::resource_exhausted("ggml could not start " + std::to_string(params.n_threads) + " compute threads");
+  }
+  llama_attach_threadpool(slot->ctx.get(), slot->threads.get(), slot->threads.get());
   return slot;
 }
 

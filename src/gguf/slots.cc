@@ -13,6 +13,8 @@ constexpr auto kPollInterval = std::chrono::milliseconds(10);
 
 }  // namespace
 
+void ThreadpoolDeleter::operator()(ggml_threadpool* pool) const noexcept { ggml_threadpool_free(pool); }
+
 bool slot_abort_callback(void* data) noexcept {
   const StopSignal* stop = static_cast<Slot*>(data)->stop.load(std::memory_order_acquire);
   return stop != nullptr && (stop->cancelled() || stop->expired());

@@ -27,6 +27,7 @@
 
 #include "core/request_counters.h"
 #include "core/thread_annotations.h"
+#include "ggml-cpu.h"
 #include "kapsl/request.h"
 #include "llama-cpp.h"
 
@@ -42,7 +43,17 @@ struct StopSignal {
   bool expired() const { return deadline && Clock::now() >= *deadline; }
 };
 
+// Owns a ggml CPU thread pool.
+struct ThreadpoolDeleter {
+  void operator()(ggml_threadpool* pool) const noexcept;
+};
+using ThreadpoolPtr = std::unique_ptr<ggml_threadpool, ThreadpoolDeleter>;
+
 struct Slot {
+  // The context's compute threads, kept between decodes: without an attached pool ggml
+  // starts and joins its threads on every llama_decode (measured: about 6% of tg32 on 2
+  // threads). Declared before ctx so that ctx, which uses it, is destroyed first.
+  ThreadpoolPtr threads;
   llama_context_ptr ctx;
   std::vector<int32_t> cached;             // tokens whose KV sequence 0 of ctx holds, in order
   std::atomic<const StopSignal*> stop{nullptr};  // the running request's; null when idle
