@@ -57,10 +57,10 @@ std::vector<float> mean_of_tokens(llama_context* ctx, int32_t first, size_t n, s
 }
 
 void run_batch(const GgufEngine::Impl& impl, Slot& slot, const BatchOwner& batch) {
-  llama_memory_clear(llama_get_memory(slot.ctx.get()), true);
+  llama_memory_clear(llama_get_memory(slot.own.ctx.get()), true);
   slot.cached.clear();
   const bool encoder_only = llama_model_has_encoder(impl.model.get()) && !llama_model_has_decoder(impl.model.get());
-  const int32_t rc = encoder_only ? llama_encode(slot.ctx.get(), batch.get()) : llama_decode(slot.ctx.get(), batch.get());
+  const int32_t rc = encoder_only ? llama_encode(slot.own.ctx.get(), batch.get()) : llama_decode(slot.own.ctx.get(), batch.get());
   if (rc != 0) throw_decode_error(rc, "computing embeddings");
 }
 
@@ -77,16 +77,16 @@ void embed_group(const GgufEngine::Impl& impl, Slot& slot, const std::vector<std
   }
   run_batch(impl, slot, batch);
   const size_t n_embd = impl.info.n_embd;
-  const bool pooled = llama_pooling_type(slot.ctx.get()) != LLAMA_POOLING_TYPE_NONE;
+  const bool pooled = llama_pooling_type(slot.own.ctx.get()) != LLAMA_POOLING_TYPE_NONE;
   int32_t first = 0;
   for (size_t i = begin; i < end; ++i) {
     std::vector<float> v;
     if (pooled) {
-      const float* e = llama_get_embeddings_seq(slot.ctx.get(), static_cast<int32_t>(i - begin));
+      const float* e = llama_get_embeddings_seq(slot.own.ctx.get(), static_cast<int32_t>(i - begin));
       if (e == nullptr) throw Error::backend("llama.cpp returned no pooled embedding");
       v.assign(e, e + n_embd);
     } else {
-      v = mean_of_tokens(slot.ctx.get(), first, texts[i].size(), n_embd);
+      v = mean_of_tokens(slot.own.ctx.get(), first, texts[i].size(), n_embd);
     }
     first += static_cast<int32_t>(texts[i].size());
     if (normalize) l2_normalize(&v);
@@ -99,7 +99,7 @@ void embed_group(const GgufEngine::Impl& impl, Slot& slot, const std::vector<std
 std::vector<std::vector<float>> embed_in_slot(const GgufEngine::Impl& impl, Slot& slot,
                                               const std::vector<std::vector<int32_t>>& texts, bool normalize) {
   const size_t max_tokens = std::min<size_t>(impl.options.n_batch, impl.info.n_ctx);
-  const size_t max_seqs = llama_n_seq_max(slot.ctx.get());
+  const size_t max_seqs = llama_n_seq_max(slot.own.ctx.get());
   std::vector<std::vector<float>> out;
   size_t begin = 0;
   while (begin < texts.size()) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/request_counters.h"
+#include "gguf/batcher.h"
 #include "gguf/slots.h"
 #include "kapsl/gguf_engine.h"
 #include "llama-cpp.h"
@@ -31,6 +32,9 @@ struct GgufEngine::Impl {
   uint64_t kv_bytes = 0;                // KV caches of all slots
   internal::RequestCounters counters;
   std::unique_ptr<gguf::SlotPool> slots;  // null for a vocab-only engine
+  // Generation engines: decodes every slot's work in shared batches. Declared after slots
+  // so that it stops before they are freed.
+  std::unique_ptr<gguf::Batcher> batcher;
 };
 
 namespace gguf {
@@ -42,7 +46,8 @@ std::string detokenize(const llama_vocab* vocab, std::span<const int32_t> tokens
 std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatMessage>& messages, bool add_assistant);
 
 // --- generation.cc. Runs a request whose prompt tokens are validated (non-empty, in range,
-// fitting n_ctx with max_new_tokens) on the leased `slot`. `start` is when the call began.
+// fitting n_ctx with max_new_tokens) on the leased `slot` through impl.batcher. `start` is
+// when the call began.
 GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::span<const int32_t> prompt,
                                 const GenerateRequest& request, const StreamCallback& on_chunk,
                                 Clock::time_point start);
@@ -50,11 +55,6 @@ GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::s
 // --- embeddings.cc. One pooled embedding per tokenized text, on the leased `slot`.
 std::vector<std::vector<float>> embed_in_slot(const GgufEngine::Impl& impl, Slot& slot,
                                               const std::vector<std::vector<int32_t>>& texts, bool normalize);
-
-// Decodes `tokens` into `slot` in chunks of at most n_batch, after its cached tokens.
-// Returns false if the slot's StopSignal aborted it (the slot's cache is then cleared).
-// Throws as throw_decode_error does for other failures (the cache is cleared too).
-bool decode_tokens(Slot& slot, std::span<const int32_t> tokens, uint32_t n_batch);
 
 }  // namespace gguf
 }  // namespace kapsl

@@ -1,12 +1,14 @@
-// The generation loop of one request on one slot: reuse the slot's cached prefix, decode
-// the rest of the prompt in n_batch chunks, then sample, filter and stream token by token.
+// One request's generation, on the request's thread: hands the prompt to the engine's
+// Batcher (which reuses the slot's cached prefix, decodes the rest batched with the other
+// slots' work, and samples) and turns the tokens it samples into text: UTF-8 assembly,
+// stop strings, the stream callback, usage.
 #include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "gguf/batcher.h"
 #include "gguf/engine_impl.h"
-#include "gguf/llama_backend.h"
 #include "gguf/sampling.h"
 #include "gguf/stop_strings.h"
 #include "gguf/utf8.h"
@@ -18,28 +20,6 @@ namespace {
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-// Drops the slot's cache after `keep` tokens; falls back to clearing it all when llama.cpp
-// cannot cut a sequence part-way (recurrent models).
-void trim_cache(Slot& slot, size_t keep) {
-  llama_memory_t mem = llama_get_memory(slot.ctx.get());
-  const bool trimmed = llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(keep), -1);
-  if (!trimmed) {
-    llama_memory_clear(mem, true);
-    keep = 0;
-  }
-  slot.cached.resize(keep);
-}
-
-// Keeps the longest prefix the slot's cache shares with `prompt`, but at least one prompt
-// token is left to decode so that there are logits to sample from. Returns its length.
-size_t reuse_prefix(Slot& slot, std::span<const int32_t> prompt) {
-  const auto mismatch = std::mismatch(slot.cached.begin(), slot.cached.end(), prompt.begin(), prompt.end());
-  size_t common = static_cast<size_t>(mismatch.first - slot.cached.begin());
-  if (common == prompt.size()) --common;
-  trim_cache(slot, common);
-  return slot.cached.size();
 }
 
 // The state of one request's output: bytes -> valid UTF-8 -> stop-string filter -> caller.
@@ -78,17 +58,6 @@ class OutputStream {
   bool callback_cancelled_ = false;
 };
 
-FinishReason stop_reason(const StopSignal& stop) {
-  if (stop.cancelled()) return FinishReason::kCancelled;
-  if (stop.expired()) return FinishReason::kTimeout;
-  return FinishReason::kNone;
-}
-
-bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& o, int32_t token) {
-  if (!o.ignore_eos && llama_vocab_is_eog(vocab, token)) return true;
-  return std::find(o.stop_token_ids.begin(), o.stop_token_ids.end(), token) != o.stop_token_ids.end();
-}
-
 struct Timeline {
   Clock::time_point start;
   Clock::time_point prompt_start;
@@ -104,46 +73,31 @@ void fill_usage(GenerationUsage* u, const Timeline& t, size_t decoded_prompt, Cl
   if (gen_s > 0) u->generation_tokens_per_s = u->completion_tokens / gen_s;
 }
 
-// Samples until a stop condition; returns why it stopped.
-FinishReason sample_loop(const GgufEngine::Impl& impl, Slot& slot, const GenerateRequest& request,
-                         const StopSignal& stop, OutputStream* out, GenerateResult* result, Timeline* t) {
-  const GenerationOptions& o = request.options;
-  llama_sampler_ptr sampler = make_sampler_chain(o, impl.vocab, impl.info.n_ctx);
-  while (true) {
-    if (FinishReason r = stop_reason(stop); r != FinishReason::kNone) return r;
-    const int32_t token = llama_sampler_sample(sampler.get(), slot.ctx.get(), -1);
+// Turns the batcher's tokens into text until a stop condition; returns why it stopped.
+// Tokens the batcher sampled before it saw this thread's stop are dropped.
+FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const GenerationOptions& o,
+                     OutputStream* out, GenerateResult* result, Timeline* t) {
+  FinishReason reason = FinishReason::kNone;
+  while (const std::optional<int32_t> token = run.next()) {
+    if (reason != FinishReason::kNone) continue;
     if (!t->first_token) t->first_token = Clock::now();
-    result->tokens.push_back(token);
+    result->tokens.push_back(*token);
     ++result->usage.completion_tokens;
-    if (is_stop_token(impl.vocab, o, token)) return FinishReason::kStop;
-    if (!out->add(token, token_to_piece(impl.vocab, token, false))) return FinishReason::kCancelled;
-    if (out->stopped_by_string()) return FinishReason::kStop;
-    if (result->usage.completion_tokens >= o.max_new_tokens) return FinishReason::kLength;
-    const int32_t next[1] = {token};
-    if (!decode_tokens(slot, next, impl.options.n_batch)) return stop_reason(stop);
+    if (is_stop_token(impl.vocab, o, *token)) reason = FinishReason::kStop;
+    else if (!out->add(*token, token_to_piece(impl.vocab, *token, false))) reason = FinishReason::kCancelled;
+    else if (out->stopped_by_string()) reason = FinishReason::kStop;
+    else if (result->usage.completion_tokens >= o.max_new_tokens) reason = FinishReason::kLength;
+    if (reason != FinishReason::kNone) run.request_stop();
   }
+  if (reason != FinishReason::kNone) return reason;
+  if (const std::exception_ptr error = run.error()) std::rethrow_exception(error);
+  reason = run.finish_reason();
+  // The batcher saw a stop this thread had not: a cancellation or deadline, or nothing
+  // left to say why (the cause was cleared since).
+  return reason == FinishReason::kNone || reason == FinishReason::kStop ? FinishReason::kCancelled : reason;
 }
 
 }  // namespace
-
-bool decode_tokens(Slot& slot, std::span<const int32_t> tokens, uint32_t n_batch) {
-  for (size_t i = 0; i < tokens.size(); i += n_batch) {
-    const size_t n = std::min<size_t>(n_batch, tokens.size() - i);
-    // llama_batch_get_one takes a mutable pointer but only reads the tokens.
-    auto* data = const_cast<int32_t*>(tokens.data() + i);
-    const int32_t rc = llama_decode(slot.ctx.get(), llama_batch_get_one(data, static_cast<int32_t>(n)));
-    if (rc != 0) {
-      // Failed or aborted decodes may leave some ubatches in the cache: start over next time.
-      llama_memory_clear(llama_get_memory(slot.ctx.get()), true);
-      slot.cached.clear();
-      if (rc == 2) return false;
-      throw_decode_error(rc, "decoding " + std::to_string(n) + " tokens");
-    }
-    slot.cached.insert(slot.cached.end(), tokens.begin() + static_cast<ptrdiff_t>(i),
-                       tokens.begin() + static_cast<ptrdiff_t>(i + n));
-  }
-  return true;
-}
 
 GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::span<const int32_t> prompt,
                                 const GenerateRequest& request, const StreamCallback& on_chunk,
@@ -151,20 +105,17 @@ GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::s
   GenerateResult result;
   result.usage.prompt_tokens = static_cast<uint32_t>(prompt.size());
   const StopSignal stop{&request.cancel, request.deadline};
-  slot.stop.store(&stop, std::memory_order_release);
   Timeline t{start, Clock::now(), Clock::now(), std::nullopt};
   OutputStream out(request.options, on_chunk);
   FinishReason reason = FinishReason::kLength;
   size_t decoded_prompt = 0;
   if (request.options.max_new_tokens > 0) {
-    const size_t reused = reuse_prefix(slot, prompt);
-    decoded_prompt = prompt.size() - reused;
-    const bool done = decode_tokens(slot, prompt.subspan(reused), impl.options.n_batch);
-    t.prompt_end = Clock::now();
-    reason = done ? sample_loop(impl, slot, request, stop, &out, &result, &t) : stop_reason(stop);
+    const auto run = impl.batcher->start(slot, prompt, make_sampler_chain(request.options, impl.vocab, impl.info.n_ctx),
+                                         request.options, stop);
+    reason = consume(impl, *run, request.options, &out, &result, &t);
+    t.prompt_end = run->prompt_end().value_or(Clock::now());
+    decoded_prompt = run->decoded_prompt();
   }
-  slot.stop.store(nullptr, std::memory_order_release);
-  if (reason == FinishReason::kNone) reason = FinishReason::kCancelled;  // aborted, cause since cleared
   out.finish();
   result.text = out.take_text();
   result.usage.finish_reason = reason;

@@ -135,23 +135,44 @@ llama_context_params context_params(const GgufOptions& o, uint32_t n_ctx) {
   return p;
 }
 
-std::unique_ptr<Slot> make_slot(llama_model* model, const llama_context_params& params) {
-  auto slot = std::make_unique<Slot>();
+ComputeContext make_context(llama_model* model, const llama_context_params& params) {
+  ComputeContext c;
+  ggml_threadpool_params pool_params = ggml_threadpool_params_default(params.n_threads);
+  c.threads.reset(ggml_threadpool_new(&pool_params));
+  if (!c.threads) {
+    throw Error::resource_exhausted("ggml could not start " + std::to_string(params.n_threads) + " compute threads");
+  }
   clear_llama_error();
-  slot->ctx.reset(llama_init_from_model(model, params));
-  if (!slot->ctx) {
+  c.ctx.reset(llama_init_from_model(model, params));
+  if (!c.ctx) {
     const std::string why = last_llama_error();
     throw Error::resource_exhausted("llama.cpp could not create a context of " + std::to_string(params.n_ctx) +
                                     " tokens", why.empty() ? "see the log" : why);
   }
-  llama_set_abort_callback(slot->ctx.get(), slot_abort_callback, slot.get());
-  ggml_threadpool_params pool_params = ggml_threadpool_params_default(params.n_threads);
-  slot->threads.reset(ggml_threadpool_new(&pool_params));
-  if (!slot->threads) {
-    throw Error::resource_exhausted("ggml could not start " + std::to_string(params.n_threads) + " compute threads");
+  llama_attach_threadpool(c.ctx.get(), c.threads.get(), c.threads.get());
+  return c;
+}
+
+// Embeddings engines: a context per slot. Generation engines: one context whose KV cache
+// holds a sequence of n_ctx tokens per slot, driven by the Batcher.
+void make_slots(GgufEngine::Impl& impl) {
+  const GgufOptions& o = impl.options;
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (uint32_t s = 0; s < o.n_parallel; ++s) slots.push_back(std::make_unique<Slot>());
+  if (o.embeddings) {
+    const llama_context_params params = context_params(o, impl.info.n_ctx);
+    for (auto& slot : slots) slot->own = make_context(impl.model.get(), params);
+  } else {
+    llama_context_params params = context_params(o, impl.info.n_ctx * o.n_parallel);
+    params.n_seq_max = o.n_parallel;
+    // A KV stream per slot, as llama-server's slots with -np N: a request's cells and so its
+    // numerics do not depend on the other slots' requests (they did with one unified stream).
+    params.kv_unified = false;
+    ComputeContext shared = make_context(impl.model.get(), params);
+    for (uint32_t s = 0; s < o.n_parallel; ++s) slots[s]->seq = static_cast<llama_seq_id>(s);
+    impl.batcher = std::make_unique<Batcher>(std::move(shared.ctx), std::move(shared.threads), impl.vocab, o.n_batch);
   }
-  llama_attach_threadpool(slot->ctx.get(), slot->threads.get(), slot->threads.get());
-  return slot;
+  impl.slots = std::make_unique<SlotPool>(std::move(slots), o.max_queue, &impl.counters);
 }
 
 // Bytes of one slot's KV cache: per layer, n_ctx cells of K and V rows of the KV width.
@@ -190,7 +211,7 @@ void fill_info(GgufEngine::Impl& impl, const GgufFileFacts& facts) {
   i.has_chat_template = tmpl != nullptr;
   i.chat_template = tmpl != nullptr ? tmpl : "";
   i.pooling = impl.slots && impl.options.embeddings
-                  ? pooling_name(llama_pooling_type(impl.slots->slots().front()->ctx.get()))
+                  ? pooling_name(llama_pooling_type(impl.slots->slots().front()->own.ctx.get()))
                   : "none";
 }
 
@@ -234,10 +255,7 @@ std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufO
   const auto trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(impl->model.get())));
   impl->info.n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min(trained > 0 ? trained : kDefaultMaxCtx, kDefaultMaxCtx);
   if (!options.vocab_only) {
-    const llama_context_params params = context_params(options, impl->info.n_ctx);
-    std::vector<std::unique_ptr<Slot>> slots;
-    for (uint32_t s = 0; s < options.n_parallel; ++s) slots.push_back(make_slot(impl->model.get(), params));
-    impl->slots = std::make_unique<SlotPool>(std::move(slots), options.max_queue, &impl->counters);
+    make_slots(*impl);
     impl->kv_bytes = kv_cache_bytes(impl->model.get(), options, impl->info.n_ctx) * options.n_parallel;
   }
   fill_info(*impl, facts);

@@ -1,5 +1,6 @@
 #include "gguf/sampling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -76,6 +77,11 @@ llama_sampler_ptr make_sampler_chain(const GenerationOptions& o, const llama_voc
   add(chain.get(), llama_sampler_init_temp(o.temperature), "temperature");
   add(chain.get(), llama_sampler_init_dist(o.seed), "distribution");
   return chain;
+}
+
+bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& o, int32_t token) {
+  if (!o.ignore_eos && llama_vocab_is_eog(vocab, token)) return true;
+  return std::find(o.stop_token_ids.begin(), o.stop_token_ids.end(), token) != o.stop_token_ids.end();
 }
 
 }  // namespace kapsl::gguf

@@ -26,6 +26,10 @@ void validate_generation_options(const GenerationOptions& options, int32_t n_voc
 // create a sampler.
 llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const llama_vocab* vocab, uint32_t n_ctx);
 
+// True if sampling `token` ends the generation: an end-of-generation token (unless
+// options.ignore_eos) or one of options.stop_token_ids.
+bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& options, int32_t token);
+
 }  // namespace kapsl::gguf
 
 #endif  // KAPSL_SRC_GGUF_SAMPLING_H_

@@ -15,11 +15,6 @@ constexpr auto kPollInterval = std::chrono::milliseconds(10);
 
 void ThreadpoolDeleter::operator()(ggml_threadpool* pool) const noexcept { ggml_threadpool_free(pool); }
 
-bool slot_abort_callback(void* data) noexcept {
-  const StopSignal* stop = static_cast<Slot*>(data)->stop.load(std::memory_order_acquire);
-  return stop != nullptr && (stop->cancelled() || stop->expired());
-}
-
 SlotPool::SlotPool(std::vector<std::unique_ptr<Slot>> slots, uint32_t max_queue,
                    internal::RequestCounters* counters)
     : slots_(std::move(slots)), max_queue_(max_queue), counters_(counters) {
@@ -49,7 +44,6 @@ std::unique_ptr<SlotPool::Lease> SlotPool::acquire(const StopSignal& stop) {
 }
 
 void SlotPool::release(Slot* slot) {
-  slot->stop.store(nullptr, std::memory_order_release);
   {
     std::lock_guard lock(mu_);
     free_.push_back(slot);

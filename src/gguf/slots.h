@@ -1,19 +1,17 @@
-// Slots: the bounded set of llama.cpp contexts an engine generates with, and the bounded
-// queue of requests waiting for one.
+// Slots: the bounded set of sequences an engine serves at once, and the bounded queue of
+// requests waiting for one.
 //
-// A Slot is one llama_context (its own KV cache of n_ctx tokens) plus the tokens that cache
-// holds, so the next request on the slot can keep the common prefix and decode only the
-// rest. SlotPool hands out slots by RAII Lease; when all are busy, up to max_queue callers
-// wait (FIFO is not promised), and one more fails with kOverloaded. The pool's mutex is
-// held only while taking or returning a slot, never while a slot is in use.
-//
-// Each slot's context has an abort callback that reads the slot's current StopSignal, so a
-// cancelled or expired request stops llama_decode part-way through a long prompt.
-// Continuous batching would map slots to sequence ids of one shared context; Lease and the
-// cached-token bookkeeping would stay as they are.
+// A Slot remembers the tokens its KV sequence holds, so the next request on the slot can
+// keep the common prefix and decode only the rest. In a generation engine a slot is one
+// sequence id of the Batcher's shared context; in an embeddings engine it is a context of
+// its own (embeddings of a whole batch of texts need one context at a time).
+// SlotPool hands out slots by RAII Lease; when all are busy, up to max_queue callers wait
+// (FIFO is not promised), and one more fails with kOverloaded. The pool's mutex is held only
+// while taking or returning a slot, never while a slot is in use.
 //
 // Thread-safety: SlotPool is safe for concurrent use without external synchronization; a
-// Slot belongs to the one thread holding its Lease.
+// Slot belongs to the one thread holding its Lease (and, during a generation, to the
+// Batcher's thread, which the lease holder waits for).
 #ifndef KAPSL_SRC_GGUF_SLOTS_H_
 #define KAPSL_SRC_GGUF_SLOTS_H_
 
@@ -33,8 +31,8 @@
 
 namespace kapsl::gguf {
 
-// What may stop the request a slot is running. Read by the abort callback from llama.cpp's
-// worker threads, hence only atomics and values fixed before decoding starts.
+// What may stop a request. Read by abort callbacks from llama.cpp's worker threads, hence
+// only atomics and values fixed before decoding starts.
 struct StopSignal {
   const CancellationToken* cancel = nullptr;
   std::optional<Clock::time_point> deadline;
@@ -49,18 +47,19 @@ struct ThreadpoolDeleter {
 };
 using ThreadpoolPtr = std::unique_ptr<ggml_threadpool, ThreadpoolDeleter>;
 
-struct Slot {
-  // The context's compute threads, kept between decodes: without an attached pool ggml
-  // starts and joins its threads on every llama_decode (measured: about 6% of tg32 on 2
-  // threads). Declared before ctx so that ctx, which uses it, is destroyed first.
+// A llama_context and the compute threads it is attached to. Without an attached pool ggml
+// starts and joins its threads on every llama_decode. `threads` is declared first so that
+// the context, which uses it, is destroyed first.
+struct ComputeContext {
   ThreadpoolPtr threads;
   llama_context_ptr ctx;
-  std::vector<int32_t> cached;             // tokens whose KV sequence 0 of ctx holds, in order
-  std::atomic<const StopSignal*> stop{nullptr};  // the running request's; null when idle
 };
 
-// Wraps llama_set_abort_callback's callback: true when the slot's request must stop.
-bool slot_abort_callback(void* slot) noexcept;
+struct Slot {
+  llama_seq_id seq = 0;          // its KV sequence: in the Batcher's context, or 0 of `own`
+  ComputeContext own;            // embeddings engines only
+  std::vector<int32_t> cached;   // tokens the KV sequence holds, in order
+};
 
 class SlotPool {
  public:

@@ -1,0 +1,298 @@
+#include "gguf/batcher.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <utility>
+
+#include "gguf/llama_backend.h"
+#include "gguf/sampling.h"
+
+namespace kapsl::gguf {
+
+struct Batcher::Sequence {
+  // Fixed at start.
+  Slot* slot = nullptr;
+  std::vector<int32_t> prompt;
+  llama_sampler_ptr sampler;
+  const GenerationOptions* options = nullptr;
+  const StopSignal* stop = nullptr;
+
+  // The batcher thread's alone.
+  size_t prompt_done = 0;      // prompt tokens in the KV cache, reused or decoded
+  size_t in_batch = 0;         // its tokens in the batch being built or decoded
+  int32_t logits_index = -1;   // its row of logits in that batch; -1: none (prompt goes on)
+  int32_t pending = -1;        // the sampled token to decode next; -1 while the prompt decodes
+  uint32_t n_sampled = 0;
+  bool retired_by_batcher = false;
+
+  std::atomic<bool> stop_requested{false};  // set by the request thread
+
+  // mu protects what the batcher hands back to the request thread.
+  std::mutex mu;
+  std::condition_variable ready;
+  std::deque<int32_t> tokens GUARDED_BY(mu);
+  bool retired GUARDED_BY(mu) = false;
+  FinishReason reason GUARDED_BY(mu) = FinishReason::kNone;
+  std::exception_ptr error GUARDED_BY(mu);
+  std::optional<Clock::time_point> prompt_end GUARDED_BY(mu);
+  size_t decoded_prompt GUARDED_BY(mu) = 0;
+
+  // Why it must stop now, or kNone. Read from llama.cpp's compute threads too.
+  FinishReason stop_reason() const {
+    if (stop->cancelled()) return FinishReason::kCancelled;
+    if (stop->expired()) return FinishReason::kTimeout;
+    if (stop_requested.load(std::memory_order_acquire)) return FinishReason::kStop;
+    return FinishReason::kNone;
+  }
+};
+
+// --- Run: the request thread's side.
+
+Batcher::Run::~Run() {
+  request_stop();
+  std::unique_lock lock(seq_->mu);
+  seq_->ready.wait(lock, [&] { return seq_->retired; });
+}
+
+std::optional<int32_t> Batcher::Run::next() {
+  std::unique_lock lock(seq_->mu);
+  seq_->ready.wait(lock, [&] { return !seq_->tokens.empty() || seq_->retired; });
+  if (seq_->tokens.empty()) return std::nullopt;
+  const int32_t token = seq_->tokens.front();
+  seq_->tokens.pop_front();
+  return token;
+}
+
+void Batcher::Run::request_stop() { seq_->stop_requested.store(true, std::memory_order_release); }
+
+FinishReason Batcher::Run::finish_reason() const {
+  std::lock_guard lock(seq_->mu);
+  return seq_->reason;
+}
+
+std::exception_ptr Batcher::Run::error() const {
+  std::lock_guard lock(seq_->mu);
+  return seq_->error;
+}
+
+std::optional<Clock::time_point> Batcher::Run::prompt_end() const {
+  std::lock_guard lock(seq_->mu);
+  return seq_->prompt_end;
+}
+
+size_t Batcher::Run::decoded_prompt() const {
+  std::lock_guard lock(seq_->mu);
+  return seq_->decoded_prompt;
+}
+
+// --- Batcher.
+
+Batcher::Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab* vocab, uint32_t n_batch)
+    : threads_(std::move(threads)),
+      ctx_(std::move(ctx)),
+      vocab_(vocab),
+      n_batch_(n_batch),
+      batch_(static_cast<int32_t>(n_batch)) {
+  llama_set_abort_callback(ctx_.get(), abort_callback, this);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Batcher::~Batcher() {
+  {
+    std::lock_guard lock(mu_);
+    shutdown_ = true;
+  }
+  work_.notify_one();
+  thread_.join();
+}
+
+std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t> prompt, llama_sampler_ptr sampler,
+                                             const GenerationOptions& options, const StopSignal& stop) {
+  auto seq = std::make_shared<Sequence>();
+  seq->slot = &slot;
+  seq->prompt.assign(prompt.begin(), prompt.end());
+  seq->sampler = std::move(sampler);
+  seq->options = &options;
+  seq->stop = &stop;
+  {
+    std::lock_guard lock(mu_);
+    incoming_.push_back(seq);
+  }
+  work_.notify_one();
+  return std::make_unique<Run>(std::move(seq));
+}
+
+void Batcher::loop() {
+  while (true) {
+    std::vector<std::shared_ptr<Sequence>> arrived;
+    {
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [&] { return shutdown_ || !incoming_.empty() || !active_.empty(); });
+      if (shutdown_ && incoming_.empty() && active_.empty()) return;
+      arrived.swap(incoming_);
+    }
+    for (auto& seq : arrived) {
+      try {
+        admit(*seq);
+      } catch (...) {
+        retire(*seq, FinishReason::kNone, std::current_exception());
+      }
+      active_.push_back(std::move(seq));
+    }
+    retire_stopped();
+    std::erase_if(active_, [](const auto& s) { return s->retired_by_batcher; });
+    if (active_.empty()) continue;
+    try {
+      step();
+    } catch (...) {  // e.g. bad_alloc: the batch's requests fail, the others go on
+      for (Sequence* s : in_batch_) {
+        if (!s->retired_by_batcher) retire(*s, FinishReason::kNone, std::current_exception());
+      }
+    }
+    in_batch_.clear();
+    std::erase_if(active_, [](const auto& s) { return s->retired_by_batcher; });
+  }
+}
+
+// Keeps the longest prefix the slot's cache shares with the prompt, but leaves at least one
+// prompt token to decode so that there are logits to sample from.
+void Batcher::admit(Sequence& s) {
+  Slot& slot = *s.slot;
+  const auto mismatch = std::mismatch(slot.cached.begin(), slot.cached.end(), s.prompt.begin(), s.prompt.end());
+  size_t keep = static_cast<size_t>(mismatch.first - slot.cached.begin());
+  if (keep == s.prompt.size()) --keep;
+  llama_memory_t mem = llama_get_memory(ctx_.get());
+  if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(keep), -1)) {
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);  // recurrent models cannot cut part-way
+    keep = 0;
+  }
+  slot.cached.resize(keep);
+  s.prompt_done = keep;
+  std::lock_guard lock(s.mu);
+  s.decoded_prompt = s.prompt.size() - keep;
+}
+
+void Batcher::retire_stopped() {
+  for (const auto& s : active_) {
+    if (s->retired_by_batcher) continue;
+    if (const FinishReason r = s->stop_reason(); r != FinishReason::kNone) retire(*s, r);
+  }
+}
+
+// One batch: the next token of every generating sequence first (each is one token and
+// waits on nothing else), then prompt chunks in arrival order, n_batch tokens at most.
+void Batcher::step() {
+  llama_batch& b = batch_.batch;
+  b.n_tokens = 0;
+  uint32_t budget = n_batch_;
+  auto add = [&](Sequence& s, int32_t token, bool logits) {
+    const int32_t i = b.n_tokens++;
+    b.token[i] = token;
+    b.pos[i] = static_cast<llama_pos>(s.slot->cached.size() + s.in_batch);
+    b.n_seq_id[i] = 1;
+    b.seq_id[i][0] = s.slot->seq;
+    b.logits[i] = logits;
+    ++s.in_batch;
+    if (logits) s.logits_index = i;
+  };
+  for (const auto& s : active_) {
+    s->in_batch = 0;
+    s->logits_index = -1;
+    if (s->pending < 0 || budget == 0) continue;
+    add(*s, s->pending, true);
+    --budget;
+    in_batch_.push_back(s.get());
+  }
+  for (const auto& s : active_) {
+    if (s->pending >= 0 || budget == 0) continue;
+    const size_t n = std::min<size_t>(budget, s->prompt.size() - s->prompt_done);
+    for (size_t k = 0; k < n; ++k) {
+      const size_t at = s->prompt_done + k;
+      add(*s, s->prompt[at], at + 1 == s->prompt.size());
+    }
+    budget -= static_cast<uint32_t>(n);
+    in_batch_.push_back(s.get());
+  }
+  const int32_t rc = llama_decode(ctx_.get(), b);
+  if (rc != 0) {
+    fail_batch(rc);
+    return;
+  }
+  for (Sequence* s : in_batch_) decoded(*s);
+}
+
+// After a successful decode: records what the KV cache now holds, then samples if the
+// sequence has logits in this batch.
+void Batcher::decoded(Sequence& s) {
+  std::vector<int32_t>& cached = s.slot->cached;
+  if (s.pending >= 0) {
+    cached.push_back(s.pending);
+    s.pending = -1;
+  } else {
+    const auto first = s.prompt.begin() + static_cast<ptrdiff_t>(s.prompt_done);
+    cached.insert(cached.end(), first, first + static_cast<ptrdiff_t>(s.in_batch));
+    s.prompt_done += s.in_batch;
+  }
+  if (s.logits_index < 0) return;
+  if (s.n_sampled == 0) {
+    std::lock_guard lock(s.mu);
+    s.prompt_end = Clock::now();
+  }
+  const int32_t token = llama_sampler_sample(s.sampler.get(), ctx_.get(), s.logits_index);
+  ++s.n_sampled;
+  {
+    std::lock_guard lock(s.mu);
+    s.tokens.push_back(token);
+  }
+  s.ready.notify_all();
+  if (is_stop_token(vocab_, *s.options, token)) {
+    retire(s, FinishReason::kStop);
+  } else if (s.n_sampled >= s.options->max_new_tokens) {
+    retire(s, FinishReason::kLength);
+  } else {
+    s.pending = token;
+  }
+}
+
+// A failed or aborted decode may leave some of the batch's ubatches in the cache: the
+// batch's sequences start over. An abort means every one of them had to stop anyway.
+void Batcher::fail_batch(int32_t rc) {
+  llama_memory_t mem = llama_get_memory(ctx_.get());
+  std::exception_ptr error;
+  if (rc != 2) {
+    try {
+      throw_decode_error(rc, "decoding a batch of " + std::to_string(batch_.batch.n_tokens) + " tokens");
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  for (Sequence* s : in_batch_) {
+    llama_memory_seq_rm(mem, s->slot->seq, -1, -1);
+    s->slot->cached.clear();
+    const FinishReason r = s->stop_reason();
+    retire(*s, r == FinishReason::kNone ? FinishReason::kCancelled : r, error);
+  }
+}
+
+// Hands the sequence back to its request thread. The batcher does not touch it afterwards
+// except to drop it from active_.
+void Batcher::retire(Sequence& s, FinishReason reason, std::exception_ptr error) {
+  s.retired_by_batcher = true;
+  {
+    std::lock_guard lock(s.mu);
+    s.retired = true;
+    s.reason = reason;
+    s.error = std::move(error);
+  }
+  s.ready.notify_all();
+}
+
+bool Batcher::abort_callback(void* data) noexcept {
+  const auto* self = static_cast<const Batcher*>(data);
+  if (self->in_batch_.empty()) return false;
+  return std::all_of(self->in_batch_.begin(), self->in_batch_.end(),
+                     [](const Sequence* s) { return s->stop_reason() != FinishReason::kNone; });
+}
+
+}  // namespace kapsl::gguf

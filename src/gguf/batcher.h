@@ -1,0 +1,132 @@
+// Batcher: continuous batching of one engine's generation requests.
+//
+// The engine's slots are sequence ids of one shared llama_context (one KV cache holding
+// n_parallel sequences). One thread, the batcher's, owns that context: each step it builds
+// one llama_batch from the next token of every generating sequence plus prompt chunks of
+// newly admitted ones (at most n_batch tokens in all), decodes it, samples each sequence
+// that has logits, and hands the sampled tokens to the request threads. A request thread
+// turns its tokens into text (UTF-8 assembly, stop strings, stream callback); when it
+// decides to stop, it says so and the batcher retires the sequence at the next step.
+//
+// Why one thread: llama_decode on one context is not re-entrant, and a dedicated thread
+// lets a sequence's next token join the next batch without waiting for its request thread
+// (which may be blocked in a stream callback writing to a slow client).
+//
+// Stopping. The batcher itself retires a sequence on an end-of-generation or stop token id,
+// at max_new_tokens, when its StopSignal fires (cancelled / deadline) and on decode errors.
+// A decode is aborted part-way (llama.cpp's abort callback) only when every sequence in its
+// batch must stop, so one request's cancellation never costs another its progress.
+//
+// Thread-safety: safe for concurrent use without external synchronization. A Run belongs to
+// the thread that started it.
+#ifndef KAPSL_SRC_GGUF_BATCHER_H_
+#define KAPSL_SRC_GGUF_BATCHER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "core/thread_annotations.h"
+#include "gguf/slots.h"
+#include "kapsl/request.h"
+#include "llama-cpp.h"
+
+namespace kapsl::gguf {
+
+// Owns a llama_batch of up to `capacity` tokens, one sequence id each.
+struct OwnedBatch {
+  explicit OwnedBatch(int32_t capacity) : batch(llama_batch_init(capacity, 0, 1)) {}
+  OwnedBatch(const OwnedBatch&) = delete;
+  OwnedBatch& operator=(const OwnedBatch&) = delete;
+  ~OwnedBatch() { llama_batch_free(batch); }
+  llama_batch batch;
+};
+
+class Batcher {
+ public:
+  struct Sequence;  // one running request; batcher.cc
+
+  // One request's run on one slot: the stream of tokens the batcher samples for it.
+  class Run {
+   public:
+    explicit Run(std::shared_ptr<Sequence> seq) : seq_(std::move(seq)) {}
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+    // Asks the batcher to retire the sequence and waits until it has: the slot is then
+    // the caller's again.
+    ~Run();
+
+    // Blocks for the next sampled token; nullopt once the batcher has retired the sequence
+    // (every token was delivered before that).
+    std::optional<int32_t> next();
+    // Asks the batcher to stop generating; tokens already sampled may still arrive.
+    void request_stop();
+
+    // Valid after next() returned nullopt: why the batcher retired the sequence, and the
+    // error that retired it (rethrow it), if any.
+    FinishReason finish_reason() const;
+    std::exception_ptr error() const;
+    // When the prompt's decode ended (nullopt if it did not), and how many prompt tokens
+    // it decoded (the rest came from the slot's cache). Valid after the first token or
+    // after retirement.
+    std::optional<Clock::time_point> prompt_end() const;
+    size_t decoded_prompt() const;
+
+   private:
+    std::shared_ptr<Sequence> seq_;
+  };
+
+  // Takes ownership of `ctx` (n_seq_max >= number of slots, unified KV cache) and of the
+  // thread pool it computes with, and starts the batcher's thread.
+  Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab* vocab, uint32_t n_batch);
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+  // Stops the thread. REQUIRES: no Run outstanding.
+  ~Batcher();
+
+  llama_context* context() const { return ctx_.get(); }
+
+  // Starts generating for `prompt` (non-empty, fitting the slot's context with
+  // max_new_tokens) on the leased `slot`, sampling with `sampler`. `options` and `stop` are
+  // borrowed and must outlive the Run. REQUIRES: options.max_new_tokens > 0.
+  std::unique_ptr<Run> start(Slot& slot, std::span<const int32_t> prompt, llama_sampler_ptr sampler,
+                             const GenerationOptions& options, const StopSignal& stop);
+
+ private:
+  void loop();
+  void admit(Sequence& s);
+  void step();
+  void decoded(Sequence& s);
+  void retire(Sequence& s, FinishReason reason, std::exception_ptr error = nullptr);
+  void retire_stopped();
+  void fail_batch(int32_t rc);
+  static bool abort_callback(void* batcher) noexcept;
+
+  const ThreadpoolPtr threads_;
+  const llama_context_ptr ctx_;
+  const llama_vocab* const vocab_;
+  const uint32_t n_batch_;
+
+  // mu_ protects what request threads hand to the batcher's thread.
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::vector<std::shared_ptr<Sequence>> incoming_ GUARDED_BY(mu_);
+  bool shutdown_ GUARDED_BY(mu_) = false;
+
+  // The batcher thread's own state.
+  std::vector<std::shared_ptr<Sequence>> active_;
+  std::vector<Sequence*> in_batch_;  // also read by abort_callback during llama_decode
+  OwnedBatch batch_;
+  std::thread thread_;
+};
+
+}  // namespace kapsl::gguf
+
+#endif  // KAPSL_SRC_GGUF_BATCHER_H_
