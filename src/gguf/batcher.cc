@@ -20,6 +20,8 @@ struct Batcher::Sequence {
 
   // The batcher thread's alone.
   size_t prompt_done = 0;      // prompt tokens in the KV cache, reused or decoded
+  uint64_t ticket = 0;         // admission order: prompts are served first come first
+  size_t chunk = 0;            // prompt tokens it gets in the batch being built
   size_t in_batch = 0;         // its tokens in the batch being built or decoded
   int32_t logits_index = -1;   // its row of logits in that batch; -1: none (prompt goes on)
   int32_t pending = -1;        // the sampled token to decode next; -1 while the prompt decodes
@@ -133,6 +135,7 @@ void Batcher::loop() {
       arrived.swap(incoming_);
     }
     for (auto& seq : arrived) {
+      seq->ticket = next_ticket_++;
       try {
         admit(*seq);
       } catch (...) {
@@ -140,6 +143,7 @@ void Batcher::loop() {
       }
       active_.push_back(std::move(seq));
     }
+    std::sort(active_.begin(), active_.end(), [](const auto& x, const auto& y) { return x->slot->seq < y->slot->seq; });
     retire_stopped();
     std::erase_if(active_, [](const auto& s) { return s->retired_by_batcher; });
     if (active_.empty()) continue;
@@ -180,12 +184,13 @@ void Batcher::retire_stopped() {
   }
 }
 
-// One batch: the next token of every generating sequence first (each is one token and
-// waits on nothing else), then prompt chunks in arrival order, n_batch tokens at most.
+// One batch of at most n_batch tokens: the next token of every generating sequence (each
+// waits on nothing else), and prompt chunks from what is left, in arrival order. Tokens go
+// in sequence id order because llama.cpp splits a batch over per-sequence KV streams into
+// ubatches of consecutive, increasing sequence ids only: {2, 0, 3, 1} would take two.
 void Batcher::step() {
   llama_batch& b = batch_.batch;
   b.n_tokens = 0;
-  uint32_t budget = n_batch_;
   auto add = [&](Sequence& s, int32_t token, bool logits) {
     const int32_t i = b.n_tokens++;
     b.token[i] = token;
@@ -196,23 +201,32 @@ void Batcher::step() {
     ++s.in_batch;
     if (logits) s.logits_index = i;
   };
+  // Prompt tokens each prefilling sequence gets: what generation leaves, first come first.
+  std::vector<Sequence*> prefilling;
+  uint32_t prompt_budget = n_batch_;
   for (const auto& s : active_) {
     s->in_batch = 0;
     s->logits_index = -1;
-    if (s->pending < 0 || budget == 0) continue;
-    add(*s, s->pending, true);
-    --budget;
-    in_batch_.push_back(s.get());
+    s->chunk = 0;
+    if (s->pending < 0) prefilling.push_back(s.get());
+    else if (prompt_budget > 0) --prompt_budget;
   }
-  for (const auto& s : active_) {
-    if (s->pending >= 0 || budget == 0) continue;
-    const size_t n = std::min<size_t>(budget, s->prompt.size() - s->prompt_done);
-    for (size_t k = 0; k < n; ++k) {
+  std::sort(prefilling.begin(), prefilling.end(), [](auto* x, auto* y) { return x->ticket < y->ticket; });
+  for (Sequence* s : prefilling) {
+    s->chunk = std::min<size_t>(prompt_budget, s->prompt.size() - s->prompt_done);
+    prompt_budget -= static_cast<uint32_t>(s->chunk);
+  }
+  uint32_t budget = n_batch_;
+  for (const auto& s : active_) {  // in sequence id order
+    if (s->pending >= 0 && budget > 0) {
+      add(*s, s->pending, true);
+      --budget;
+    }
+    for (size_t k = 0; k < s->chunk; ++k) {
       const size_t at = s->prompt_done + k;
       add(*s, s->prompt[at], at + 1 == s->prompt.size());
     }
-    budget -= static_cast<uint32_t>(n);
-    in_batch_.push_back(s.get());
+    if (s->in_batch > 0) in_batch_.push_back(s.get());
   }
   const int32_t rc = llama_decode(ctx_.get(), b);
   if (rc != 0) {

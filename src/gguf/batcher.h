@@ -121,7 +121,8 @@ class Batcher {
   bool shutdown_ GUARDED_BY(mu_) = false;
 
   // The batcher thread's own state.
-  std::vector<std::shared_ptr<Sequence>> active_;
+  std::vector<std::shared_ptr<Sequence>> active_;  // in sequence id order
+  uint64_t next_ticket_ = 0;
   std::vector<Sequence*> in_batch_;  // also read by abort_callback during llama_decode
   OwnedBatch batch_;
   std::thread thread_;
