@@ -136,5 +136,43 @@ TEST(GgufConcurrencyTest, RequestsInDifferentSlotsRunAtTheSameTime) {
   holder.get();
 }
 
+TEST(GgufConcurrencyTest, StoppingOneRequestDoesNotDisturbTheOthers) {
+  // Requests that end early (stream callback says stop, cancellation, stop string) while
+  // sharing batches with another: the other's tokens are unchanged, and every slot's cache
+  // stays consistent for the requests that reuse it afterwards.
+  auto engine = GgufEngine::load(testing::tiny_spm_model(), {.n_ctx = 256, .n_parallel = 4, .n_threads = 1});
+  const auto expected_long = engine->generate("Once upon a time", greedy(40)).tokens;
+  const auto expected_short = engine->generate("Hello, my name is", greedy(8)).tokens;
+  for (int round = 0; round < 3; ++round) {
+    auto by_callback = std::async(std::launch::async, [&] {
+      int chunks = 0;
+      return engine->generate(GenerateRequest{"Hello", greedy(200), {}, {}}, [&](const StreamChunk&) { return ++chunks < 3; });
+    });
+    GenerateRequest cancelled{"The capital of France", greedy(200), {}, {}};
+    auto by_token = std::async(std::launch::async, [&] {
+      int chunks = 0;
+      return engine->generate(cancelled, [&](const StreamChunk&) {
+        if (++chunks == 4) cancelled.cancel.cancel();
+        return true;
+      });
+    });
+    GenerationOptions with_stop = greedy(200);
+    with_stop.stop = {engine->detokenize(std::vector<int32_t>(expected_short.begin() + 2, expected_short.begin() + 4))};
+    auto by_string = std::async(std::launch::async, [&] { return engine->generate("Hello, my name is", with_stop); });
+    EXPECT_EQ(engine->generate("Once upon a time", greedy(40)).tokens, expected_long) << "round " << round;
+    EXPECT_EQ(by_callback.get().usage.finish_reason, FinishReason::kCancelled);
+    EXPECT_EQ(by_token.get().usage.finish_reason, FinishReason::kCancelled);
+    const auto stopped = by_string.get();
+    EXPECT_EQ(stopped.usage.finish_reason, FinishReason::kStop);
+    EXPECT_EQ(stopped.tokens, std::vector<int32_t>(expected_short.begin(), expected_short.begin() + 4));
+  }
+  std::vector<std::future<std::vector<int32_t>>> after;
+  for (int i = 0; i < 4; ++i) {
+    after.push_back(std::async(std::launch::async, [&] { return engine->generate("Hello, my name is", greedy(8)).tokens; }));
+  }
+  for (auto& f : after) EXPECT_EQ(f.get(), expected_short);
+  EXPECT_EQ(engine->metrics().in_flight, 0u);
+}
+
 }  // namespace
 }  // namespace kapsl

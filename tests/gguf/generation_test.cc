@@ -296,7 +296,7 @@ TEST_F(GgufGenerationTest, CancellationTokenStopsMidGeneration) {
 }
 
 TEST_F(GgufGenerationTest, CancellationAbortsPromptDecode) {
-  // Cancelled before the call: only llama.cpp's abort callback can stop the prompt decode.
+  // Cancelled before the call: the prompt is never decoded.
   GenerateRequest req{"Hello world, this prompt is decoded first", greedy(10), {}, {}};
   req.cancel.cancel();
   const auto r = engine_->generate(req);
