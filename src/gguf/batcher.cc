@@ -17,6 +17,7 @@ struct Batcher::Sequence {
   llama_sampler_ptr sampler;
   const GenerationOptions* options = nullptr;
   const StopSignal* stop = nullptr;
+  bool every_token = true;
 
   // The batcher thread's alone.
   size_t prompt_done = 0;      // prompt tokens in the KV cache, reused or decoded
@@ -38,6 +39,7 @@ struct Batcher::Sequence {
   FinishReason reason GUARDED_BY(mu) = FinishReason::kNone;
   std::exception_ptr error GUARDED_BY(mu);
   std::optional<Clock::time_point> prompt_end GUARDED_BY(mu);
+  std::optional<Clock::time_point> first_token GUARDED_BY(mu);
   size_t decoded_prompt GUARDED_BY(mu) = 0;
 
   // Why it must stop now, or kNone. Read from llama.cpp's compute threads too.
@@ -83,6 +85,11 @@ std::optional<Clock::time_point> Batcher::Run::prompt_end() const {
   return seq_->prompt_end;
 }
 
+std::optional<Clock::time_point> Batcher::Run::first_token() const {
+  std::lock_guard lock(seq_->mu);
+  return seq_->first_token;
+}
+
 size_t Batcher::Run::decoded_prompt() const {
   std::lock_guard lock(seq_->mu);
   return seq_->decoded_prompt;
@@ -110,13 +117,15 @@ Batcher::~Batcher() {
 }
 
 std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t> prompt, llama_sampler_ptr sampler,
-                                             const GenerationOptions& options, const StopSignal& stop) {
+                                             const GenerationOptions& options, const StopSignal& stop,
+                                             bool every_token) {
   auto seq = std::make_shared<Sequence>();
   seq->slot = &slot;
   seq->prompt.assign(prompt.begin(), prompt.end());
   seq->sampler = std::move(sampler);
   seq->options = &options;
   seq->stop = &stop;
+  seq->every_token = every_token;
   {
     std::lock_guard lock(mu_);
     incoming_.push_back(seq);
@@ -249,17 +258,18 @@ void Batcher::decoded(Sequence& s) {
     s.prompt_done += s.in_batch;
   }
   if (s.logits_index < 0) return;
-  if (s.n_sampled == 0) {
-    std::lock_guard lock(s.mu);
-    s.prompt_end = Clock::now();
-  }
+  const Clock::time_point decode_end = Clock::now();
   const int32_t token = llama_sampler_sample(s.sampler.get(), ctx_.get(), s.logits_index);
-  ++s.n_sampled;
   {
     std::lock_guard lock(s.mu);
+    if (s.n_sampled == 0) {
+      s.prompt_end = decode_end;
+      s.first_token = Clock::now();
+    }
     s.tokens.push_back(token);
   }
-  s.ready.notify_all();
+  ++s.n_sampled;
+  if (s.every_token) s.ready.notify_all();
   if (is_stop_token(vocab_, *s.options, token)) {
     retire(s, FinishReason::kStop);
   } else if (s.n_sampled >= s.options->max_new_tokens) {

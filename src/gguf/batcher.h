@@ -64,7 +64,8 @@ class Batcher {
     ~Run();
 
     // Blocks for the next sampled token; nullopt once the batcher has retired the sequence
-    // (every token was delivered before that).
+    // (every token was delivered before that). Without `every_token` (see start) it may
+    // block until retirement and then deliver them all.
     std::optional<int32_t> next();
     // Asks the batcher to stop generating; tokens already sampled may still arrive.
     void request_stop();
@@ -73,10 +74,11 @@ class Batcher {
     // error that retired it (rethrow it), if any.
     FinishReason finish_reason() const;
     std::exception_ptr error() const;
-    // When the prompt's decode ended (nullopt if it did not), and how many prompt tokens
-    // it decoded (the rest came from the slot's cache). Valid after the first token or
-    // after retirement.
+    // When the prompt's decode ended and when the first token was sampled (nullopt if not
+    // reached), and how many prompt tokens it decoded (the rest came from the slot's
+    // cache). Valid after retirement.
     std::optional<Clock::time_point> prompt_end() const;
+    std::optional<Clock::time_point> first_token() const;
     size_t decoded_prompt() const;
 
    private:
@@ -95,9 +97,12 @@ class Batcher {
 
   // Starts generating for `prompt` (non-empty, fitting the slot's context with
   // max_new_tokens) on the leased `slot`, sampling with `sampler`. `options` and `stop` are
-  // borrowed and must outlive the Run. REQUIRES: options.max_new_tokens > 0.
+  // borrowed and must outlive the Run. `every_token`: the caller needs each token as it
+  // comes (to stream it, or to look for stop strings); otherwise it is woken only at the
+  // end, which spares a thread wake-up per token on a machine whose cores all compute.
+  // REQUIRES: options.max_new_tokens > 0.
   std::unique_ptr<Run> start(Slot& slot, std::span<const int32_t> prompt, llama_sampler_ptr sampler,
-                             const GenerationOptions& options, const StopSignal& stop);
+                             const GenerationOptions& options, const StopSignal& stop, bool every_token);
 
  private:
   void loop();

@@ -76,11 +76,10 @@ void fill_usage(GenerationUsage* u, const Timeline& t, size_t decoded_prompt, Cl
 // Turns the batcher's tokens into text until a stop condition; returns why it stopped.
 // Tokens the batcher sampled before it saw this thread's stop are dropped.
 FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const GenerationOptions& o,
-                     OutputStream* out, GenerateResult* result, Timeline* t) {
+                     OutputStream* out, GenerateResult* result) {
   FinishReason reason = FinishReason::kNone;
   while (const std::optional<int32_t> token = run.next()) {
     if (reason != FinishReason::kNone) continue;
-    if (!t->first_token) t->first_token = Clock::now();
     result->tokens.push_back(*token);
     ++result->usage.completion_tokens;
     if (is_stop_token(impl.vocab, o, *token)) reason = FinishReason::kStop;
@@ -110,10 +109,12 @@ GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::s
   FinishReason reason = FinishReason::kLength;
   size_t decoded_prompt = 0;
   if (request.options.max_new_tokens > 0) {
+    const bool every_token = on_chunk || !request.options.stop.empty();
     const auto run = impl.batcher->start(slot, prompt, make_sampler_chain(request.options, impl.vocab, impl.info.n_ctx),
-                                         request.options, stop);
-    reason = consume(impl, *run, request.options, &out, &result, &t);
+                                         request.options, stop, every_token);
+    reason = consume(impl, *run, request.options, &out, &result);
     t.prompt_end = run->prompt_end().value_or(Clock::now());
+    t.first_token = run->first_token();
     decoded_prompt = run->decoded_prompt();
   }
   out.finish();
