@@ -261,6 +261,7 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
     return;
   }
   const auto start = Clock::now();
+  const auto watched = s.connections.watch(req.remote_addr, req.remote_port, req.local_port, call.cancel);
   const GenerateResult result = within(s, call, [&] { return as_gguf(call.engine, name).generate(g.request); });
   record_generation(*call.stats, result.usage, start);
   s.finish_call(call, outcome_of(result.usage.finish_reason));

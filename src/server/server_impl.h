@@ -26,6 +26,7 @@
 
 #include "kapsl/server.h"
 #include "server/admission.h"
+#include "server/connection_watch.h"
 #include "server/http_util.h"
 #include "server/model_host.h"
 #include "server/model_repository.h"
@@ -85,6 +86,7 @@ struct Server::Impl {
   server::ModelHost host;
   server::Admission admission;
   server::ServerMetrics metrics;
+  server::ConnectionWatch connections;  // cancels non-streaming generations of departed clients
   httplib::Server http;
   std::thread listener;
   int port = 0;

@@ -125,6 +125,27 @@ for (let i = 0; i < 100 && cancelled === cancelledBefore; i++) {
 }
 assert.equal(cancelled, cancelledBefore + 1, 'the aborted stream was not cancelled');
 
+// --- Non-streaming too: the server watches the connection while it generates, so a
+// client that gives up before the response does not leave the model generating for nobody.
+const cancelledQuiet = await metric('kapsl_inference_requests_total{model="tiny",outcome="cancelled"}');
+const generatedBefore = await metric('kapsl_inference_generated_tokens_total{model="tiny"}');
+const controller3 = new AbortController();
+const quiet = client.completions.create(
+  { model: 'tiny', prompt: 'Count:', max_tokens: 3000, ignore_eos: true }, { signal: controller3.signal, maxRetries: 0 });
+for (let i = 0; i < 100 && await metric('kapsl_inference_in_flight_requests{model="tiny"}') === 0; i++) {
+  await new Promise((r) => setTimeout(r, 20));
+}
+controller3.abort();
+await assert.rejects(quiet, (e) => /abort/i.test(`${e.constructor.name} ${e.name} ${e.message}`));
+let quietCancelled = cancelledQuiet;
+for (let i = 0; i < 100 && quietCancelled === cancelledQuiet; i++) {
+  await new Promise((r) => setTimeout(r, 100));
+  quietCancelled = await metric('kapsl_inference_requests_total{model="tiny",outcome="cancelled"}');
+}
+assert.equal(quietCancelled, cancelledQuiet + 1, 'the abandoned non-streaming request was not cancelled');
+assert.ok(await metric('kapsl_inference_generated_tokens_total{model="tiny"}') - generatedBefore < 3000,
+  'the abandoned request generated all its tokens');
+
 // --- Overload: the server runs with --max-concurrency 1 --max-queue 0 for 'tiny'
 const controller2 = new AbortController();
 const busy = await client.completions.create(
