@@ -187,17 +187,27 @@ int main(int argc, char** argv) {
   const InferenceRequest enc_req = encoder_request(128);
   if (!enc.empty()) bench_model(env, "BERT-style encoder 1x128", enc, enc_req, 10, 20 / scale + 1);
 
-  std::printf("\nTwo threads on one engine (1 intra-op thread each) vs one thread, calls/s (median of 5):\n");
-  std::printf("| model | 1 thread | 2 threads | scaling |\n|---|---:|---:|---:|\n");
-  auto engine_mm = OnnxEngine::load(mm);
-  const auto mm_fn = [&] { g_sink = engine_mm->infer(mm_req).outputs[0].tensor.data<float>()[0]; };
-  const double one = throughput(mm_fn, 1, 4000 / scale, 5), two = throughput(mm_fn, 2, 2000 / scale, 5);
-  std::printf("| MatMul+Relu 256 | %.0f | %.0f | %.2fx |\n", one, two, two / one);
+  std::printf("\nTwo threads on one engine / one raw session (1 intra-op thread each) vs one thread, calls/s "
+              "(median of 5):\n");
+  std::printf("| model | raw 1 thread | raw 2 threads | raw scaling | ours 1 thread | ours 2 threads | ours scaling |\n"
+              "|---|---:|---:|---:|---:|---:|---:|\n");
+  const auto scaling = [&](const char* name, const std::string& path, const InferenceRequest& req, int n,
+                           const kapsl::OnnxOptions& options) {
+    RawOrt raw(env, path, req, 1);
+    auto engine = OnnxEngine::load(path, options);
+    const auto raw_fn = [&] { g_sink = raw.run(); };
+    const auto ours_fn = [&] { g_sink = engine->infer(req).outputs[0].tensor.data<float>()[0]; };
+    const double r1 = throughput(raw_fn, 1, n, 5), r2 = throughput(raw_fn, 2, n / 2, 5);
+    const double o1 = throughput(ours_fn, 1, n, 5), o2 = throughput(ours_fn, 2, n / 2, 5);
+    std::printf("| %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", name, r1, r2, r2 / r1, o1, o2, o2 / o1);
+  };
+  kapsl::OnnxOptions own_pool;
+  own_pool.intra_op_threads = 1;
+  scaling("MatMul+Relu 256", mm, mm_req, 40000 / scale, {});
+  scaling("MatMul+Relu 256, own pool", mm, mm_req, 40000 / scale, own_pool);
   if (!enc.empty()) {
-    auto engine_enc = OnnxEngine::load(enc);
-    const auto enc_fn = [&] { g_sink = engine_enc->infer(enc_req).outputs[0].tensor.data<float>()[0]; };
-    const double e1 = throughput(enc_fn, 1, 40 / scale, 5), e2 = throughput(enc_fn, 2, 20 / scale, 5);
-    std::printf("| BERT-style encoder 1x128 | %.1f | %.1f | %.2fx |\n", e1, e2, e2 / e1);
+    scaling("BERT-style encoder 1x128", enc, enc_req, 100 / scale, {});
+    scaling("BERT-style encoder 1x128, own pool", enc, enc_req, 100 / scale, own_pool);
   }
 
   std::printf("\nThread default: one engine, one caller, intra-op threads (p50 / p99 µs):\n");

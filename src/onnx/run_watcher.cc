@@ -4,22 +4,45 @@
 
 namespace kapsl::onnx {
 
-RunWatcher::Watch::Watch(Ort::RunOptions& run, std::span<const InferenceRequest> requests)
-    : run_(&run), requests_(requests) {
-  RunWatcher::instance().add(this);
+// Lists the thread's slot on its first run and unlists it when the thread exits.
+class RunWatcher::SlotHolder {
+ public:
+  SlotHolder() : slot_(std::make_shared<Slot>()) { RunWatcher::instance().list(slot_); }
+  SlotHolder(const SlotHolder&) = delete;
+  SlotHolder& operator=(const SlotHolder&) = delete;
+  ~SlotHolder() { RunWatcher::instance().unlist(slot_.get()); }
+  Slot* get() const { return slot_.get(); }
+
+ private:
+  std::shared_ptr<Slot> slot_;
+};
+
+RunWatcher::Watch::Watch(Ort::RunOptions& run, std::span<const InferenceRequest> requests) {
+  thread_local SlotHolder holder;
+  slot_ = holder.get();
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    slot_->run = &run;
+    slot_->requests = requests;
+    slot_->terminated = false;
+  }
+  RunWatcher::instance().wake_if_parked();
 }
 
 RunWatcher::Watch::~Watch() {
-  RunWatcher::instance().remove(this);
-  // Removed, the watcher no longer touches terminated_ or run_. A terminated RunOptions is
-  // cleared so that it can serve the next run (the engine keeps one per thread).
-  if (terminated_) {
+  std::lock_guard<std::mutex> lock(slot_->mu);
+  // A terminated RunOptions is cleared so that it can serve the next run (the engine keeps
+  // one per thread).
+  if (slot_->terminated) {
     try {
-      run_->UnsetTerminate();
+      slot_->run->UnsetTerminate();
     } catch (const Ort::Exception&) {
       // Cannot fail in practice; a later run would then stop with kInference, not crash.
     }
   }
+  slot_->run = nullptr;
+  slot_->requests = {};
+  slot_->terminated = false;
 }
 
 RunWatcher& RunWatcher::instance() {
@@ -36,42 +59,45 @@ RunWatcher::~RunWatcher() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RunWatcher::add(Watch* w) {
-  bool wake = false;
+void RunWatcher::list(const std::shared_ptr<Slot>& slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  slots_.push_back(slot);
+  if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+}
+
+void RunWatcher::unlist(const Slot* slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(slots_, [&](const auto& s) { return s.get() == slot; });
+}
+
+void RunWatcher::wake_if_parked() {
+  if (!parked_.load()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    watches_.push_back(w);
-    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
-    wake = parked_;
-    parked_ = false;
+    parked_.store(false);
   }
-  if (wake) cv_.notify_one();
+  cv_.notify_one();
 }
 
-void RunWatcher::remove(Watch* w) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::find(watches_.begin(), watches_.end(), w);
-  if (it != watches_.end()) {
-    *it = watches_.back();
-    watches_.pop_back();
-  }
-}
-
-void RunWatcher::check_locked(Clock::time_point now) {
-  for (Watch* w : watches_) {
-    if (w->terminated_) continue;
-    const bool stop = std::any_of(w->requests_.begin(), w->requests_.end(), [&](const InferenceRequest& r) {
+bool RunWatcher::check_slots(Clock::time_point now) {
+  bool watching = false;
+  for (const auto& slot : slots_) {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    if (slot->run == nullptr) continue;
+    watching = true;
+    if (slot->terminated) continue;
+    const bool stop = std::any_of(slot->requests.begin(), slot->requests.end(), [&](const InferenceRequest& r) {
       return r.cancel.is_cancelled() || r.expired(now);
     });
-    if (stop) {
-      try {
-        w->run_->SetTerminate();  // documented as callable while Run is in progress
-      } catch (const Ort::Exception&) {
-        continue;  // cannot fail in practice; the next poll tries again
-      }
-      w->terminated_ = true;
+    if (!stop) continue;
+    try {
+      slot->run->SetTerminate();  // documented as callable while Run is in progress
+      slot->terminated = true;
+    } catch (const Ort::Exception&) {
+      // Cannot fail in practice; the next poll tries again.
     }
   }
+  return watching;
 }
 
 void RunWatcher::loop() {
@@ -79,12 +105,14 @@ void RunWatcher::loop() {
   Clock::time_point last_busy = Clock::now();
   while (!stop_) {
     const Clock::time_point now = Clock::now();
-    if (!watches_.empty()) {
+    if (check_slots(now)) {
       last_busy = now;
-      check_locked(now);
     } else if (now - last_busy >= kParkAfter) {
-      parked_ = true;
-      cv_.wait(lock, [this] { return stop_ || !parked_; });
+      // Publish "parked" before the last look: a run registered after that look sees it
+      // and wakes the watcher (both sides use sequentially consistent atomics).
+      parked_.store(true);
+      if (!check_slots(Clock::now())) cv_.wait(lock, [this] { return stop_ || !parked_.load(); });
+      parked_.store(false);
       last_busy = Clock::now();
       continue;
     }

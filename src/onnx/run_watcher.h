@@ -5,9 +5,13 @@
 // from another thread. One process-wide thread does it for every engine: while runs are
 // registered it wakes every kPollInterval, and a run whose requests include a cancelled or
 // expired one gets SetTerminate(). When nothing has been registered for kParkAfter it sleeps
-// until the next registration, so an idle process has no wake-ups; registration itself only
-// takes a mutex (and wakes the thread only when it is parked), which keeps it off the
-// per-run cost.
+// until the next registration, so an idle process has no wake-ups.
+//
+// Registration is per thread: each thread that runs gets a slot, listed once for the
+// thread's life, and a run only fills and clears its own thread's slot under that slot's
+// mutex (contended by nobody but the watcher's poll). Runs on different threads therefore
+// share no lock; the process-wide mutex is taken only when a thread first runs, when it
+// exits, and to wake a parked watcher.
 //
 // Thread-safety: safe for concurrent use without external synchronization.
 #ifndef KAPSL_SRC_ONNX_RUN_WATCHER_H_
@@ -15,8 +19,10 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -31,6 +37,14 @@ class RunWatcher {
   static constexpr std::chrono::milliseconds kPollInterval{1};
   static constexpr std::chrono::milliseconds kParkAfter{200};
 
+  // The watch state of one thread's runs.
+  struct Slot {
+    std::mutex mu;  // guards the fields below
+    Ort::RunOptions* run = nullptr;
+    std::span<const InferenceRequest> requests;  // empty: no run on this thread now
+    bool terminated = false;                     // the watcher set run's terminate flag
+  };
+
   // Registers a run for its lifetime. `requests` and `run` are borrowed and must outlive it.
   // On destruction, a terminate flag the watcher set is cleared again, so `run` can be reused.
   class Watch {
@@ -41,29 +55,29 @@ class RunWatcher {
     ~Watch();
 
    private:
-    friend class RunWatcher;
-    Ort::RunOptions* run_;
-    std::span<const InferenceRequest> requests_;
-    bool terminated_ = false;  // guarded by the watcher's mutex
+    Slot* slot_;
   };
 
   static RunWatcher& instance();
   ~RunWatcher();
 
  private:
-  RunWatcher() = default;
-  void add(Watch* w);
-  void remove(Watch* w);
-  void loop();
-  void check_locked(Clock::time_point now);  // REQUIRES: mu_ held
+  class SlotHolder;  // the thread_local owner that lists and unlists a thread's slot
 
-  // mu_ guards watches_, parked_, stop_ and every Watch::terminated_.
-  mutable std::mutex mu_;
+  RunWatcher() = default;
+  void list(const std::shared_ptr<Slot>& slot);
+  void unlist(const Slot* slot);
+  void wake_if_parked();
+  void loop();
+  bool check_slots(Clock::time_point now);  // REQUIRES: mu_ held; true if any run is watched
+
+  // mu_ guards slots_, thread_ and stop_, and parked_'s transitions to false.
+  std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Watch*> watches_;
-  bool parked_ = false;
+  std::vector<std::shared_ptr<Slot>> slots_;
+  std::atomic<bool> parked_{false};
   bool stop_ = false;
-  std::thread thread_;  // started on the first add()
+  std::thread thread_;  // started when the first slot is listed
 };
 
 }  // namespace kapsl::onnx
