@@ -6,17 +6,19 @@
 // (on the first load) and its log is routed to spdlog; any number of different models may be
 // loaded at the same time, each its own engine.
 //
-// Slots. An engine owns `n_parallel` slots; a slot is one llama.cpp context (KV cache of
-// n_ctx tokens) with its own sampler and remembers the tokens its KV cache holds, so a
-// request whose prompt starts like the slot's previous one only decodes the new suffix.
-// A request takes a free slot for its whole generation; when none is free it waits in a
-// queue of at most `max_queue` requests, and beyond that fails with kOverloaded. The engine
-// lock is held only to take and return slots, never during decoding, so requests in
-// different slots run in parallel. (Continuous batching would replace "one context per
-// slot" by "one sequence id per slot in a shared context"; the slot interface stays.)
+// Slots and continuous batching. An engine serves `n_parallel` requests at once, one per
+// slot; a slot is one sequence of the engine's llama.cpp context, with a KV cache of n_ctx
+// tokens of its own, and remembers the tokens it holds, so a request whose prompt starts
+// like the slot's previous one only decodes the new suffix. One engine thread decodes for
+// all slots together: each llama_decode carries the next token of every generating request
+// plus chunks of new prompts (at most n_batch tokens), so four requests cost little more
+// than one on a memory-bound CPU. When all slots are busy a request waits in a queue of at
+// most `max_queue`, and beyond that fails with kOverloaded. A request's output does not
+// depend on what else shares its batches (each slot has its own KV stream).
 //
 // Thread-safety: safe for concurrent use without external synchronization. Stream callbacks
-// and the load progress callback run on the calling thread.
+// and the load progress callback run on the calling thread; sampling runs on the engine's
+// thread.
 #ifndef KAPSL_GGUF_ENGINE_H_
 #define KAPSL_GGUF_ENGINE_H_
 
@@ -48,7 +50,7 @@ struct GgufOptions {
   // --- Performance
   uint32_t n_batch = 2048;        // most prompt tokens submitted per llama_decode (chunk size)
   uint32_t n_ubatch = 512;        // physical batch size (<= n_batch)
-  int32_t n_threads = 0;          // threads per slot for generation and prompt decode; 0 = physical cores
+  int32_t n_threads = 0;          // compute threads of the engine (all slots); 0 = physical cores
   int32_t n_gpu_layers = -1;      // layers offloaded to a GPU, -1 = all (no-op in CPU builds)
   bool use_mmap = true;           // memory-map the file rather than read it
   bool use_mlock = false;         // lock the weights in RAM

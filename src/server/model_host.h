@@ -33,7 +33,7 @@ enum class EngineRole { kMain, kEmbed };
 
 // How engines are built.
 struct BackendSettings {
-  int32_t threads = 0;     // ONNX intra-op threads (0 = the shared pool), GGUF threads per slot
+  int32_t threads = 0;     // ONNX intra-op threads (0 = the shared pool), GGUF compute threads (all slots)
   uint32_t ctx_size = 0;   // GGUF context per slot
   uint32_t parallel = 1;   // GGUF slots
   uint32_t max_queue = 64; // GGUF slot queue; the server's admission keeps it from filling
