@@ -30,6 +30,7 @@ struct Args {
   uint32_t pp = 128;
   uint32_t tg = 32;
   int reps = 5;
+  uint32_t ctx = 0;  // 0: the engine's default
 };
 
 bool parse(int argc, char** argv, Args* a) {
@@ -43,6 +44,7 @@ bool parse(int argc, char** argv, Args* a) {
     else if (flag == "--pp") a->pp = static_cast<uint32_t>(v);
     else if (flag == "--tg") a->tg = static_cast<uint32_t>(v);
     else if (flag == "--reps") a->reps = static_cast<int>(v);
+    else if (flag == "--ctx") a->ctx = static_cast<uint32_t>(v);
     else return false;
   }
   return true;
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
   try {
     kapsl::GgufOptions o;
     o.n_threads = a.threads;
+    o.n_ctx = a.ctx;
     const auto t0 = std::chrono::steady_clock::now();
     auto engine = kapsl::GgufEngine::load(a.model, o);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
