@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "gguf/llama_backend.h"
+#include "kapsl/error.h"
 #include "gguf/sampling.h"
 
 namespace kapsl::gguf {
@@ -18,6 +19,7 @@ struct Batcher::Sequence {
   const GenerationOptions* options = nullptr;
   const StopSignal* stop = nullptr;
   bool every_token = true;
+  bool plain_greedy = false;   // sample by argmax, without the chain (see is_plain_greedy)
 
   // The batcher thread's alone.
   size_t prompt_done = 0;      // prompt tokens in the KV cache, reused or decoded
@@ -126,6 +128,7 @@ std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t
   seq->options = &options;
   seq->stop = &stop;
   seq->every_token = every_token;
+  seq->plain_greedy = is_plain_greedy(options);
   {
     std::lock_guard lock(mu_);
     incoming_.push_back(seq);
@@ -259,7 +262,7 @@ void Batcher::decoded(Sequence& s) {
   }
   if (s.logits_index < 0) return;
   const Clock::time_point decode_end = Clock::now();
-  const int32_t token = llama_sampler_sample(s.sampler.get(), ctx_.get(), s.logits_index);
+  const int32_t token = sample(s);
   {
     std::lock_guard lock(s.mu);
     if (s.n_sampled == 0) {
@@ -277,6 +280,13 @@ void Batcher::decoded(Sequence& s) {
   } else {
     s.pending = token;
   }
+}
+
+int32_t Batcher::sample(Sequence& s) {
+  if (!s.plain_greedy) return llama_sampler_sample(s.sampler.get(), ctx_.get(), s.logits_index);
+  const float* logits = llama_get_logits_ith(ctx_.get(), s.logits_index);
+  if (logits == nullptr) throw Error::backend("llama.cpp returned no logits for a sequence that asked for them");
+  return argmax_token(logits, llama_vocab_n_tokens(vocab_));
 }
 
 // A failed or aborted decode may leave some of the batch's ubatches in the cache: the

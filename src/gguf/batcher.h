@@ -109,6 +109,7 @@ class Batcher {
   void admit(Sequence& s);
   void step();
   void decoded(Sequence& s);
+  int32_t sample(Sequence& s);
   void retire(Sequence& s, FinishReason reason, std::exception_ptr error = nullptr);
   void retire_stopped();
   void fail_batch(int32_t rc);

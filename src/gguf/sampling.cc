@@ -30,6 +30,10 @@ void add(llama_sampler* chain, llama_sampler* s, const char* what) {
   llama_sampler_chain_add(chain, s);
 }
 
+bool has_penalties(const GenerationOptions& o) {
+  return o.repetition_penalty != 1.0f || o.presence_penalty != 0.0f || o.frequency_penalty != 0.0f;
+}
+
 }  // namespace
 
 void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
@@ -61,7 +65,7 @@ llama_sampler_ptr make_sampler_chain(const GenerationOptions& o, const llama_voc
     add(chain.get(), llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(bias.size()), bias.data()),
         "logit bias");
   }
-  if (o.repetition_penalty != 1.0f || o.presence_penalty != 0.0f || o.frequency_penalty != 0.0f) {
+  if (has_penalties(o)) {
     add(chain.get(),
         llama_sampler_init_penalties(n_vocab, o.penalty_last_n < 0 ? static_cast<int32_t>(n_ctx) : o.penalty_last_n,
                                      o.repetition_penalty, o.frequency_penalty, o.presence_penalty),
@@ -77,6 +81,18 @@ llama_sampler_ptr make_sampler_chain(const GenerationOptions& o, const llama_voc
   add(chain.get(), llama_sampler_init_temp(o.temperature), "temperature");
   add(chain.get(), llama_sampler_init_dist(o.seed), "distribution");
   return chain;
+}
+
+bool is_plain_greedy(const GenerationOptions& o) {
+  return o.temperature <= 0.0f && o.logit_bias.empty() && !has_penalties(o);
+}
+
+int32_t argmax_token(const float* logits, int32_t n_vocab) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n_vocab; ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
 }
 
 bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& o, int32_t token) {

@@ -26,6 +26,14 @@ void validate_generation_options(const GenerationOptions& options, int32_t n_voc
 // create a sampler.
 llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const llama_vocab* vocab, uint32_t n_ctx);
 
+// True if the chain make_sampler_chain builds for `options` is the greedy sampler alone:
+// the token is then argmax_token of the logits, which callers may take without the chain
+// (it spares building llama.cpp's candidate array of the whole vocabulary per token).
+bool is_plain_greedy(const GenerationOptions& options);
+
+// The first token with the highest logit: what llama.cpp's greedy sampler picks.
+int32_t argmax_token(const float* logits, int32_t n_vocab);
+
 // True if sampling `token` ends the generation: an end-of-generation token (unless
 // options.ignore_eos) or one of options.stop_token_ids.
 bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& options, int32_t token);

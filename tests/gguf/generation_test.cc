@@ -88,6 +88,15 @@ TEST_F(GgufGenerationTest, GreedyMatchesLlamaCppTokenForToken) {
   EXPECT_EQ(r.usage.prompt_tokens, 6u);
 }
 
+TEST_F(GgufGenerationTest, GreedyShortcutEqualsTheSamplerChain) {
+  // Plain greedy requests take the argmax of the logits without llama.cpp's sampler chain;
+  // a zero logit bias forces the chain (logit bias, then greedy) on the same logits.
+  const GenerationOptions plain = greedy(24);
+  GenerationOptions chained = plain;
+  chained.logit_bias = {{7, 0.0f}};
+  EXPECT_EQ(engine_->generate("Once upon a time", chained).tokens, engine_->generate("Once upon a time", plain).tokens);
+}
+
 TEST_F(GgufGenerationTest, TokenPromptEqualsTextPrompt) {
   const auto from_text = engine_->generate("Hello, my name is", greedy(16));
   GenerateRequest req;
