@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "gguf/llama_backend.h"
-#include "kapsl/error.h"
 #include "gguf/sampling.h"
+#include "kapsl/error.h"
 
 namespace kapsl::gguf {
 
