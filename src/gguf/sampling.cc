@@ -88,11 +88,25 @@ bool is_plain_greedy(const GenerationOptions& o) {
 }
 
 int32_t argmax_token(const float* logits, int32_t n_vocab) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < n_vocab; ++i) {
-    if (logits[i] > logits[best]) best = i;
+  // llama.cpp's greedy sampler keeps the first strictly greater logit, so NaNs are never
+  // picked unless the first logit is one. The same pick in two passes the compiler can
+  // vectorize (the maximum in independent lanes, then its first index): this runs once
+  // per generated token on the decoding thread, over the whole vocabulary.
+  if (n_vocab <= 0 || std::isnan(logits[0])) return 0;
+  constexpr int32_t kLanes = 8;
+  float lane[kLanes];
+  std::fill(lane, lane + kLanes, logits[0]);
+  int32_t i = 0;
+  for (; i + kLanes <= n_vocab; i += kLanes) {
+    for (int32_t k = 0; k < kLanes; ++k) lane[k] = logits[i + k] > lane[k] ? logits[i + k] : lane[k];
   }
-  return best;
+  for (; i < n_vocab; ++i) lane[0] = logits[i] > lane[0] ? logits[i] : lane[0];
+  float best = lane[0];
+  for (int32_t k = 1; k < kLanes; ++k) best = lane[k] > best ? lane[k] : best;
+  for (int32_t j = 0; j < n_vocab; ++j) {
+    if (logits[j] == best) return j;
+  }
+  return 0;  // not reached: best is one of the logits
 }
 
 bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& o, int32_t token) {

@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "gguf/sampling.h"
 #include "gguf/utf8.h"
 #include "kapsl/gguf_engine.h"
 #include "llama-cpp.h"
@@ -95,6 +97,31 @@ TEST_F(GgufGenerationTest, GreedyShortcutEqualsTheSamplerChain) {
   GenerationOptions chained = plain;
   chained.logit_bias = {{7, 0.0f}};
   EXPECT_EQ(engine_->generate("Once upon a time", chained).tokens, engine_->generate("Once upon a time", plain).tokens);
+}
+
+TEST(GgufArgmaxTest, PicksWhatLlamaCppsGreedySamplerPicks) {
+  // llama.cpp's greedy sampler: the first strictly greater logit wins.
+  const auto reference = [](const std::vector<float>& v) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < static_cast<int32_t>(v.size()); ++i) {
+      if (v[static_cast<size_t>(i)] > v[static_cast<size_t>(best)]) best = i;
+    }
+    return best;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::mt19937 rng(3);
+  for (const size_t n : {1u, 2u, 7u, 8u, 9u, 17u, 100u, 32000u}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> v(n);
+      for (auto& x : v) x = static_cast<float>(rng() % 5);  // many ties
+      if (trial % 5 == 1) v[rng() % n] = nan;
+      if (trial % 5 == 2) v[0] = nan;
+      if (trial % 5 == 3) v[rng() % n] = inf;
+      if (trial % 5 == 4) v[rng() % n] = -0.0f;
+      EXPECT_EQ(gguf::argmax_token(v.data(), static_cast<int32_t>(n)), reference(v)) << "n " << n << " trial " << trial;
+    }
+  }
 }
 
 TEST_F(GgufGenerationTest, TokenPromptEqualsTextPrompt) {
