@@ -48,7 +48,7 @@ struct GgufOptions {
   std::function<bool(float)> progress = {};  // load progress in [0, 1]; return false to abort (kCancelled)
 
   // --- Performance
-  uint32_t n_batch = 2048;        // most prompt tokens submitted per llama_decode (chunk size)
+  uint32_t n_batch = 2048;        // most tokens per llama_decode, all slots together (>= n_parallel)
   uint32_t n_ubatch = 512;        // physical batch size (<= n_batch)
   int32_t n_threads = 0;          // compute threads of the engine (all slots); 0 = physical cores
   int32_t n_gpu_layers = -1;      // layers offloaded to a GPU, -1 = all (no-op in CPU builds)

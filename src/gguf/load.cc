@@ -55,6 +55,11 @@ void validate_options(const GgufOptions& o) {
   if (o.n_ubatch < 1 || o.n_ubatch > o.n_batch) {
     throw bad_option("n_ubatch", "1..n_batch (" + std::to_string(o.n_batch) + ")", std::to_string(o.n_ubatch));
   }
+  if (!o.embeddings && o.n_parallel > o.n_batch) {
+    // Each decode carries one token of every generating slot; more slots than n_batch
+    // would leave the highest ones waiting for ever.
+    throw bad_option("n_parallel", "<= n_batch (" + std::to_string(o.n_batch) + ")", std::to_string(o.n_parallel));
+  }
   if (o.n_threads < 0) throw bad_option("n_threads", ">= 0 (0 = physical cores)", std::to_string(o.n_threads));
   const ggml_type v_type = parse_kv_type(o.kv_cache_type);
   if (parse_flash_attention(o.flash_attention) == LLAMA_FLASH_ATTN_TYPE_DISABLED && ggml_is_quantized(v_type)) {

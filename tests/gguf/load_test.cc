@@ -65,6 +65,7 @@ TEST(GgufLoadTest, BadOptionsNameTheField) {
   };
   expect_field({.n_parallel = 0}, "n_parallel");
   expect_field({.n_batch = 64, .n_ubatch = 128}, "n_ubatch");
+  expect_field({.n_parallel = 4, .n_batch = 2, .n_ubatch = 2}, "n_parallel");
   expect_field({.n_threads = -2}, "n_threads");
   expect_field({.flash_attention = "sometimes"}, "flash_attention");
   expect_field({.kv_cache_type = "f8"}, "kv_cache_type");
