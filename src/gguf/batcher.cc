@@ -38,11 +38,7 @@ struct Batcher::Sequence {
   std::condition_variable ready;
   std::deque<int32_t> tokens GUARDED_BY(mu);
   bool retired GUARDED_BY(mu) = false;
-  FinishReason reason GUARDED_BY(mu) = FinishReason::kNone;
-  std::exception_ptr error GUARDED_BY(mu);
-  std::optional<Clock::time_point> prompt_end GUARDED_BY(mu);
-  std::optional<Clock::time_point> first_token GUARDED_BY(mu);
-  size_t decoded_prompt GUARDED_BY(mu) = 0;
+  Run::Report report GUARDED_BY(mu);
 
   // Why it must stop now, or kNone. Read from llama.cpp's compute threads too.
   FinishReason stop_reason() const {
@@ -72,29 +68,9 @@ std::optional<int32_t> Batcher::Run::next() {
 
 void Batcher::Run::request_stop() { seq_->stop_requested.store(true, std::memory_order_release); }
 
-FinishReason Batcher::Run::finish_reason() const {
+Batcher::Run::Report Batcher::Run::report() const {
   std::lock_guard lock(seq_->mu);
-  return seq_->reason;
-}
-
-std::exception_ptr Batcher::Run::error() const {
-  std::lock_guard lock(seq_->mu);
-  return seq_->error;
-}
-
-std::optional<Clock::time_point> Batcher::Run::prompt_end() const {
-  std::lock_guard lock(seq_->mu);
-  return seq_->prompt_end;
-}
-
-std::optional<Clock::time_point> Batcher::Run::first_token() const {
-  std::lock_guard lock(seq_->mu);
-  return seq_->first_token;
-}
-
-size_t Batcher::Run::decoded_prompt() const {
-  std::lock_guard lock(seq_->mu);
-  return seq_->decoded_prompt;
+  return seq_->report;
 }
 
 // --- Batcher.
@@ -155,7 +131,9 @@ void Batcher::loop() {
       }
       active_.push_back(std::move(seq));
     }
-    std::sort(active_.begin(), active_.end(), [](const auto& x, const auto& y) { return x->slot->seq < y->slot->seq; });
+    if (!arrived.empty()) {
+      std::sort(active_.begin(), active_.end(), [](const auto& x, const auto& y) { return x->slot->seq < y->slot->seq; });
+    }
     retire_stopped();
     std::erase_if(active_, [](const auto& s) { return s->retired_by_batcher; });
     if (active_.empty()) continue;
@@ -186,7 +164,7 @@ void Batcher::admit(Sequence& s) {
   slot.cached.resize(keep);
   s.prompt_done = keep;
   std::lock_guard lock(s.mu);
-  s.decoded_prompt = s.prompt.size() - keep;
+  s.report.decoded_prompt = s.prompt.size() - keep;
 }
 
 void Batcher::retire_stopped() {
@@ -214,17 +192,17 @@ void Batcher::step() {
     if (logits) s.logits_index = i;
   };
   // Prompt tokens each prefilling sequence gets: what generation leaves, first come first.
-  std::vector<Sequence*> prefilling;
+  prefilling_.clear();
   uint32_t prompt_budget = n_batch_;
   for (const auto& s : active_) {
     s->in_batch = 0;
     s->logits_index = -1;
     s->chunk = 0;
-    if (s->pending < 0) prefilling.push_back(s.get());
+    if (s->pending < 0) prefilling_.push_back(s.get());
     else if (prompt_budget > 0) --prompt_budget;
   }
-  std::sort(prefilling.begin(), prefilling.end(), [](auto* x, auto* y) { return x->ticket < y->ticket; });
-  for (Sequence* s : prefilling) {
+  std::sort(prefilling_.begin(), prefilling_.end(), [](auto* x, auto* y) { return x->ticket < y->ticket; });
+  for (Sequence* s : prefilling_) {
     s->chunk = std::min<size_t>(prompt_budget, s->prompt.size() - s->prompt_done);
     prompt_budget -= static_cast<uint32_t>(s->chunk);
   }
@@ -266,8 +244,8 @@ void Batcher::decoded(Sequence& s) {
   {
     std::lock_guard lock(s.mu);
     if (s.n_sampled == 0) {
-      s.prompt_end = decode_end;
-      s.first_token = Clock::now();
+      s.report.prompt_end = decode_end;
+      s.report.first_token = Clock::now();
     }
     s.tokens.push_back(token);
   }
@@ -316,8 +294,8 @@ void Batcher::retire(Sequence& s, FinishReason reason, std::exception_ptr error)
   {
     std::lock_guard lock(s.mu);
     s.retired = true;
-    s.reason = reason;
-    s.error = std::move(error);
+    s.report.reason = reason;
+    s.report.error = std::move(error);
   }
   s.ready.notify_all();
 }

@@ -70,16 +70,16 @@ class Batcher {
     // Asks the batcher to stop generating; tokens already sampled may still arrive.
     void request_stop();
 
-    // Valid after next() returned nullopt: why the batcher retired the sequence, and the
-    // error that retired it (rethrow it), if any.
-    FinishReason finish_reason() const;
-    std::exception_ptr error() const;
-    // When the prompt's decode ended and when the first token was sampled (nullopt if not
-    // reached), and how many prompt tokens it decoded (the rest came from the slot's
-    // cache). Valid after retirement.
-    std::optional<Clock::time_point> prompt_end() const;
-    std::optional<Clock::time_point> first_token() const;
-    size_t decoded_prompt() const;
+    // What the batcher reports once it has retired the sequence.
+    struct Report {
+      FinishReason reason = FinishReason::kNone;  // why the batcher retired it
+      std::exception_ptr error;                   // the error that retired it (rethrow it), if any
+      std::optional<Clock::time_point> prompt_end;   // when the prompt's decode ended, if it did
+      std::optional<Clock::time_point> first_token;  // when the first token was sampled, if one was
+      size_t decoded_prompt = 0;  // prompt tokens decoded (the rest came from the slot's cache)
+    };
+    // REQUIRES: next() returned nullopt.
+    Report report() const;
 
    private:
     std::shared_ptr<Sequence> seq_;
@@ -130,6 +130,7 @@ class Batcher {
   std::vector<std::shared_ptr<Sequence>> active_;  // in sequence id order
   uint64_t next_ticket_ = 0;
   std::vector<Sequence*> in_batch_;  // also read by abort_callback during llama_decode
+  std::vector<Sequence*> prefilling_;  // step()'s scratch, kept to spare an allocation per step
   OwnedBatch batch_;
   std::thread thread_;
 };

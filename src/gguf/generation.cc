@@ -89,8 +89,9 @@ FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const Gene
     if (reason != FinishReason::kNone) run.request_stop();
   }
   if (reason != FinishReason::kNone) return reason;
-  if (const std::exception_ptr error = run.error()) std::rethrow_exception(error);
-  reason = run.finish_reason();
+  const Batcher::Run::Report report = run.report();
+  if (report.error) std::rethrow_exception(report.error);
+  reason = report.reason;
   // The batcher saw a stop this thread had not: a cancellation or deadline, or nothing
   // left to say why (the cause was cleared since).
   return reason == FinishReason::kNone || reason == FinishReason::kStop ? FinishReason::kCancelled : reason;
@@ -113,9 +114,10 @@ GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::s
     const auto run = impl.batcher->start(slot, prompt, make_sampler_chain(request.options, impl.vocab, impl.info.n_ctx),
                                          request.options, stop, every_token);
     reason = consume(impl, *run, request.options, &out, &result);
-    t.prompt_end = run->prompt_end().value_or(Clock::now());
-    t.first_token = run->first_token();
-    decoded_prompt = run->decoded_prompt();
+    const Batcher::Run::Report report = run->report();
+    t.prompt_end = report.prompt_end.value_or(Clock::now());
+    t.first_token = report.first_token;
+    decoded_prompt = report.decoded_prompt;
   }
   out.finish();
   result.text = out.take_text();

@@ -15,7 +15,6 @@
 #ifndef KAPSL_SRC_GGUF_SLOTS_H_
 #define KAPSL_SRC_GGUF_SLOTS_H_
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
