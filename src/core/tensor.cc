@@ -1,13 +1,11 @@
 #include "kapsl/tensor.h"
 
-#include "core/strings.h"
-
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstring>
 #include <limits>
 #include <utility>
+
+#include "core/strings.h"
 
 namespace kapsl {
 namespace {
@@ -32,7 +30,6 @@ constexpr std::array<DTypeName, 35> kNames = {{
     {"u32", DType::kUInt32},        {"u64", DType::kUInt64},      {"boolean", DType::kBool},
     {"utf8", DType::kString},       {"str", DType::kString},
 }};
-
 
 }  // namespace
 

@@ -1,8 +1,6 @@
 #include "onnx/options.h"
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -13,7 +11,6 @@
 
 namespace kapsl::onnx {
 namespace {
-
 
 [[noreturn]] void bad_field(std::string_view field, std::string_view expected, std::string_view got) {
   throw Error::invalid_input("OnnxOptions." + std::string(field) + " is invalid",
