@@ -6,7 +6,8 @@
 // measurements.
 //
 //   kapsl_onnx_bench [--quick]
-//   kapsl_onnx_bench --profile ours|raw   (20,000 Add calls of one side, for perf/callgrind)
+//   kapsl_onnx_bench --profile ours|raw [add|matmul]   (20,000 calls of one side, for
+//                                                       perf/callgrind)
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
@@ -99,9 +100,9 @@ std::pair<Stats, Stats> compare(const std::function<void()>& a, const std::funct
 volatile float g_sink;
 
 void bench_model(Ort::Env& env, const std::string& name, const std::string& path, const InferenceRequest& request,
-                 int rounds, int n) {
+                 int rounds, int n, const kapsl::OnnxOptions& options = {}) {
   RawOrt raw(env, path, request, 1);
-  auto engine = OnnxEngine::load(path);
+  auto engine = OnnxEngine::load(path, options);
   const auto [r, e] = compare([&] { g_sink = raw.run(); },
                               [&] { g_sink = engine->infer(request).outputs[0].tensor.data<float>()[0]; }, rounds, n);
   std::printf("| %-28s | %9.2f | %9.2f | %9.2f | %9.2f | %+8.2f | %6.3f |\n", name.c_str(), r.p50_us, e.p50_us, r.p99_us,
@@ -188,11 +189,13 @@ int main(int argc, char** argv) {
   const InferenceRequest add_req = vec_request({{"a", {1, 4}}, {"b", {1, 4}}});
   const InferenceRequest mm_req = vec_request({{"x", {1, 256}}});
   if (argc > 2 && std::string(argv[1]) == "--profile") {  // for perf/callgrind: one side only
-    RawOrt raw(env, add, add_req, 1);
-    auto engine = OnnxEngine::load(add);
+    const bool matmul = argc > 3 && std::string(argv[3]) == "matmul";
+    const InferenceRequest& req = matmul ? mm_req : add_req;
+    RawOrt raw(env, matmul ? mm : add, req, 1);
+    auto engine = OnnxEngine::load(matmul ? mm : add);
     const bool ours = std::string(argv[2]) == "ours";
     for (int i = 0; i < 20000; ++i) {
-      g_sink = ours ? engine->infer(add_req).outputs[0].tensor.data<float>()[0] : raw.run();
+      g_sink = ours ? engine->infer(req).outputs[0].tensor.data<float>()[0] : raw.run();
     }
     return 0;
   }
@@ -203,6 +206,9 @@ int main(int argc, char** argv) {
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   bench_model(env, "Add [1,4]", add, add_req, 20, 4000 / scale);
   bench_model(env, "MatMul+Relu [1,256]x[256,256]", mm, mm_req, 20, 2000 / scale);
+  kapsl::OnnxOptions own_pool;
+  own_pool.intra_op_threads = 1;
+  bench_model(env, "MatMul+Relu 256, own pool", mm, mm_req, 20, 2000 / scale, own_pool);
   const std::string enc = encoder_path();
   const InferenceRequest enc_req = encoder_request(128);
   if (!enc.empty()) bench_model(env, "BERT-style encoder 1x128", enc, enc_req, 10, 20 / scale + 1);
@@ -227,8 +233,6 @@ int main(int argc, char** argv) {
     const double o1 = throughput(ours_fn, 1, n, 5), o2 = throughput(ours_fn, 2, n / 2, 5);
     std::printf("| %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", name, r1, r2, r2 / r1, o1, o2, o2 / o1);
   };
-  kapsl::OnnxOptions own_pool;
-  own_pool.intra_op_threads = 1;
   scaling("MatMul+Relu 256", mm, mm_req, 40000 / scale, {});
   scaling("MatMul+Relu 256, own pool", mm, mm_req, 40000 / scale, own_pool);
   if (!enc.empty()) {

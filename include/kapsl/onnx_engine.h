@@ -15,7 +15,9 @@
 // Threads. By default every engine in the process shares one ONNX Runtime thread pool
 // (created once, sized by default_shared_intra_op_threads()), so N engines do not start N
 // pools that oversubscribe the machine; concurrent infer calls each run on their caller's
-// thread plus that pool. Setting OnnxOptions::intra_op_threads gives the engine its own pool.
+// thread plus that pool. Where that pool would have one thread (small machines), each run
+// simply runs on its caller's thread, which starts no thread and skips the pool's dispatch.
+// Setting OnnxOptions::intra_op_threads gives the engine its own pool.
 // (ONNX Runtime allows one environment per process: if the program created an Ort::Env
 // before its first engine, that environment has no shared pool, and engines get their own
 // pool of the same size instead.)

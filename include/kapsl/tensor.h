@@ -9,9 +9,12 @@
 // tensor empty (ONNX uses such tensors). Negative dimensions are rejected. In a *model's*
 // declared shape (TensorInfo), -1 marks a dynamic dimension; a concrete tensor never has one.
 //
-// Ownership: Tensor owns its elements; copying copies them, moving is cheap. TensorView
-// borrows the elements of a Tensor (or of any buffer), is cheap to copy, and must not
-// outlive what it borrows.
+// Ownership: Tensor owns its elements; copying copies them, moving is cheap (it allocates
+// nothing, and leaves a tensor with no elements and an empty shape). Its numeric
+// elements live either in a buffer it allocated or in one it adopted from a runtime
+// (Tensor::adopt), which spares a backend copying its outputs. TensorView borrows the
+// elements of a Tensor (or of any buffer), is cheap to copy, and must not outlive what it
+// borrows.
 //
 // Thread-safety: const methods may run concurrently; others need external synchronization.
 #ifndef KAPSL_TENSOR_H_
@@ -140,6 +143,19 @@ class Tensor {
   // A rank-1 string tensor holding one string: the usual form of a text prompt.
   static Tensor from_string(std::string value);
 
+  // Gives back an adopted buffer; `context` is the one given to adopt().
+  using ReleaseFn = void (*)(void* context) noexcept;
+
+  // A numeric tensor whose elements are the `bytes` someone else allocated (a runtime's
+  // output buffer), used in place. The tensor takes the buffer over at the call: it calls
+  // release(context) exactly once, when it is destroyed or assigned to (also if adopt
+  // throws, and never if it is moved from). The buffer must stay valid and unchanged by
+  // others until then and be aligned for the dtype. A copy of the tensor copies the
+  // elements into a buffer of its own.
+  // Throws as from_bytes does, and Error(kInvalidInput) if release is null (the buffer is
+  // then not taken over).
+  static Tensor adopt(DType dtype, Shape shape, std::span<std::byte> bytes, ReleaseFn release, void* context);
+
   // A numeric tensor from typed values. Throws as from_bytes does.
   template <typename T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values) {
@@ -183,6 +199,18 @@ class Tensor {
   void reshape(Shape shape);
 
  private:
+  // Frees the elements: delete[] for the tensor's own buffer, `release` for an adopted one.
+  // (Constructors, not member initializers: std::unique_ptr checks that its deleter is
+  // default-constructible while Tensor is still incomplete.)
+  struct Releaser {
+    Releaser() noexcept : release(nullptr), context(nullptr) {}
+    Releaser(ReleaseFn fn, void* ctx) noexcept : release(fn), context(ctx) {}
+    void operator()(std::byte* bytes) const noexcept;
+
+    ReleaseFn release;  // null: the buffer is the tensor's own new[] allocation
+    void* context;
+  };
+
   Tensor(DType dtype, Shape shape, int64_t elements);
   void check_element_type(std::optional<DType> requested) const;
 
@@ -190,7 +218,8 @@ class Tensor {
   Shape shape_;
   int64_t elements_;
   size_t bytes_size_;
-  std::unique_ptr<std::byte[]> bytes_;  // numeric dtypes; 16-byte aligned by operator new
+  std::unique_ptr<std::byte, Releaser> bytes_;  // numeric dtypes; own buffers are 16-byte
+                                                // aligned by operator new
   std::vector<std::string> strings_;    // kString
 };
 

@@ -128,7 +128,7 @@ Tensor::Tensor(DType dtype, Shape shape, int64_t elements)
     strings_.resize(static_cast<size_t>(elements_));
   } else {
     bytes_size_ = static_cast<size_t>(elements_) * dtype_size(dtype_);
-    if (bytes_size_ > 0) bytes_ = std::make_unique_for_overwrite<std::byte[]>(bytes_size_);
+    if (bytes_size_ > 0) bytes_.reset(std::make_unique_for_overwrite<std::byte[]>(bytes_size_).release());
   }
 }
 
@@ -149,7 +149,8 @@ Tensor::Tensor(Tensor&& other) noexcept
       bytes_size_(other.bytes_size_),
       bytes_(std::move(other.bytes_)),
       strings_(std::move(other.strings_)) {
-  other.shape_ = Shape{0};
+  // Shape{0} here would allocate on every move; the moved-from tensor is only reassigned.
+  other.shape_.clear();
   other.elements_ = 0;
   other.bytes_size_ = 0;
 }
@@ -162,7 +163,7 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
     bytes_size_ = other.bytes_size_;
     bytes_ = std::move(other.bytes_);
     strings_ = std::move(other.strings_);
-    other.shape_ = Shape{0};
+    other.shape_.clear();
     other.elements_ = 0;
     other.bytes_size_ = 0;
   }
@@ -194,6 +195,36 @@ Tensor Tensor::from_bytes(DType dtype, Shape shape, std::span<const std::byte> b
   Tensor t(dtype, std::move(shape), n);
   if (expected > 0) std::memcpy(t.bytes_.get(), bytes.data(), expected);
   return t;
+}
+
+Tensor Tensor::adopt(DType dtype, Shape shape, std::span<std::byte> bytes, ReleaseFn release, void* context) {
+  if (release == nullptr) throw Error::invalid_input("Tensor::adopt needs a release function");
+  // Owned from the start, so that a throw below gives the buffer back too.
+  std::unique_ptr<std::byte, Releaser> owned(bytes.data(), Releaser{release, context});
+  if (!owned) release(context);  // unique_ptr never releases a null pointer: give it back now
+  if (dtype == DType::kString) {
+    throw Error::invalid_input("string tensors hold strings, not bytes", "use Tensor::from_strings");
+  }
+  const size_t expected = kapsl::byte_size(dtype, shape);
+  if (bytes.size() != expected) {
+    throw Error::invalid_input("data length mismatch for shape " + shape_to_string(shape),
+                               "expected " + std::to_string(expected) + " bytes but got " +
+                                   std::to_string(bytes.size()) + " bytes");
+  }
+  const int64_t n = kapsl::element_count(shape);
+  Tensor t(dtype, std::move(shape), 0);  // zero elements: allocates nothing
+  t.elements_ = n;
+  t.bytes_size_ = expected;
+  t.bytes_ = std::move(owned);
+  return t;
+}
+
+void Tensor::Releaser::operator()(std::byte* bytes) const noexcept {
+  if (release != nullptr) {
+    release(context);
+  } else {
+    delete[] bytes;
+  }
 }
 
 Tensor Tensor::from_strings(Shape shape, std::vector<std::string> values) {

@@ -87,7 +87,28 @@ std::optional<Tensor> auto_fill(const IoSpec& spec, int64_t batch, int64_t seq) 
   return std::nullopt;
 }
 
-void fill_missing(const std::vector<IoSpec>& specs, const std::vector<bool>& bound, BoundInputs& in,
+// Which of the model's inputs a request has bound: a bit mask for the usual few inputs
+// (allocating nothing on the hot path), a vector beyond 64.
+class BoundSet {
+ public:
+  explicit BoundSet(size_t n) {
+    if (n > 64) many_.resize(n);
+  }
+  bool test(size_t i) const { return many_.empty() ? ((few_ >> i) & 1u) != 0 : many_[i]; }
+  void set(size_t i) {
+    if (many_.empty()) {
+      few_ |= uint64_t{1} << i;
+    } else {
+      many_[i] = true;
+    }
+  }
+
+ private:
+  uint64_t few_ = 0;
+  std::vector<bool> many_;
+};
+
+void fill_missing(const std::vector<IoSpec>& specs, const BoundSet& bound, BoundInputs& in,
                   const InferenceRequest& request, bool auto_fill_enabled) {
   int64_t batch = 1, seq = 1;
   if (!request.inputs.empty()) {
@@ -96,7 +117,7 @@ void fill_missing(const std::vector<IoSpec>& specs, const std::vector<bool>& bou
     if (s.size() >= 2) seq = s[1];
   }
   for (size_t i = 0; i < specs.size(); ++i) {
-    if (bound[i] || specs[i].is_optional) continue;  // an omitted optional input is None
+    if (bound.test(i) || specs[i].is_optional) continue;  // an omitted optional input is None
     std::optional<Tensor> filled = auto_fill_enabled ? auto_fill(specs[i], batch, seq) : std::nullopt;
     if (!filled) {
       std::string given;
@@ -114,7 +135,7 @@ void fill_missing(const std::vector<IoSpec>& specs, const std::vector<bool>& bou
 using SequenceElements = std::vector<std::vector<std::pair<size_t, Ort::Value>>>;
 
 // Builds one sequence value per sequence input from its "<name>[i]" elements.
-void bind_sequences(const std::vector<IoSpec>& specs, SequenceElements& sequences, std::vector<bool>& bound,
+void bind_sequences(const std::vector<IoSpec>& specs, SequenceElements& sequences, BoundSet& bound,
                     BoundInputs& in) {
   for (size_t i = 0; i < specs.size(); ++i) {
     auto& elements = sequences[i];
@@ -128,7 +149,7 @@ void bind_sequences(const std::vector<IoSpec>& specs, SequenceElements& sequence
       }
       values.push_back(std::move(elements[k].second));
     }
-    bound[i] = true;
+    bound.set(i);
     in.names.push_back(specs[i].name.c_str());
     in.values.push_back(Ort::Value::CreateSequence(values));
   }
@@ -136,14 +157,23 @@ void bind_sequences(const std::vector<IoSpec>& specs, SequenceElements& sequence
 
 }  // namespace
 
-BoundInputs bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest& request, bool auto_fill_enabled) {
+void BoundInputs::clear() {
+  names.clear();
+  values.clear();
+  filled.clear();
+  request = nullptr;
+}
+
+void bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest& request, bool auto_fill_enabled,
+                 BoundInputs& in) {
+  in.clear();
   if (specs.empty() && !request.inputs.empty()) {
     throw Error::invalid_input("the model has no inputs", "got " + std::to_string(request.inputs.size()));
   }
-  BoundInputs in;
+  in.request = &request;
   in.names.reserve(specs.size());
   in.values.reserve(specs.size());
-  std::vector<bool> bound(specs.size(), false);
+  BoundSet bound(specs.size());
   SequenceElements sequences;  // sized only when a request uses sequence inputs
   for (const auto& input : request.inputs) {
     const std::string_view name = input.name.empty() ? std::string_view(specs[0].name) : std::string_view(input.name);
@@ -160,19 +190,18 @@ BoundInputs bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest
       sequences[element->first].emplace_back(element->second, to_ort_value(input.tensor));
       continue;
     }
-    if (bound[i]) throw Error::invalid_input("input '" + specs[i].name + "' is given twice");
+    if (bound.test(i)) throw Error::invalid_input("input '" + specs[i].name + "' is given twice");
     if (specs[i].is_sequence) {
       throw Error::invalid_input("input '" + specs[i].name + "' is a sequence",
                                  "pass its elements as '" + specs[i].name + "[0]', '" + specs[i].name + "[1]', ...");
     }
     check_input(specs[i], input.tensor);
-    bound[i] = true;
+    bound.set(i);
     in.names.push_back(specs[i].name.c_str());
     in.values.push_back(to_ort_value(input.tensor));
   }
   if (!sequences.empty()) bind_sequences(specs, sequences, bound, in);
   fill_missing(specs, bound, in, request, auto_fill_enabled);
-  return in;
 }
 
 std::vector<size_t> select_outputs(const std::vector<IoSpec>& specs, const std::vector<std::string>& names) {

@@ -3,7 +3,8 @@
 //
 // Numeric inputs are passed to ONNX Runtime without a copy: the Ort::Value borrows the
 // request's bytes, so a BoundInputs must not outlive the request. String inputs and
-// sequences are copied (ONNX Runtime owns their storage). Outputs are copied into Tensors.
+// sequences are copied (ONNX Runtime owns their storage). Numeric outputs are not copied
+// either: the Tensor takes over ONNX Runtime's OrtValue and uses its buffer (Tensor::adopt).
 //
 // Thread-safety: const methods may run concurrently; others need external synchronization.
 #ifndef KAPSL_SRC_ONNX_BINDING_H_
@@ -59,11 +60,19 @@ struct BoundInputs {
   std::vector<Ort::Value> values;
   std::vector<Tensor> filled;      // auto-filled tensors the values borrow (their heap bytes
                                    // stay put when the vector grows)
+  const InferenceRequest* request = nullptr;  // whose numeric bytes the values borrow
+
+  // True if `data` lies in bytes a value borrows. ONNX Runtime returns an input's own
+  // OrtValue for a graph output that is a graph input; such an output must be copied.
+  bool lends(const void* data) const;
+  // Releases the values and filled tensors, keeping the vectors' capacity for the next run.
+  void clear();
 };
 
-// Binds `request`'s inputs to `specs` (see OnnxEngine's contract: names, main input,
-// "<name>[i]" sequence elements, auto-fill). Throws Error(kInvalidInput).
-BoundInputs bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest& request, bool auto_fill);
+// Binds `request`'s inputs to `specs` into `in`, cleared first (see OnnxEngine's contract:
+// names, main input, "<name>[i]" sequence elements, auto-fill). Throws Error(kInvalidInput).
+void bind_inputs(const std::vector<IoSpec>& specs, const InferenceRequest& request, bool auto_fill,
+                 BoundInputs& in);
 
 // Indices into `specs` of the outputs `names` asks for (all if empty). Throws
 // Error(kInvalidInput) on an unknown or repeated name, listing the model's outputs.
@@ -72,10 +81,13 @@ std::vector<size_t> select_outputs(const std::vector<IoSpec>& specs, const std::
 // Appends output `name` held in `value` to `out`: a tensor as one entry, a sequence as
 // "<name>[i]" entries, an empty optional as nothing. Throws Error(kInference) for an
 // element type kapsl has no DType for, or a value that is neither.
-void append_output(const std::string& name, const Ort::Value& value, std::vector<NamedTensor>& out);
+// Takes `value` over (numeric tensors keep its buffer, see the file comment, unless it is
+// bytes `in` lends, which are copied).
+void append_output(const std::string& name, Ort::Value&& value, const BoundInputs& in,
+                   std::vector<NamedTensor>& out);
 
-// A tensor from an Ort::Value tensor. Throws as append_output does.
-Tensor to_tensor(const Ort::Value& value, std::string_view name);
+// A tensor from an Ort::Value tensor, taking `value` over. Throws as append_output does.
+Tensor to_tensor(Ort::Value&& value, std::string_view name, const BoundInputs& in);
 
 // Zero-filled inputs for every declared tensor input, dynamic dims = 1. Throws
 // Error(kInvalidInput) if an input's type has no kapsl DType or is not a tensor.

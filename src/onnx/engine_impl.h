@@ -18,6 +18,10 @@
 
 namespace kapsl {
 
+namespace onnx {
+struct ThreadRunState;  // onnx_engine.cc
+}  // namespace onnx
+
 class OnnxEngine::Impl {
  public:
   Impl(OnnxOptions options, Ort::Session session, std::string path, uint64_t model_bytes);
@@ -41,8 +45,9 @@ class OnnxEngine::Impl {
   internal::RequestCounters counters_;
 
  private:
-  std::vector<Ort::Value> run_session(onnx::BoundInputs& in, const std::vector<const char*>& output_names,
-                                      std::span<const InferenceRequest> watched);
+  // Runs the session on state.in into state.outputs (one per name).
+  void run_session(onnx::ThreadRunState& state, const std::vector<const char*>& output_names,
+                   std::span<const InferenceRequest> watched);
   void fill_info(const std::string& path);
 
   Ort::Session session_;

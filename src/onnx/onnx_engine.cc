@@ -32,13 +32,6 @@ std::optional<Error> stopped_error(std::span<const InferenceRequest> requests) {
   return std::nullopt;
 }
 
-// Creating OrtRunOptions costs an allocation per call; a Run blocks its thread, so one per
-// thread is never used by two runs at once, and the Watch clears a terminate flag it set.
-Ort::RunOptions& thread_run_options() {
-  thread_local Ort::RunOptions run;
-  return run;
-}
-
 void check_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -72,7 +65,10 @@ Ort::Session create_session(const OnnxOptions& resolved, const std::string& path
   OnnxOptions own_pool = resolved;
   own_pool.intra_op_threads = onnx::shared_pool_threads();
   const bool shared = !resolved.intra_op_threads;
-  if (shared && !g_env_has_global_pools.load()) {
+  // A shared pool of one thread is every run on its caller's thread. A session's own
+  // setting of one thread is the same and starts no thread either, but skips the global
+  // pool's dispatch: 0.4 µs per run on MatMul+Relu 256 (docs/benchmarks-onnx.md).
+  if (shared && (onnx::shared_pool_threads() == 1 || !g_env_has_global_pools.load())) {
     Ort::SessionOptions so = session_options(own_pool);
     return ort_call(Phase::kLoad, context, [&] { return make(so); });
   }
@@ -88,6 +84,43 @@ Ort::Session create_session(const OnnxOptions& resolved, const std::string& path
 }
 
 }  // namespace
+
+namespace onnx {
+
+// A run's per-thread state, reused by the thread's next run so that a call allocates only
+// what it returns. A Run blocks its thread, so no two runs share one. `run` is the
+// RunOptions the RunWatcher may terminate (the Watch clears a flag it set); creating one
+// per call costs an allocation.
+struct ThreadRunState {
+  Ort::RunOptions run;
+  onnx::BoundInputs in;
+  std::vector<Ort::Value> outputs;
+
+  static ThreadRunState& of_this_thread();
+
+  // Releases the inputs' and outputs' values at the end of a run, whatever its outcome:
+  // the inputs borrow the request's bytes.
+  class Release {
+   public:
+    explicit Release(ThreadRunState& s) : s_(s) {}
+    Release(const Release&) = delete;
+    Release& operator=(const Release&) = delete;
+    ~Release() {
+      s_.in.clear();
+      s_.outputs.clear();
+    }
+
+   private:
+    ThreadRunState& s_;
+  };
+};
+
+ThreadRunState& ThreadRunState::of_this_thread() {
+  thread_local ThreadRunState state;
+  return state;
+}
+
+}  // namespace onnx
 
 OnnxEngine::Impl::Impl(OnnxOptions options, Ort::Session session, std::string path, uint64_t model_bytes)
     : options_(std::move(options)), model_bytes_(model_bytes), session_(std::move(session)) {
@@ -121,14 +154,13 @@ void OnnxEngine::Impl::fill_info(const std::string& path) {
   }
 }
 
-std::vector<Ort::Value> OnnxEngine::Impl::run_session(onnx::BoundInputs& in,
-                                                      const std::vector<const char*>& output_names,
-                                                      std::span<const InferenceRequest> watched) {
-  Ort::RunOptions& run = thread_run_options();
-  onnx::RunWatcher::Watch watch(run, watched);
+void OnnxEngine::Impl::run_session(onnx::ThreadRunState& state, const std::vector<const char*>& output_names,
+                                   std::span<const InferenceRequest> watched) {
+  onnx::RunWatcher::Watch watch(state.run, watched);
+  state.outputs.resize(output_names.size());
   try {
-    return session_.Run(run, in.names.data(), in.values.data(), in.values.size(), output_names.data(),
-                        output_names.size());
+    session_.Run(state.run, state.in.names.data(), state.in.values.data(), state.in.values.size(),
+                 output_names.data(), state.outputs.data(), output_names.size());
   } catch (const Ort::Exception& e) {
     if (auto stopped = stopped_error(watched)) throw *stopped;
     throw onnx::translate(e, Phase::kRun, "running ONNX model '" + info_.name + "' failed");
@@ -137,8 +169,10 @@ std::vector<Ort::Value> OnnxEngine::Impl::run_session(onnx::BoundInputs& in,
 
 InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span<const InferenceRequest> watched) {
   if (auto stopped = stopped_error(watched)) throw *stopped;
+  onnx::ThreadRunState& state = onnx::ThreadRunState::of_this_thread();
+  onnx::ThreadRunState::Release release(state);
   try {
-    onnx::BoundInputs in = onnx::bind_inputs(inputs_, request, options_.auto_fill_llm_inputs);
+    onnx::bind_inputs(inputs_, request, options_.auto_fill_llm_inputs, state.in);
     std::vector<size_t> selected;
     const std::vector<const char*>* names = &all_output_names_;
     std::vector<const char*> requested;
@@ -148,10 +182,12 @@ InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span
       for (size_t i : selected) requested.push_back(outputs_[i].name.c_str());
       names = &requested;
     }
-    std::vector<Ort::Value> values = run_session(in, *names, watched);
+    run_session(state, *names, watched);
     InferenceResult result;
-    result.outputs.reserve(values.size());
-    for (size_t i = 0; i < values.size(); ++i) onnx::append_output((*names)[i], values[i], result.outputs);
+    result.outputs.reserve(state.outputs.size());
+    for (size_t i = 0; i < state.outputs.size(); ++i) {
+      onnx::append_output((*names)[i], std::move(state.outputs[i]), state.in, result.outputs);
+    }
     return result;
   } catch (const Ort::Exception& e) {  // the message is built only on failure: run() is the hot path
     throw onnx::translate(e, Phase::kRun, "running ONNX model '" + info_.name + "' failed");

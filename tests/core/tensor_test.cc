@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace kapsl {
@@ -160,6 +161,52 @@ TEST(TensorTest, CopyIsDeepAndMoveLeavesEmpty) {
   Tensor c = std::move(a);
   EXPECT_EQ(c.data<int32_t>()[1], 2);
   EXPECT_EQ(a.element_count(), 0);  // NOLINT(bugprone-use-after-move): moved-from state is documented
+}
+
+// A buffer allocated outside kapsl, counting its releases.
+struct ForeignBuffer {
+  alignas(16) std::byte bytes[8] = {};
+  int releases = 0;
+  static void release(void* self) noexcept { ++static_cast<ForeignBuffer*>(self)->releases; }
+  std::span<std::byte> span() { return bytes; }
+};
+
+TEST(TensorTest, AdoptedBufferIsUsedInPlaceAndReleasedOnce) {
+  ForeignBuffer buffer;
+  {
+    Tensor t = Tensor::adopt(DType::kInt32, {2}, buffer.span(), ForeignBuffer::release, &buffer);
+    t.mutable_data<int32_t>()[1] = 7;
+    int32_t second = 0;
+    std::memcpy(&second, buffer.bytes + 4, 4);
+    EXPECT_EQ(second, 7);  // the tensor writes the adopted bytes themselves
+    Tensor copy = t;       // a copy owns a buffer of its own
+    copy.mutable_data<int32_t>()[1] = 8;
+    EXPECT_EQ(t.data<int32_t>()[1], 7);
+    Tensor moved = std::move(t);  // the buffer moves with it, unreleased
+    EXPECT_EQ(buffer.releases, 0);
+    EXPECT_EQ(moved.data<int32_t>()[1], 7);
+    moved = Tensor::zeros(DType::kFloat32, {1});  // assignment releases the adopted buffer
+    EXPECT_EQ(buffer.releases, 1);
+  }
+  EXPECT_EQ(buffer.releases, 1);
+}
+
+TEST(TensorTest, AdoptReleasesTheBufferWhenItThrows) {
+  ForeignBuffer buffer;
+  EXPECT_THAT(capture([&] { Tensor::adopt(DType::kInt32, {3}, buffer.span(), ForeignBuffer::release, &buffer); })
+                  .message(),
+              HasSubstr("data length mismatch"));
+  EXPECT_EQ(buffer.releases, 1);
+  EXPECT_THAT(capture([&] { Tensor::adopt(DType::kString, {1}, buffer.span(), ForeignBuffer::release, &buffer); })
+                  .message(),
+              HasSubstr("from_strings"));
+  EXPECT_EQ(buffer.releases, 2);
+  ForeignBuffer empty;
+  EXPECT_EQ(Tensor::adopt(DType::kFloat32, {0}, {}, ForeignBuffer::release, &empty).element_count(), 0);
+  EXPECT_EQ(empty.releases, 1);
+  EXPECT_THAT(capture([&] { Tensor::adopt(DType::kInt32, {2}, buffer.span(), nullptr, &buffer); }).message(),
+              HasSubstr("release function"));
+  EXPECT_EQ(buffer.releases, 2);  // not taken over
 }
 
 TEST(TensorTest, ViewAndBack) {

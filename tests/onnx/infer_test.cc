@@ -111,6 +111,26 @@ TEST(OnnxInfer, AllOutputsOrOnlyTheRequestedOnesInModelOrder) {
   expect_invalid(*engine, r, {"'neg'", "twice"});
 }
 
+// Outputs use ONNX Runtime's buffers in place (Tensor::adopt); they must stay valid and
+// unchanged after the request and the engine are gone (ASan checks the reads), and an
+// output that is the caller's own input buffer must be copied, not adopted.
+TEST(OnnxInfer, OutputsOutliveTheRequestAndTheEngineAndNeverAliasTheInputs) {
+  auto engine = load(testing::passthrough_model());
+  InferenceResult out;
+  {
+    auto r = InferenceRequest::with_main_input(f32({1, 3}, {-1, 2, -3}));
+    out = engine->infer(r);
+    r.inputs[0].tensor.mutable_data<float>()[0] = 100;
+  }
+  engine.reset();
+  ASSERT_EQ(out.outputs.size(), 2u);
+  EXPECT_EQ(*out.find_output("x"), f32({1, 3}, {-1, 2, -3}));
+  EXPECT_EQ(*out.find_output("relu"), f32({1, 3}, {0, 2, 0}));
+  InferenceResult copy = out;  // copies of adopted outputs are deep and independent
+  copy.outputs[1].tensor.mutable_data<float>()[1] = 5;
+  EXPECT_EQ(out.outputs[1].tensor.data<float>()[1], 2);
+}
+
 struct DTypeCase {
   int onnx_type;
   DType dtype;

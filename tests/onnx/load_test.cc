@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
+#include <vector>
 
 #include "kapsl/onnx_engine.h"
 #include "onnx/options.h"
@@ -174,6 +177,31 @@ TEST(OnnxOptions, EveryKnobLoadsAndRuns) {
   EXPECT_EQ(engine->infer(r).outputs.at(0).tensor.data<float>()[3], 5.0f);
   auto reloaded = OnnxEngine::load(cache, opts([&](OnnxOptions& o) { o.graph_optimization_level = "disable"; o.intra_op_threads = 0; }));
   EXPECT_EQ(reloaded->infer(r).outputs.at(0).tensor.data<float>()[0], 2.0f);
+}
+
+size_t thread_count() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                           std::filesystem::directory_iterator()));
+}
+
+// The default threads must not grow with the number of engines (a pool per engine would
+// oversubscribe a small machine), and one intra-op thread is the caller's own.
+TEST(OnnxThreads, EnginesOnDefaultOrOneThreadStartNoThreadOfTheirOwn) {
+  const std::string model = testing::add_model({1, 4});
+  const auto bytes = std::as_bytes(std::span(model.data(), model.size()));
+  InferenceRequest r;
+  r.add_input("a", Tensor::zeros(DType::kFloat32, {1, 4})).add_input("b", Tensor::zeros(DType::kFloat32, {1, 4}));
+  OnnxOptions one;
+  one.intra_op_threads = 1;
+  std::vector<std::unique_ptr<OnnxEngine>> engines;
+  engines.push_back(OnnxEngine::load_from_memory(bytes));
+  engines.back()->infer(r);  // the environment, its shared pool and the run watcher exist now
+  const size_t before = thread_count();
+  for (int i = 0; i < 6; ++i) {
+    engines.push_back(OnnxEngine::load_from_memory(bytes, i % 2 ? one : OnnxOptions{}));
+    engines.back()->infer(r);
+  }
+  EXPECT_EQ(thread_count(), before);
 }
 
 TEST(OnnxProviders, CpuIsAvailableAndTheVersionIsOnnxRuntimes) {

@@ -100,6 +100,14 @@ std::string two_output_model() {
   return g.serialize();
 }
 
+std::string passthrough_model() {
+  GraphBuilder g("passthrough");
+  g.input("x", ::onnx::TensorProto::FLOAT, {-1, 3});
+  g.output("x", ::onnx::TensorProto::FLOAT, {-1, 3}).output("relu", ::onnx::TensorProto::FLOAT, {-1, 3});
+  g.node("Relu", {"x"}, {"relu"});
+  return g.serialize();
+}
+
 std::string loop_model() {
   GraphBuilder g("loop");
   auto* graph = g.model().mutable_graph();

@@ -41,6 +41,8 @@ std::string matmul_relu_model(int64_t k);
 std::string identity_model(int elem_type, const std::vector<int64_t>& dims);
 // relu = Relu(x), neg = Neg(x), x float [N, 3].
 std::string two_output_model();
+// Outputs x itself (a graph output that is a graph input) and relu = Relu(x), x float [N, 3].
+std::string passthrough_model();
 // y = Neg applied `trip` times to x (trip int64 scalar, x float [1]). With a trip of 2^62
 // it never ends unless terminated.
 std::string loop_model();
