@@ -2,7 +2,9 @@
 // the plain snapshot it produces.
 //
 // LatencyHistogram::record costs a few relaxed atomic adds and no lock or allocation, so
-// engines record every request. Buckets are fixed at construction (upper bounds in
+// engines record every request. The counters are striped: each thread records into one of
+// eight cache-line-aligned copies, which snapshot() sums, so that threads recording at once
+// do not pass the same cache lines back and forth. Buckets are fixed at construction (upper bounds in
 // seconds); quantiles are estimated from the snapshot by linear interpolation inside the
 // bucket that holds them, so their error is at most one bucket's width.
 //
@@ -42,19 +44,38 @@ class LatencyHistogram {
   LatencyHistogram(const LatencyHistogram&) = delete;
   LatencyHistogram& operator=(const LatencyHistogram&) = delete;
 
+  // Records one observation; negative and NaN durations count as 0. `at` (when the
+  // observation ended) decides which observation is the latest; the overloads without it
+  // read the clock.
   void record(double seconds) noexcept;
-  void record(std::chrono::nanoseconds d) noexcept { record(static_cast<double>(d.count()) * 1e-9); }
+  void record(std::chrono::nanoseconds d) noexcept;
+  void record(std::chrono::nanoseconds d, std::chrono::steady_clock::time_point at) noexcept;
   HistogramSnapshot snapshot() const;
 
   static std::vector<double> default_bounds();
 
  private:
+  static constexpr size_t kStripes = 8;
+  static constexpr size_t kPerLine = 8;  // 64-byte cache line / 8-byte counter
+
+  struct alignas(64) Line {
+    std::atomic<uint64_t> v[kPerLine] = {};
+  };
+  struct alignas(64) Stripe {
+    std::atomic<uint64_t> sum_ns{0};
+    std::atomic<uint64_t> last_ns{0};
+    std::atomic<int64_t> last_at_ns{0};  // steady_clock; 0 = nothing recorded
+  };
+
+  void record_ns(uint64_t ns, size_t bucket, int64_t at_ns) noexcept;
+  std::atomic<uint64_t>& count(size_t stripe, size_t bucket) const noexcept;
+
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> counts_;
-  std::atomic<uint64_t> count_{0};
-  std::atomic<uint64_t> sum_ns_{0};
-  std::atomic<uint64_t> last_ns_{0};
+  size_t lines_per_stripe_;
+  std::unique_ptr<Line[]> lines_;      // stripe s's bucket i: lines_[s * lines_per_stripe_ + i / 8].v[i % 8]
+  std::unique_ptr<Stripe[]> stripes_;  // kStripes
 };
+
 
 }  // namespace kapsl
 

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <cmath>
 
+#include "core/thread_stripe.h"
+
 namespace kapsl {
 
 double HistogramSnapshot::quantile(double q) const {
@@ -37,33 +39,68 @@ std::vector<double> LatencyHistogram::default_bounds() {
 LatencyHistogram::LatencyHistogram() : LatencyHistogram(default_bounds()) {}
 
 LatencyHistogram::LatencyHistogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)), counts_(std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1)) {
+    : bounds_(std::move(upper_bounds)),
+      lines_per_stripe_((bounds_.size() + 1 + kPerLine - 1) / kPerLine),
+      lines_(std::make_unique<Line[]>(kStripes * lines_per_stripe_)),
+      stripes_(std::make_unique<Stripe[]>(kStripes)) {
+  static_assert(kStripes == internal::kThreadStripes);
   assert(!bounds_.empty() && std::is_sorted(bounds_.begin(), bounds_.end()));
+}
+
+std::atomic<uint64_t>& LatencyHistogram::count(size_t stripe, size_t bucket) const noexcept {
+  return lines_[stripe * lines_per_stripe_ + bucket / kPerLine].v[bucket % kPerLine];
 }
 
 void LatencyHistogram::record(double seconds) noexcept {
   if (!(seconds >= 0)) seconds = 0;  // also maps NaN to 0
+  seconds = std::min(seconds, 1e9);
   const size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin());
-  counts_[i].fetch_add(1, std::memory_order_relaxed);
-  const auto ns = static_cast<uint64_t>(std::min(seconds, 1e9) * 1e9);
-  sum_ns_.fetch_add(ns, std::memory_order_relaxed);
-  last_ns_.store(ns, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
+  const auto at = std::chrono::steady_clock::now().time_since_epoch();
+  record_ns(static_cast<uint64_t>(seconds * 1e9), i, std::chrono::duration_cast<std::chrono::nanoseconds>(at).count());
+}
+
+void LatencyHistogram::record(std::chrono::nanoseconds d) noexcept { record(d, std::chrono::steady_clock::now()); }
+
+void LatencyHistogram::record(std::chrono::nanoseconds d, std::chrono::steady_clock::time_point at) noexcept {
+  const uint64_t ns = d.count() > 0 ? static_cast<uint64_t>(d.count()) : 0;
+  const double seconds = static_cast<double>(ns) * 1e-9;
+  const size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin());
+  record_ns(ns, i, std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count());
+}
+
+void LatencyHistogram::record_ns(uint64_t ns, size_t bucket, int64_t at_ns) noexcept {
+  const size_t s = internal::this_thread_stripe();
+  count(s, bucket).fetch_add(1, std::memory_order_relaxed);
+  Stripe& stripe = stripes_[s];
+  stripe.sum_ns.fetch_add(ns, std::memory_order_relaxed);
+  // The pair may tear under a concurrent record on the same stripe; "last" is then one of
+  // the two latest observations, which is all it promises.
+  stripe.last_ns.store(ns, std::memory_order_relaxed);
+  stripe.last_at_ns.store(std::max<int64_t>(at_ns, 1), std::memory_order_relaxed);
 }
 
 HistogramSnapshot LatencyHistogram::snapshot() const {
   HistogramSnapshot s;
   s.upper_bounds = bounds_;
-  s.counts.resize(bounds_.size() + 1);
-  uint64_t total = 0;
-  for (size_t i = 0; i < s.counts.size(); ++i) {
-    s.counts[i] = counts_[i].load(std::memory_order_relaxed);
-    total += s.counts[i];
+  s.counts.assign(bounds_.size() + 1, 0);
+  uint64_t total = 0, sum_ns = 0;
+  int64_t latest = 0;
+  for (size_t stripe = 0; stripe < kStripes; ++stripe) {
+    for (size_t i = 0; i < s.counts.size(); ++i) {
+      const uint64_t n = count(stripe, i).load(std::memory_order_relaxed);
+      s.counts[i] += n;
+      total += n;
+    }
+    sum_ns += stripes_[stripe].sum_ns.load(std::memory_order_relaxed);
+    const int64_t at = stripes_[stripe].last_at_ns.load(std::memory_order_relaxed);
+    if (at > latest) {
+      latest = at;
+      s.last = static_cast<double>(stripes_[stripe].last_ns.load(std::memory_order_relaxed)) * 1e-9;
+    }
   }
   // Count from the buckets so that count and counts agree even while records race.
   s.count = total;
-  s.sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) * 1e-9;
-  s.last = static_cast<double>(last_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  s.sum = static_cast<double>(sum_ns) * 1e-9;
   return s;
 }
 

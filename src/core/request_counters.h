@@ -12,9 +12,11 @@
 #ifndef KAPSL_SRC_CORE_REQUEST_COUNTERS_H_
 #define KAPSL_SRC_CORE_REQUEST_COUNTERS_H_
 
+#include <array>
 #include <atomic>
 #include <chrono>
 
+#include "core/thread_stripe.h"
 #include "kapsl/engine.h"
 #include "kapsl/error.h"
 #include "kapsl/metrics.h"
@@ -22,10 +24,19 @@
 namespace kapsl::internal {
 
 class RequestCounters {
+  // The per-call counts, striped by thread (core/thread_stripe.h). A call adds to and takes
+  // from in_flight on one stripe, so each stripe's count stays exact.
+  struct alignas(64) Stripe {
+    std::atomic<uint64_t> requests{0}, failures{0}, cancelled{0}, timeouts{0}, in_flight{0};
+  };
+
  public:
   class Scope {
    public:
-    explicit Scope(RequestCounters* c) : c_(c), start_(Clock::now()) { c_->in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    explicit Scope(RequestCounters* c)
+        : c_(c), stripe_(&c->stripes_[this_thread_stripe()]), start_(Clock::now()) {
+      stripe_->in_flight.fetch_add(1, std::memory_order_relaxed);
+    }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
     // Ends the call as a failure with `code` unless succeed() or fail() ran already.
@@ -39,6 +50,7 @@ class RequestCounters {
    private:
     void finish(std::optional<ErrorCode> code);
     RequestCounters* c_;
+    Stripe* stripe_;  // begin's stripe: finish undoes its in_flight there
     Clock::time_point start_;
     bool done_ = false;
   };
@@ -54,8 +66,8 @@ class RequestCounters {
   EngineMetrics snapshot() const;
 
  private:
-  std::atomic<uint64_t> requests_{0}, failures_{0}, cancelled_{0}, timeouts_{0};
-  std::atomic<uint64_t> in_flight_{0}, queued_{0};
+  std::array<Stripe, kThreadStripes> stripes_;
+  std::atomic<uint64_t> queued_{0};
   std::atomic<uint64_t> prompt_tokens_{0}, generated_tokens_{0};
   LatencyHistogram latency_;
   LatencyHistogram ttft_;

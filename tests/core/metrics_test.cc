@@ -56,5 +56,20 @@ TEST(HistogramTest, ConcurrentRecordsAreAllCounted) {
   EXPECT_EQ(h.snapshot().count, 40000u);
 }
 
+// Threads record into stripes of their own; "last" is the latest observation whichever
+// stripe holds it.
+TEST(HistogramTest, LastIsTheLatestObservationAcrossThreads) {
+  LatencyHistogram h;
+  for (const int ms : {3, 1, 2}) {
+    std::thread([&h, ms] { h.record(std::chrono::milliseconds(ms)); }).join();
+    EXPECT_NEAR(h.snapshot().last, ms * 1e-3, 1e-12);
+  }
+  h.record(0.004);
+  const HistogramSnapshot s = h.snapshot();
+  EXPECT_NEAR(s.last, 0.004, 1e-12);
+  EXPECT_EQ(s.count, 4u);
+  EXPECT_NEAR(s.sum, 0.010, 1e-12);
+}
+
 }  // namespace
 }  // namespace kapsl
