@@ -78,23 +78,39 @@ struct Stats {
   double p50_us, p99_us;
 };
 
-// Interleaved rounds of n calls each; returns per-call stats of a and b.
-std::pair<Stats, Stats> compare(const std::function<void()>& a, const std::function<void()>& b, int rounds, int n) {
-  std::vector<double> ta, tb;
+struct Comparison {
+  Stats a, b;
+  double paired_ratio;     // median over rounds of (b's round p50 / a's round p50)
+  double paired_overhead;  // median over rounds of (b's round p50 - a's round p50), µs
+};
+
+double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+
+// Interleaved rounds of n calls each; per-call stats of a and b over all rounds, and the
+// paired per-round estimates, which cancel the host's drift between rounds.
+Comparison compare(const std::function<void()>& a, const std::function<void()>& b, int rounds, int n) {
+  std::vector<double> ta, tb, ratios, overheads;
   for (int i = 0; i < n; ++i) { a(); b(); }  // warm both
   for (int r = 0; r < rounds; ++r) {
+    std::vector<double> round_a, round_b;
     for (int side = 0; side < 2; ++side) {
       const bool first = (side == 0) == (r % 2 == 0);
       auto& fn = first ? a : b;
-      auto& out = first ? ta : tb;
+      auto& out = first ? round_a : round_b;
       for (int i = 0; i < n; ++i) {
         const auto t0 = Clock::now();
         fn();
         out.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       }
     }
+    const double ma = median(round_a), mb = median(round_b);
+    ratios.push_back(mb / ma);
+    overheads.push_back(mb - ma);
+    ta.insert(ta.end(), round_a.begin(), round_a.end());
+    tb.insert(tb.end(), round_b.begin(), round_b.end());
   }
-  return {{percentile(ta, 0.5), percentile(ta, 0.99)}, {percentile(tb, 0.5), percentile(tb, 0.99)}};
+  return {{percentile(ta, 0.5), percentile(ta, 0.99)}, {percentile(tb, 0.5), percentile(tb, 0.99)}, median(ratios),
+          median(overheads)};
 }
 
 volatile float g_sink;
@@ -103,23 +119,22 @@ void bench_model(Ort::Env& env, const std::string& name, const std::string& path
                  int rounds, int n, const kapsl::OnnxOptions& options = {}) {
   RawOrt raw(env, path, request, 1);
   auto engine = OnnxEngine::load(path, options);
-  const auto [r, e] = compare([&] { g_sink = raw.run(); },
-                              [&] { g_sink = engine->infer(request).outputs[0].tensor.data<float>()[0]; }, rounds, n);
-  std::printf("| %-28s | %9.2f | %9.2f | %9.2f | %9.2f | %+8.2f | %6.3f |\n", name.c_str(), r.p50_us, e.p50_us, r.p99_us,
-              e.p99_us, e.p50_us - r.p50_us, e.p50_us / r.p50_us);
+  const Comparison c = compare([&] { g_sink = raw.run(); },
+                                [&] { g_sink = engine->infer(request).outputs[0].tensor.data<float>()[0]; }, rounds, n);
+  const Stats& r = c.a;
+  const Stats& e = c.b;
+  std::printf("| %-28s | %9.2f | %9.2f | %9.2f | %9.2f | %+8.2f | %6.3f | %+8.2f | %6.3f |\n", name.c_str(), r.p50_us,
+              e.p50_us, r.p99_us, e.p99_us, e.p50_us - r.p50_us, e.p50_us / r.p50_us, c.paired_overhead,
+              c.paired_ratio);
 }
 
-// Calls per second of `threads` threads each making `n` calls of fn, median of reps.
-double throughput(const std::function<void()>& fn, int threads, int n, int reps) {
-  std::vector<double> rates;
-  for (int rep = 0; rep < reps; ++rep) {
-    const auto t0 = Clock::now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back([&] { for (int i = 0; i < n; ++i) fn(); });
-    for (auto& th : pool) th.join();
-    rates.push_back(threads * n / std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return percentile(rates, 0.5);
+// Calls per second of `threads` threads each making `n` calls of fn.
+double throughput(const std::function<void()>& fn, int threads, int n) {
+  const auto t0 = Clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back([&] { for (int i = 0; i < n; ++i) fn(); });
+  for (auto& th : pool) th.join();
+  return threads * n / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 InferenceRequest encoder_request(int64_t seq) {
@@ -202,8 +217,9 @@ int main(int argc, char** argv) {
   std::printf("ONNX Runtime %s, %u hardware threads, shared pool %d thread(s) per run\n\n",
               OnnxEngine::runtime_version().c_str(), std::thread::hardware_concurrency(),
               OnnxEngine::default_shared_intra_op_threads());
-  std::printf("| model                        | raw p50 µs | ours p50 µs | raw p99 µs | ours p99 µs | overhead µs | ratio |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| model                        | raw p50 µs | ours p50 µs | raw p99 µs | ours p99 µs | overhead µs | ratio "
+              "| paired overhead µs | paired ratio |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   bench_model(env, "Add [1,4]", add, add_req, 20, 4000 / scale);
   bench_model(env, "MatMul+Relu [1,256]x[256,256]", mm, mm_req, 20, 2000 / scale);
   kapsl::OnnxOptions own_pool;
@@ -220,7 +236,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf("\nTwo threads on one engine / one raw session (1 intra-op thread each) vs one thread, calls/s "
-              "(median of 5):\n");
+              "(median of 5 interleaved repetitions; scaling = median of each repetition's ratio):\n");
   std::printf("| model | raw 1 thread | raw 2 threads | raw scaling | ours 1 thread | ours 2 threads | ours scaling |\n"
               "|---|---:|---:|---:|---:|---:|---:|\n");
   const auto scaling = [&](const char* name, const std::string& path, const InferenceRequest& req, int n,
@@ -229,9 +245,18 @@ int main(int argc, char** argv) {
     auto engine = OnnxEngine::load(path, options);
     const auto raw_fn = [&] { g_sink = raw.run(); };
     const auto ours_fn = [&] { g_sink = engine->infer(req).outputs[0].tensor.data<float>()[0]; };
-    const double r1 = throughput(raw_fn, 1, n, 5), r2 = throughput(raw_fn, 2, n / 2, 5);
-    const double o1 = throughput(ours_fn, 1, n, 5), o2 = throughput(ours_fn, 2, n / 2, 5);
-    std::printf("| %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", name, r1, r2, r2 / r1, o1, o2, o2 / o1);
+    // Interleaved repetitions; the scaling is the median of each repetition's own ratio.
+    std::vector<double> r1, r2, o1, o2, raw_scaling, ours_scaling;
+    for (int rep = 0; rep < 5; ++rep) {
+      r1.push_back(throughput(raw_fn, 1, n));
+      r2.push_back(throughput(raw_fn, 2, n / 2));
+      o1.push_back(throughput(ours_fn, 1, n));
+      o2.push_back(throughput(ours_fn, 2, n / 2));
+      raw_scaling.push_back(r2.back() / r1.back());
+      ours_scaling.push_back(o2.back() / o1.back());
+    }
+    std::printf("| %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", name, median(r1), median(r2),
+                median(raw_scaling), median(o1), median(o2), median(ours_scaling));
   };
   scaling("MatMul+Relu 256", mm, mm_req, 40000 / scale, {});
   scaling("MatMul+Relu 256, own pool", mm, mm_req, 40000 / scale, own_pool);
@@ -250,9 +275,9 @@ int main(int argc, char** argv) {
     two_threads.intra_op_threads = 2;
     all_cores.intra_op_threads = 0;
     auto a = OnnxEngine::load(v.path), b = OnnxEngine::load(v.path, two_threads), c = OnnxEngine::load(v.path, all_cores);
-    const auto [sa, sb] = compare([&] { a->infer(*v.req); }, [&] { b->infer(*v.req); }, 10, v.n);
-    const auto [sc, unused] = compare([&] { c->infer(*v.req); }, [&] { a->infer(*v.req); }, 10, v.n);
-    (void)unused;
+    const Comparison ab = compare([&] { a->infer(*v.req); }, [&] { b->infer(*v.req); }, 10, v.n);
+    const Comparison ca = compare([&] { c->infer(*v.req); }, [&] { a->infer(*v.req); }, 10, v.n);
+    const Stats &sa = ab.a, &sb = ab.b, &sc = ca.a;
     std::printf("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n", v.name.c_str(), sa.p50_us, sa.p99_us, sb.p50_us,
                 sb.p99_us, sc.p50_us, sc.p99_us);
   }

@@ -93,8 +93,10 @@ struct InferenceRequest {
 
   // The input with this name, or nullptr.
   const Tensor* find_input(std::string_view name) const;
-  // True if the deadline has passed.
-  bool expired(Clock::time_point now = Clock::now()) const { return deadline && now >= *deadline; }
+  // True if the deadline has passed. Without a deadline the clock is not read: the check
+  // runs on every call.
+  bool expired() const { return deadline && Clock::now() >= *deadline; }
+  bool expired(Clock::time_point now) const { return deadline && now >= *deadline; }
   // Throws Error(kCancelled) if cancelled, Error(kTimeout) if the deadline has passed.
   void throw_if_stopped() const;
 };
