@@ -4,9 +4,10 @@
 // LatencyHistogram::record costs a few relaxed atomic adds and no lock or allocation, so
 // engines record every request. The counters are striped: each thread records into one of
 // eight cache-line-aligned copies, which snapshot() sums, so that threads recording at once
-// do not pass the same cache lines back and forth. Buckets are fixed at construction (upper bounds in
-// seconds); quantiles are estimated from the snapshot by linear interpolation inside the
-// bucket that holds them, so their error is at most one bucket's width.
+// do not pass the same cache lines back and forth. Buckets are fixed at construction
+// (upper bounds in seconds); quantiles are estimated from the snapshot by linear
+// interpolation inside the bucket that holds them, so their error is at most one bucket's
+// width.
 //
 // Thread-safety: LatencyHistogram is safe for concurrent use without external
 // synchronization. HistogramSnapshot is a plain value.
@@ -72,10 +73,9 @@ class LatencyHistogram {
 
   std::vector<double> bounds_;
   size_t lines_per_stripe_;
-  std::unique_ptr<Line[]> lines_;      // stripe s's bucket i: lines_[s * lines_per_stripe_ + i / 8].v[i % 8]
+  std::unique_ptr<Line[]> lines_;      // bucket i of stripe s: see count()
   std::unique_ptr<Stripe[]> stripes_;  // kStripes
 };
-
 
 }  // namespace kapsl
 

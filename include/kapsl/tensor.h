@@ -218,9 +218,9 @@ class Tensor {
   Shape shape_;
   int64_t elements_;
   size_t bytes_size_;
-  std::unique_ptr<std::byte, Releaser> bytes_;  // numeric dtypes; own buffers are 16-byte
-                                                // aligned by operator new
-  std::vector<std::string> strings_;    // kString
+  // Numeric dtypes. Own buffers are 16-byte aligned by operator new.
+  std::unique_ptr<std::byte, Releaser> bytes_;
+  std::vector<std::string> strings_;  // kString
 };
 
 // Element-wise equality of dtype, shape and elements (bitwise for floats).

@@ -149,7 +149,7 @@ Tensor::Tensor(Tensor&& other) noexcept
       bytes_size_(other.bytes_size_),
       bytes_(std::move(other.bytes_)),
       strings_(std::move(other.strings_)) {
-  // Shape{0} here would allocate on every move; the moved-from tensor is only reassigned.
+  // An empty shape, not Shape{0}, which would allocate on every move (see tensor.h).
   other.shape_.clear();
   other.elements_ = 0;
   other.bytes_size_ = 0;

@@ -67,7 +67,7 @@ Ort::Session create_session(const OnnxOptions& resolved, const std::string& path
   const bool shared = !resolved.intra_op_threads;
   // A shared pool of one thread is every run on its caller's thread. A session's own
   // setting of one thread is the same and starts no thread either, but skips the global
-  // pool's dispatch: 0.4 µs per run on MatMul+Relu 256 (docs/benchmarks-onnx.md).
+  // pool's dispatch (0.4 µs per MatMul+Relu 256 run in one A/B, docs/benchmarks-onnx.md).
   if (shared && (onnx::shared_pool_threads() == 1 || !g_env_has_global_pools.load())) {
     Ort::SessionOptions so = session_options(own_pool);
     return ort_call(Phase::kLoad, context, [&] { return make(so); });
