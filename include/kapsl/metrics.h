@@ -68,7 +68,8 @@ class LatencyHistogram {
     std::atomic<int64_t> last_at_ns{0};  // steady_clock; 0 = nothing recorded
   };
 
-  void record_ns(uint64_t ns, size_t bucket, int64_t at_ns) noexcept;
+  size_t bucket_of(double seconds) const noexcept;  // the first bucket whose bound >= seconds
+  void record_ns(uint64_t ns, size_t bucket, std::chrono::steady_clock::time_point at) noexcept;
   std::atomic<uint64_t>& count(size_t stripe, size_t bucket) const noexcept;
 
   std::vector<double> bounds_;

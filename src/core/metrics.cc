@@ -54,21 +54,22 @@ std::atomic<uint64_t>& LatencyHistogram::count(size_t stripe, size_t bucket) con
 void LatencyHistogram::record(double seconds) noexcept {
   if (!(seconds >= 0)) seconds = 0;  // also maps NaN to 0
   seconds = std::min(seconds, 1e9);
-  const size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin());
-  const auto at = std::chrono::steady_clock::now().time_since_epoch();
-  record_ns(static_cast<uint64_t>(seconds * 1e9), i, std::chrono::duration_cast<std::chrono::nanoseconds>(at).count());
+  record_ns(static_cast<uint64_t>(seconds * 1e9), bucket_of(seconds), std::chrono::steady_clock::now());
 }
 
 void LatencyHistogram::record(std::chrono::nanoseconds d) noexcept { record(d, std::chrono::steady_clock::now()); }
 
 void LatencyHistogram::record(std::chrono::nanoseconds d, std::chrono::steady_clock::time_point at) noexcept {
   const uint64_t ns = d.count() > 0 ? static_cast<uint64_t>(d.count()) : 0;
-  const double seconds = static_cast<double>(ns) * 1e-9;
-  const size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin());
-  record_ns(ns, i, std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count());
+  record_ns(ns, bucket_of(static_cast<double>(ns) * 1e-9), at);
 }
 
-void LatencyHistogram::record_ns(uint64_t ns, size_t bucket, int64_t at_ns) noexcept {
+size_t LatencyHistogram::bucket_of(double seconds) const noexcept {
+  return static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin());
+}
+
+void LatencyHistogram::record_ns(uint64_t ns, size_t bucket, std::chrono::steady_clock::time_point at) noexcept {
+  const int64_t at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
   const size_t s = internal::this_thread_stripe();
   count(s, bucket).fetch_add(1, std::memory_order_relaxed);
   Stripe& stripe = stripes_[s];

@@ -31,6 +31,24 @@ constexpr std::array<DTypeName, 35> kNames = {{
     {"utf8", DType::kString},       {"str", DType::kString},
 }};
 
+// The element count of a numeric tensor of `dtype` and `shape` held in `got` bytes, for
+// from_bytes and adopt. Throws Error(kInvalidInput) for kString, a bad shape or a length
+// that does not match.
+int64_t checked_numeric_elements(DType dtype, std::span<const int64_t> shape, size_t got) {
+  if (dtype == DType::kString) {
+    throw Error::invalid_input("string tensors hold strings, not bytes", "use Tensor::from_strings");
+  }
+  const size_t expected = byte_size(dtype, shape);
+  const int64_t n = element_count(shape);
+  if (got != expected) {
+    throw Error::invalid_input("data length mismatch for shape " + shape_to_string(shape),
+                               "expected " + std::to_string(expected) + " bytes (" + std::to_string(n) + " " +
+                                   std::string(dtype_name(dtype)) + " values) but got " + std::to_string(got) +
+                                   " bytes");
+  }
+  return n;
+}
+
 }  // namespace
 
 std::string_view dtype_name(DType dtype) noexcept {
@@ -181,19 +199,9 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
 }
 
 Tensor Tensor::from_bytes(DType dtype, Shape shape, std::span<const std::byte> bytes) {
-  if (dtype == DType::kString) {
-    throw Error::invalid_input("string tensors hold strings, not bytes", "use Tensor::from_strings");
-  }
-  const size_t expected = kapsl::byte_size(dtype, shape);
-  const int64_t n = kapsl::element_count(shape);
-  if (bytes.size() != expected) {
-    throw Error::invalid_input("data length mismatch for shape " + shape_to_string(shape),
-                               "expected " + std::to_string(expected) + " bytes (" + std::to_string(n) + " " +
-                                   std::string(dtype_name(dtype)) + " values) but got " +
-                                   std::to_string(bytes.size()) + " bytes");
-  }
+  const int64_t n = checked_numeric_elements(dtype, shape, bytes.size());
   Tensor t(dtype, std::move(shape), n);
-  if (expected > 0) std::memcpy(t.bytes_.get(), bytes.data(), expected);
+  if (!bytes.empty()) std::memcpy(t.bytes_.get(), bytes.data(), bytes.size());
   return t;
 }
 
@@ -202,19 +210,10 @@ Tensor Tensor::adopt(DType dtype, Shape shape, std::span<std::byte> bytes, Relea
   // Owned from the start, so that a throw below gives the buffer back too.
   std::unique_ptr<std::byte, Releaser> owned(bytes.data(), Releaser{release, context});
   if (!owned) release(context);  // unique_ptr never releases a null pointer: give it back now
-  if (dtype == DType::kString) {
-    throw Error::invalid_input("string tensors hold strings, not bytes", "use Tensor::from_strings");
-  }
-  const size_t expected = kapsl::byte_size(dtype, shape);
-  if (bytes.size() != expected) {
-    throw Error::invalid_input("data length mismatch for shape " + shape_to_string(shape),
-                               "expected " + std::to_string(expected) + " bytes but got " +
-                                   std::to_string(bytes.size()) + " bytes");
-  }
-  const int64_t n = kapsl::element_count(shape);
+  const int64_t n = checked_numeric_elements(dtype, shape, bytes.size());
   Tensor t(dtype, std::move(shape), 0);  // zero elements: allocates nothing
   t.elements_ = n;
-  t.bytes_size_ = expected;
+  t.bytes_size_ = bytes.size();
   t.bytes_ = std::move(owned);
   return t;
 }
