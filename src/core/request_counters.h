@@ -2,7 +2,7 @@
 // EngineMetrics mean the same thing whatever the backend.
 //
 // Usage, once per call:
-//   auto scope = counters_.begin();      // in_flight += 1
+//   auto scope = counters_.begin();      // in_flight += 1 (started += 1)
 //   ... run ...
 //   scope.succeed();                     // or let an exception leave the scope
 // A scope left by an exception is classified by the exception in flight (kCancelled,
@@ -24,10 +24,12 @@
 namespace kapsl::internal {
 
 class RequestCounters {
-  // The per-call counts, striped by thread (core/thread_stripe.h). A call adds to and takes
-  // from in_flight on one stripe, so each stripe's count stays exact.
+  // The per-call counts, striped by thread (core/thread_stripe.h). A call counts itself in
+  // `started` when it begins and in `requests` when it ends, both on its beginning's stripe,
+  // so in_flight is each stripe's started - requests (one atomic add per call fewer than an
+  // in_flight counter that goes up and down).
   struct alignas(64) Stripe {
-    std::atomic<uint64_t> requests{0}, failures{0}, cancelled{0}, timeouts{0}, in_flight{0};
+    std::atomic<uint64_t> started{0}, requests{0}, failures{0}, cancelled{0}, timeouts{0};
   };
 
  public:
@@ -35,7 +37,7 @@ class RequestCounters {
    public:
     explicit Scope(RequestCounters* c)
         : c_(c), stripe_(&c->stripes_[this_thread_stripe()]), start_(Clock::now()) {
-      stripe_->in_flight.fetch_add(1, std::memory_order_relaxed);
+      stripe_->started.fetch_add(1, std::memory_order_relaxed);
     }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
@@ -50,7 +52,7 @@ class RequestCounters {
    private:
     void finish(std::optional<ErrorCode> code);
     RequestCounters* c_;
-    Stripe* stripe_;  // begin's stripe: finish undoes its in_flight there
+    Stripe* stripe_;  // begin's stripe: finish counts the call there too
     Clock::time_point start_;
     bool done_ = false;
   };

@@ -20,17 +20,23 @@ class RunWatcher::SlotHolder {
 RunWatcher::Watch::Watch(Ort::RunOptions& run, std::span<const InferenceRequest> requests) {
   thread_local SlotHolder holder;
   slot_ = holder.get();
-  {
-    std::lock_guard<std::mutex> lock(slot_->mu);
-    slot_->run = &run;
-    slot_->requests = requests;
-    slot_->terminated = false;
-  }
+  slot_->run = &run;
+  slot_->requests = requests;
+  slot_->terminated = false;
+  // Sequentially consistent, as is wake_if_parked's load of parked_ and the watcher's side
+  // (parked_ stored, then the slots read): either the watcher sees this run, or this run
+  // sees the watcher parked and wakes it.
+  slot_->state.store(Slot::kRunning, std::memory_order_seq_cst);
   RunWatcher::instance().wake_if_parked();
 }
 
 RunWatcher::Watch::~Watch() {
-  std::lock_guard<std::mutex> lock(slot_->mu);
+  int expected = Slot::kRunning;
+  while (!slot_->state.compare_exchange_weak(expected, Slot::kIdle, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+    expected = Slot::kRunning;  // the watcher is checking this slot: it is done in moments
+    std::this_thread::yield();
+  }
   // A terminated RunOptions is cleared so that it can serve the next run (the engine keeps
   // one per thread).
   if (slot_->terminated) {
@@ -82,20 +88,24 @@ void RunWatcher::wake_if_parked() {
 bool RunWatcher::check_slots(Clock::time_point now) {
   bool watching = false;
   for (const auto& slot : slots_) {
-    std::lock_guard<std::mutex> lock(slot->mu);
-    if (slot->run == nullptr) continue;
-    watching = true;
-    if (slot->terminated) continue;
-    const bool stop = std::any_of(slot->requests.begin(), slot->requests.end(), [&](const InferenceRequest& r) {
-      return r.cancel.is_cancelled() || r.expired(now);
-    });
-    if (!stop) continue;
-    try {
-      slot->run->SetTerminate();  // documented as callable while Run is in progress
-      slot->terminated = true;
-    } catch (const Ort::Exception&) {
-      // Cannot fail in practice; the next poll tries again.
+    int expected = Slot::kRunning;
+    if (!slot->state.compare_exchange_strong(expected, Slot::kChecking, std::memory_order_seq_cst)) {
+      continue;  // no run on that thread now
     }
+    watching = true;
+    const bool stop = !slot->terminated &&
+                      std::any_of(slot->requests.begin(), slot->requests.end(), [&](const InferenceRequest& r) {
+                        return r.cancel.is_cancelled() || r.expired(now);
+                      });
+    if (stop) {
+      try {
+        slot->run->SetTerminate();  // documented as callable while Run is in progress
+        slot->terminated = true;
+      } catch (const Ort::Exception&) {
+        // Cannot fail in practice; the next poll tries again.
+      }
+    }
+    slot->state.store(Slot::kRunning, std::memory_order_release);
   }
   return watching;
 }

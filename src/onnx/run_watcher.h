@@ -8,10 +8,13 @@
 // until the next registration, so an idle process has no wake-ups.
 //
 // Registration is per thread: each thread that runs gets a slot, listed once for the
-// thread's life, and a run only fills and clears its own thread's slot under that slot's
-// mutex (contended by nobody but the watcher's poll). Runs on different threads therefore
-// share no lock; the process-wide mutex is taken only when a thread first runs, when it
-// exits, and to wake a parked watcher.
+// thread's life. A run publishes its RunOptions and requests in its own thread's slot with
+// one atomic store and takes them back with one compare-and-swap; the watcher borrows a
+// slot for its check by swapping its state from running to checking and back, and a run
+// ending meanwhile waits the few instructions that takes. (A mutex per slot cost four
+// atomic read-modify-writes per run.) Runs on different threads share nothing; the
+// process-wide mutex is taken only when a thread first runs, when it exits, and to wake a
+// parked watcher.
 //
 // Thread-safety: safe for concurrent use without external synchronization.
 #ifndef KAPSL_SRC_ONNX_RUN_WATCHER_H_
@@ -37,12 +40,15 @@ class RunWatcher {
   static constexpr std::chrono::milliseconds kPollInterval{1};
   static constexpr std::chrono::milliseconds kParkAfter{200};
 
-  // The watch state of one thread's runs.
+  // The watch state of one thread's runs. `state` hands the other fields back and forth:
+  // the slot's thread owns them while kIdle, the watcher while kChecking, and while
+  // kRunning they are published and only read.
   struct Slot {
-    std::mutex mu;  // guards the fields below
+    enum State : int { kIdle, kRunning, kChecking };
+    std::atomic<int> state{kIdle};
     Ort::RunOptions* run = nullptr;
-    std::span<const InferenceRequest> requests;  // empty: no run on this thread now
-    bool terminated = false;                     // the watcher set run's terminate flag
+    std::span<const InferenceRequest> requests;
+    bool terminated = false;  // the watcher set run's terminate flag
   };
 
   // Registers a run for its lifetime. `requests` and `run` are borrowed and must outlive it.
