@@ -214,9 +214,11 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  std::printf("ONNX Runtime %s, %u hardware threads, shared pool %d thread(s) per run\n\n",
+  const char* shared_env = std::getenv("KAPSL_ORT_SHARED_THREADS");
+  std::printf("ONNX Runtime %s, %u hardware threads, shared pool %d thread(s) per run by default%s%s\n\n",
               OnnxEngine::runtime_version().c_str(), std::thread::hardware_concurrency(),
-              OnnxEngine::default_shared_intra_op_threads());
+              OnnxEngine::default_shared_intra_op_threads(), shared_env ? ", KAPSL_ORT_SHARED_THREADS=" : "",
+              shared_env ? shared_env : "");
   std::printf("| model                        | raw p50 µs | ours p50 µs | raw p99 µs | ours p99 µs | overhead µs | ratio "
               "| paired overhead µs | paired ratio |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
