@@ -107,10 +107,14 @@ class OnnxEngine final : public Engine {
   // ONNX Runtime's version string, e.g. "1.29.0".
   static std::string runtime_version();
 
-  // Intra-op threads of the shared pool: 1 on machines with up to 4 hardware threads
-  // (measured: more threads per run only add contention there, see docs/benchmarks-onnx.md),
-  // else half the hardware threads, at most 8. KAPSL_ORT_SHARED_THREADS overrides it if set
-  // to a positive integer before the first engine is loaded.
+  // Intra-op threads of the shared pool: 1 on machines with up to 4 hardware threads, else
+  // half the hardware threads, at most 8. Measured on 2 cores (docs/benchmarks-onnx.md): a
+  // second thread per run costs concurrent callers throughput (7 % on a BERT-style
+  // encoder, 40 % on a tiny model) and made large models 2-3x slower on a loaded machine;
+  // only a lone caller of a large model on an idle machine gains (1.3-1.8x lower latency),
+  // and can ask for it with OnnxOptions::intra_op_threads. The shared pool's size is
+  // KAPSL_ORT_SHARED_THREADS instead if that is a positive integer when the first engine
+  // is loaded; this function returns the default regardless.
   static int default_shared_intra_op_threads();
 
   ~OnnxEngine() override;
