@@ -215,10 +215,7 @@ Tensor to_tensor(Ort::Value&& value, std::string_view name, const BoundInputs& i
     for (size_t i = 0; i < n; ++i) strings[i] = value.GetStringTensorElement(i);
     return Tensor::from_strings(std::move(shape), std::move(strings));
   }
-  // Unchecked: ONNX Runtime holds a buffer of this size. adopt() and from_bytes() check
-  // the shape and the size again.
-  size_t bytes = dtype_size(*dtype);
-  for (const int64_t d : shape) bytes *= static_cast<size_t>(d);
+  const size_t bytes = byte_size(*dtype, shape);
   if (bytes == 0) return Tensor::from_bytes(*dtype, std::move(shape), {});
   // The tensor takes the OrtValue over and uses ONNX Runtime's buffer in place: copying it
   // was about 40% of the engine's instructions over raw ONNX Runtime on a tiny model. The
