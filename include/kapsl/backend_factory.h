@@ -1,27 +1,31 @@
-// BackendFactory: turns a model package (manifest + model file) and the machine's devices
-// into a loaded Engine, choosing the backend and the execution provider.
+// BackendFactory: the one way kapsl loads a model. The library's users, `kapsl serve`, the
+// EnginePool's loader and every CLI command go through it.
 //
-// Routing. route_manifest() picks an EngineKind from the manifest's format / framework /
-// task: GGUF files go to GgufEngine, ONNX files to OnnxEngine, wrapped by a classify
-// (row softmax) or embed (masked mean pooling + L2) decorator when the task asks for one.
-// Anything else fails closed with a clear error instead of being guessed as ONNX.
+// Three steps:
+//   1. open():    a model source — a model file, a folder with a metadata.json, or an .aimod
+//                 package — becomes a Package: a name, a manifest (synthesised for a bare
+//                 file) and the model file (package.h).
+//   2. resolve(): settings are merged into the manifest — `defaults` under it (a server's
+//                 flags), `overrides` over it (a CLI's flags) — and the result is checked:
+//                 the BackendRegistry picks the backend (format, else framework, else the
+//                 model file's extension), the task is resolved, the backend parses its
+//                 options section. Every mistake in a manifest surfaces here, before any
+//                 load, with its field path.
+//   3. load():    the providers are ordered (provider_candidates: the manifest's list, the
+//                 provider policy, the devices probed, what the backend offers) and tried
+//                 in turn: a provider the backend lacks or whose device is absent is skipped,
+//                 an accelerator must first pass the backend's smoke test, and the first that
+//                 loads wins. The LoadReport says what was tried and why each one failed.
 //
-// Providers. provider_candidates() builds the order in which execution providers are tried:
-// the manifest's preferred provider and fallbacks (trimmed, lower-cased, de-duplicated);
-// under the "fastest" policy (the default) an empty or cpu-only list is prefixed by the
-// accelerators that are both detected and compiled into ONNX Runtime; CPU comes last.
-// BackendFactory::create() walks that list: each provider must really load the model
-// (and, for accelerators, first pass a one-inference smoke test), otherwise the next one is
-// tried; the LoadReport returned with the engine names the provider chosen and why each
-// earlier one failed.
+// Settings layers are manifest-shaped JSON objects ("threads", "serving",
+// "hardware_requirements", "task", backend sections such as "gguf": {"context": 4096}),
+// merged as RFC 7386 merge patches. A layer may hold sections for backends the model does
+// not use: they are ignored. A manifest may not (a typo'd or misplaced section is an error).
 //
-// Backends are reached only through EngineLoaders, so tests (and embedders) can inject
-// their own; default_engine_loaders() calls OnnxEngine::load and GgufEngine::load.
-//
-// Ownership: a BackendFactory owns copies of its options, loaders and device list; every
-// engine it returns is owned by the caller.
-// Thread-safety: safe for concurrent use without external synchronization (create() only
-// reads the factory; the injected loaders must be thread-safe themselves).
+// Ownership: a BackendFactory holds its registry (shared) and copies of its options and
+// device list; every engine it returns is owned by the caller and may outlive the factory.
+// Thread-safety: safe for concurrent use without external synchronization (every method is
+// const; the registry's backends must be thread-safe, as backend.h requires).
 #ifndef KAPSL_BACKEND_FACTORY_H_
 #define KAPSL_BACKEND_FACTORY_H_
 
@@ -34,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kapsl/backend.h"
 #include "kapsl/devices.h"
 #include "kapsl/engine.h"
 #include "kapsl/error.h"
@@ -41,33 +46,6 @@
 #include "kapsl/package.h"
 
 namespace kapsl {
-
-// ---------------------------------------------------------------------------------------
-// Routing
-
-enum class EngineKind {
-  kGgufGenerate,  // GgufEngine
-  kOnnxForward,   // OnnxEngine, outputs as the model gives them
-  kOnnxClassify,  // OnnxEngine + ClassifyEngine (row softmax over [B, C] logits)
-  kOnnxEmbed,     // OnnxEngine + EmbedEngine (masked mean pooling, L2 normalisation)
-};
-
-// "gguf-generate", "onnx-forward", "onnx-classify", "onnx-embed".
-const char* engine_kind_name(EngineKind kind) noexcept;
-
-// The backend for a manifest. The format is `format` if set, else `framework` ("gguf",
-// "onnx"); both are compared trimmed and case-insensitively, and when both are set they must
-// agree. The task (`task`, default "forward" for ONNX and "generate" for GGUF) selects:
-//   gguf + generate (or "") -> kGgufGenerate
-//   onnx + forward (or "")  -> kOnnxForward
-//   onnx + classify         -> kOnnxClassify
-//   onnx + embed            -> kOnnxEmbed
-// The model file's extension must match the format (.gguf / .onnx, any case).
-// Throws Error(kInvalidInput) for an unknown format, framework or task, a format that
-// contradicts the framework or the file extension, or a task the format cannot do (the
-// message names the field and lists the accepted values); Error(kUnavailable) for formats
-// the original knew but kapsl does not serve ("llm", "native", "safetensors").
-EngineKind route_manifest(const Manifest& manifest);
 
 // ---------------------------------------------------------------------------------------
 // Providers
@@ -92,13 +70,13 @@ std::vector<std::string> normalize_providers(std::string_view preferred, const s
 // The providers to try, in order, for `requirements` on `devices`:
 //   1. normalize_providers(preferred, fallbacks);
 //   2. policy kFastest and that list empty or only "cpu": prefix the accelerators that are
-//      detected on `devices` and present in `runtime_providers` (what ONNX Runtime has
-//      compiled in), in the order tensorrt, cuda (CUDA device), rocm (ROCm device), coreml
+//      detected on `devices` and present in `backend_providers` (what the backend's build
+//      offers), in the order tensorrt, cuda (CUDA device), rocm (ROCm device), coreml
 //      (Metal device), directml (DirectML device), openvino (always on the CPU);
 //   3. if `cpu_last_resort` and "cpu" is not in the list: append it.
 // Never throws except std::bad_alloc.
 std::vector<std::string> provider_candidates(const HardwareRequirements& requirements, const DeviceInfo& devices,
-                                             ProviderPolicy policy, const std::vector<std::string>& runtime_providers,
+                                             ProviderPolicy policy, const std::vector<std::string>& backend_providers,
                                              bool cpu_last_resort = true);
 
 // Whether `provider` runs on an accelerator (anything but "cpu" and "openvino").
@@ -128,63 +106,7 @@ bool is_accelerator_provider(std::string_view provider);
 void validate_requirements(const HardwareRequirements& requirements, const DeviceInfo& devices);
 
 // ---------------------------------------------------------------------------------------
-// ONNX Runtime tuning (the original's OnnxRuntimeTuning)
-
-enum class GraphOptimizationLevel { kDisable, kBasic, kExtended, kAll };
-
-// "disable"/"0", "basic"/"1", "extended"/"2", "all"/"3"/"99" (trimmed, case-insensitive;
-// the original was case-sensitive) and "" (absent) -> kAll. Throws Error(kInvalidInput)
-// "Unknown optimization level" naming `field` and the given value otherwise.
-GraphOptimizationLevel parse_optimization_level(std::string_view text,
-                                                std::string_view field = "graph_optimization_level");
-
-// "disable", "basic", "extended", "all": the names OnnxOptions::graph_optimization_level takes.
-const char* optimization_level_name(GraphOptimizationLevel level) noexcept;
-
-// Knobs applied to every ONNX engine the factory loads. Unset fields fall back to the
-// environment variables OnnxEngine reads, then to its defaults: explicit > environment >
-// default, as in the original. The original's session_buckets, bucket_dim_granularity and
-// bucket_max_dims have no counterpart: OnnxEngine runs every shape on one session.
-struct OnnxTuning {
-  std::optional<bool> memory_pattern;         // ORT memory-pattern planning (KAPSL_ORT_MEMORY_PATTERN)
-  std::optional<bool> disable_cpu_mem_arena;  // (KAPSL_ORT_DISABLE_CPU_MEM_ARENA)
-  std::optional<int> intra_op_threads;        // unset = the shared pool (see OnnxOptions)
-  std::optional<int> inter_op_threads;        // unset = 1
-  // Concurrency the outer scheduler may plan for, reported in LoadReport; unset =
-  // KAPSL_MODEL_PEAK_CONCURRENCY if > 0. 0 becomes 1.
-  std::optional<uint32_t> peak_concurrency_hint;
-};
-
-// ---------------------------------------------------------------------------------------
 // Loading
-
-// Everything a loader needs to build one engine on one provider.
-struct LoadSpec {
-  EngineKind kind = EngineKind::kOnnxForward;
-  std::string model_path;   // absolute path of the model file
-  std::string provider = "cpu";  // lower case
-  int device_id = 0;             // index within the provider's backend
-  GraphOptimizationLevel optimization_level = GraphOptimizationLevel::kAll;
-  OnnxTuning onnx;               // resolved tuning
-};
-
-// Builds a loaded engine or throws Error (kUnavailable when the provider cannot run here).
-using EngineLoader = std::function<std::unique_ptr<Engine>(const LoadSpec& spec)>;
-
-struct EngineLoaders {
-  EngineLoader onnx;  // the bare ONNX engine; the factory adds the classify/embed wrappers
-  EngineLoader gguf;
-  // The providers compiled into ONNX Runtime, lower case ("cpu", "cuda", ...).
-  std::function<std::vector<std::string>()> onnx_providers;
-  // Runs one tiny inference on (provider, device_id) and throws Error if it fails; called
-  // before loading a model on an accelerator. Empty = no smoke test.
-  std::function<void(const std::string& provider, int device_id)> smoke_test;
-};
-
-// Loaders that call OnnxEngine::load, GgufEngine::load and OnnxEngine::available_providers,
-// and a smoke test that runs a built-in Identity model on the provider once per (provider,
-// device) per process, remembering the outcome.
-EngineLoaders default_engine_loaders();
 
 struct FactoryOptions {
   // --- Behaviour
@@ -194,24 +116,51 @@ struct FactoryOptions {
   // "false", "no", "off" disable it), else on.
   std::optional<bool> smoke_test;
   bool check_requirements = false;  // call validate_requirements() before loading; off as in the original
-  // --- Performance
-  OnnxTuning onnx;  // applied to every ONNX engine
+  PackageOptions package;           // where and how .aimod archives are extracted
 };
 
-// One provider that was tried and failed.
+// Per-load settings: manifest-shaped JSON objects (see the header comment). "" = none.
+struct LoadOptions {
+  std::string defaults;   // merged under the manifest: the manifest's own values win
+  std::string overrides;  // merged over it: these win
+  bool tokenizer_only = false;           // load only what tokenization needs, where the backend can
+  std::function<bool(float)> progress;   // load progress in [0, 1]; false aborts with kCancelled
+};
+
+// A model ready to load: the settings merged and checked, the backend chosen.
+struct ResolvedModel {
+  Package package;  // its manifest holds the merged settings; backend_sections only the chosen one
+  std::shared_ptr<const Backend> backend;
+  std::string task;                                // resolved, one of backend->tasks()
+  std::shared_ptr<const BackendOptions> options;   // the backend's parsed section
+  bool tokenizer_only = false;
+  std::function<bool(float)> progress;
+};
+
+// A provider that was considered and did not serve.
 struct ProviderAttempt {
   std::string provider;
+  int device_id = 0;
   ErrorCode code = ErrorCode::kUnavailable;
-  std::string reason;  // the error's message
+  std::string reason;  // why: the error's message, or why it was skipped without trying
+  bool tried = true;   // false: skipped (not in this build, no such device)
 };
 
 struct LoadReport {
-  EngineKind kind = EngineKind::kOnnxForward;
-  std::string provider;                  // the provider the engine runs on
+  std::string model;                      // the package's name
+  std::string backend;                    // the backend's name
+  std::string task;
+  std::string provider;                   // the provider the engine runs on
   int device_id = 0;
-  std::vector<std::string> candidates;   // the order providers were considered in
-  std::vector<ProviderAttempt> failures;  // each provider tried before `provider`, in order
-  std::optional<uint32_t> peak_concurrency_hint;
+  std::vector<std::string> candidates;    // the order providers were considered in
+  std::vector<ProviderAttempt> failures;  // each provider before `provider` that did not serve, in order
+  std::string options_json;               // the backend options in effect (BackendOptions::to_json)
+  double load_seconds = 0;                // the successful attempt, smoke test included
+
+  // One line: "gguf/generate on cpu:0 (cuda: not in this build; ...)".
+  std::string summary() const;
+  // The report as a JSON object (for `kapsl info --json` and the KServe metadata).
+  std::string to_json() const;
 };
 
 struct LoadedEngine {
@@ -221,33 +170,47 @@ struct LoadedEngine {
 
 class BackendFactory {
  public:
-  // A factory over `devices` (default: cached_devices()) using `loaders` (default:
-  // default_engine_loaders()). Does not load anything.
+  // A factory over builtin_backends() and cached_devices(). Does not load anything.
   explicit BackendFactory(FactoryOptions options = {});
-  BackendFactory(FactoryOptions options, EngineLoaders loaders, DeviceInfo devices);
+  // A factory over `backends` (see backend.h) and `devices` (tests pass fakes). Throws
+  // Error(kInvalidInput) if backends is null.
+  BackendFactory(FactoryOptions options, std::shared_ptr<const BackendRegistry> backends, DeviceInfo devices);
   BackendFactory(const BackendFactory&) = delete;
   BackendFactory& operator=(const BackendFactory&) = delete;
   ~BackendFactory();
 
-  // Loads the package's model: routes it (route_manifest), builds the provider list
-  // (provider_candidates) and tries each provider until one loads (accelerators: smoke test
-  // first). GGUF models ignore providers and load once.
-  // Returns the engine and its LoadReport; the engine's model_info().provider names the
-  // provider chosen. Throws: what route_manifest and parse_optimization_level throw;
-  // Error(kUnavailable) from validate_requirements if check_requirements; if every provider
-  // fails, the last provider's Error with its code, its message prefixed by the list of
-  // earlier failures ("cuda: ...; cpu: ...").
-  LoadedEngine create(const Package& package) const;
+  // Opens a model file, a model folder or an .aimod package (open_package with the
+  // factory's PackageOptions); a bare file's format is the backend that takes its
+  // extension. Throws as open_package does, and Error(kInvalidInput) for a file extension
+  // no registered backend takes (listing the ones they take).
+  Package open(const std::filesystem::path& path) const;
 
-  // open_package(path) then create(). Throws as both do.
-  LoadedEngine create(const std::filesystem::path& path, const PackageOptions& package_options = {}) const;
+  // Merges `options`' layers into the package's manifest and checks the result (see the
+  // header comment). Loads nothing. Throws Error(kInvalidInput) naming the field path for:
+  // a layer that is not a JSON object, a manifest the merge made invalid, an unknown or
+  // mismatched format / framework / extension (listing the registered backends), a task the
+  // backend does not serve, a manifest section no registered backend owns or that belongs
+  // to another backend, and the backend's own option errors; Error(kUnavailable) for a
+  // format or task kapsl knows of but no registered backend serves ("safetensors").
+  ResolvedModel resolve(const Package& package, const LoadOptions& options = {}) const;
 
-  // Loads on exactly `provider` and `device_id`, with no fallback and no smoke test.
-  // Throws as create() does (Error(kInvalidInput) also for a negative device_id), and the
-  // loader's Error unchanged.
-  LoadedEngine create_for_device(const Package& package, std::string_view provider, int device_id) const;
+  // Loads a resolved model, walking the provider candidates (see the header comment).
+  // Returns the engine and its report. Throws: Error(kUnavailable) from
+  // validate_requirements if check_requirements; if no provider serves, the last
+  // provider's Error with its code (kUnavailable if none was tried), its message listing
+  // every provider and why it did not serve ("cuda: no CUDA device; cpu: ...").
+  LoadedEngine load(const ResolvedModel& model) const;
+
+  // open(), resolve() and load() in one call.
+  LoadedEngine load(const std::filesystem::path& path, const LoadOptions& options = {}) const;
+
+  // Loads on exactly `provider` and `device_id`: no candidates, no fallback, no smoke test.
+  // Throws as load() does (Error(kInvalidInput) also for a negative device_id).
+  LoadedEngine load_on(const ResolvedModel& model, std::string_view provider, int device_id) const;
 
   const DeviceInfo& devices() const noexcept;
+  const BackendRegistry& backends() const noexcept;
+  std::shared_ptr<const BackendRegistry> shared_backends() const noexcept;
 
  private:
   struct Impl;

@@ -37,6 +37,9 @@
 
 namespace kapsl {
 
+class Embedder;       // embedding.h
+class TextGenerator;  // text_generation.h
+
 // A model input or output as the model declares it.
 struct TensorInfo {
   std::string name;
@@ -48,7 +51,7 @@ struct TensorInfo {
 };
 
 struct ModelInfo {
-  std::string framework;  // "onnx", "gguf"
+  std::string backend;    // the Backend that loaded it: "onnx", "gguf", ...
   std::string name;       // model name from its metadata, or the file stem
   std::string version;    // model version where the format has one, else ""
   std::string path;       // the file it was loaded from ("" if loaded from memory)
@@ -159,6 +162,16 @@ class Engine {
 
   // Estimate of the bytes the engine holds (weights, caches, arenas). Cheap; never throws.
   virtual uint64_t resident_bytes() const = 0;
+
+  // --- Capabilities: what the engine can do besides infer(), or nullptr when it cannot.
+  // Front ends dispatch on these, never on a backend's engine type. The pointer is valid
+  // for the engine's lifetime; an engine that wraps another forwards the inner one's.
+  // Never throw.
+
+  // Text generation, tokenization and chat templates (text_generation.h).
+  virtual TextGenerator* text_generator() noexcept { return nullptr; }
+  // Embeddings of texts or token ids (embedding.h).
+  virtual Embedder* embedder() noexcept { return nullptr; }
 };
 
 }  // namespace kapsl

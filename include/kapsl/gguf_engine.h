@@ -16,6 +16,10 @@
 // most `max_queue`, and beyond that fails with kOverloaded. A request's output does not
 // depend on what else shares its batches (each slot has its own KV stream).
 //
+// Front ends do not use this header: they ask an Engine for its TextGenerator and Embedder
+// capabilities. It is for programs that want llama.cpp's facts (gguf_info()) or load a
+// GGUF file directly.
+//
 // Thread-safety: safe for concurrent use without external synchronization. Stream callbacks
 // and the load progress callback run on the calling thread; sampling runs on the engine's
 // thread.
@@ -32,8 +36,10 @@
 #include <variant>
 #include <vector>
 
+#include "kapsl/embedding.h"
 #include "kapsl/engine.h"
 #include "kapsl/request.h"
+#include "kapsl/text_generation.h"
 
 namespace kapsl {
 
@@ -47,21 +53,21 @@ struct GgufOptions {
   bool vocab_only = false;        // load only the tokenizer: tokenize/detokenize/chat templates work
   std::function<bool(float)> progress = {};  // load progress in [0, 1]; return false to abort (kCancelled)
 
+  // Where layers run: "cpu" (no offload), or a GPU backend compiled into llama.cpp ("cuda",
+  // "vulkan", "metal"; see gguf_devices()), whose n_gpu_layers layers go to its device
+  // number `device_id`. kUnavailable if the build has no such device.
+  std::string provider = "cpu";
+  int device_id = 0;
+
   // --- Performance
   uint32_t n_batch = 2048;        // most tokens per llama_decode, all slots together (>= n_parallel)
   uint32_t n_ubatch = 512;        // physical batch size (<= n_batch)
   int32_t n_threads = 0;          // compute threads of the engine (all slots); 0 = physical cores
-  int32_t n_gpu_layers = -1;      // layers offloaded to a GPU, -1 = all (no-op in CPU builds)
+  int32_t n_gpu_layers = -1;      // layers offloaded to the provider's GPU, -1 = all (ignored for "cpu")
   bool use_mmap = true;           // memory-map the file rather than read it
   bool use_mlock = false;         // lock the weights in RAM
   std::string flash_attention = "auto";  // "auto", "on" or "off"
   std::string kv_cache_type = "f16";     // K and V cache element type: "f32", "f16", "bf16", "q8_0", "q4_0"
-};
-
-// A chat message for apply_chat_template ("system", "user", "assistant", ...).
-struct ChatMessage {
-  std::string role;
-  std::string content;
 };
 
 // Facts about the loaded model, from its GGUF metadata and llama.cpp.
@@ -83,33 +89,25 @@ struct GgufModelInfo {
   std::string pooling;              // embeddings pooling in use: "none", "mean", "cls", "last", "rank"
 };
 
-// What to generate from: text, token ids, or chat messages rendered with a template.
-struct ChatPrompt {
-  std::vector<ChatMessage> messages;
-  std::string chat_template;  // "" = the model's own
-};
-using Prompt = std::variant<std::string, std::vector<int32_t>, ChatPrompt>;
+class Backend;
 
-struct GenerateRequest {
-  Prompt prompt;                 // text is tokenized with add_special (BOS) and parse_special
-  GenerationOptions options;
-  std::optional<Clock::time_point> deadline;  // checked between tokens and during prompt decode
-  CancellationToken cancel;      // idem
-};
+// The "gguf" Backend (backend.h): .gguf files for the tasks "generate" and "embed" (a
+// GgufEngine loaded with embeddings = true), configured by the manifest's "gguf" section
+// (docs/model-config.md). builtin_backends() registers it.
+std::shared_ptr<const Backend> gguf_backend();
 
-struct GenerateResult {
-  std::string text;              // valid UTF-8 (invalid bytes become U+FFFD); excludes stop strings
-  std::vector<int32_t> tokens;   // every generated token, including a stop token if one ended it
-  GenerationUsage usage;         // finish_reason kStop, kLength, kCancelled or kTimeout
-};
+// The GPU providers this llama.cpp build offers ("cuda", "vulkan", ...), lower case; empty
+// for a CPU-only build. Initialises llama.cpp if needed. Never throws except bad_alloc.
+std::vector<std::string> gguf_gpu_providers();
 
-class GgufEngine final : public Engine {
+class GgufEngine final : public Engine, public TextGenerator, public Embedder {
  public:
   // Loads `path`. Validates the GGUF header and tensor table before llama.cpp reads it.
   // Throws: kModelLoad (no such file, not GGUF, truncated, unsupported version,
   // unsupported architecture, llama.cpp refused it: the message says why), kInvalidInput
-  // (a bad option, named with the expected and the given value), kCancelled (progress
-  // returned false), kResourceExhausted (a context could not be allocated).
+  // (a bad option, named with the expected and the given value), kUnavailable (the
+  // provider has no device in this build), kCancelled (progress returned false),
+  // kResourceExhausted (a context could not be allocated).
   static std::unique_ptr<GgufEngine> load(const std::string& path, const GgufOptions& options = {});
 
   ~GgufEngine() override;
@@ -117,42 +115,35 @@ class GgufEngine final : public Engine {
   // "v0.5.0 (ggml 0.25.1)": the llama.cpp this library was built with. Never throws.
   static std::string llama_version();
 
-  // Generates text. Waits for a free slot (kOverloaded when the queue is full). Stops on any
-  // end-of-generation token (unless options.ignore_eos), a stop token id, a stop string
-  // (not included in the text), max_new_tokens, cancellation or the deadline; the reason is
-  // in usage.finish_reason. If `on_chunk` is given it receives the text as it is produced in
-  // pieces of valid UTF-8; text that may begin a stop string is held back until it cannot;
-  // returning false stops with kCancelled. The returned text is the pieces concatenated.
-  // Throws: kInvalidInput (bad options, empty prompt, token id out of range, prompt tokens +
-  // max_new_tokens > n_ctx; checked before any work), kOverloaded, kTimeout / kCancelled
-  // (only while waiting for a slot; once generating they end it with a finish reason),
-  // kUnavailable (embeddings or vocab-only engine), kResourceExhausted / kBackend (llama.cpp
-  // decode failed). The slot stays usable after any error.
-  GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {});
+  // --- TextGenerator (text_generation.h). Generation waits for a free slot (kOverloaded
+  // when the queue is full); text that may begin a stop string is held back from on_chunk
+  // until it cannot. Generation on an embeddings or vocab-only engine throws kUnavailable.
+  // Chat templates are those llama_chat_apply_template recognises. The slot stays usable
+  // after any error.
+  GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {}) override;
   // Shorthand for generate({prompt, options}).
   GenerateResult generate(const std::string& prompt, const GenerationOptions& options = {},
                           const StreamCallback& on_chunk = {});
-
-  // Renders `messages` with `tmpl` (a template name or Jinja text llama.cpp recognises) or,
-  // if empty, the model's template. Throws kInvalidInput if the model has no template and
-  // none is given, or llama.cpp does not support the template.
   std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
-                                  const std::string& tmpl = {}) const;
+                                  const std::string& chat_template = {}) const override;
+  // Wraps llama_tokenize.
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special = true,
+                                bool parse_special = false) const override;
+  // Wraps llama_detokenize.
+  std::string detokenize(std::span<const int32_t> tokens, bool special = false) const override;
+  const TextModelInfo& text_info() const override;
 
-  // Wraps llama_tokenize. add_special: add BOS/EOS as the model asks; parse_special: turn
-  // text like "<|im_end|>" into its special token. Throws kInvalidInput if the text is too long.
-  std::vector<int32_t> tokenize(std::string_view text, bool add_special = true, bool parse_special = false) const;
-
-  // Wraps llama_detokenize. special: render special tokens as text. Throws kInvalidInput
-  // for an id outside [0, n_vocab).
-  std::string detokenize(std::span<const int32_t> tokens, bool special = false) const;
-
-  // One embedding per text, n_embd floats, pooled as the model's metadata says (mean when it
-  // says none), L2-normalised if `normalize`. Texts are decoded in batches of up to n_batch
-  // tokens. Throws kUnavailable (engine not loaded with embeddings = true), kInvalidInput
-  // (an empty text or one longer than n_batch or n_ctx tokens), kOverloaded as generate().
+  // --- Embedder (embedding.h), for engines loaded with embeddings = true. Inputs are
+  // pooled as the model's metadata says (mean when it says none) and decoded in batches of
+  // up to n_batch tokens; one input may hold at most min(n_batch, n_ctx) tokens. Throws
+  // kUnavailable on an engine not loaded with embeddings.
+  Embeddings embed(std::span<const EmbeddingInput> inputs, const EmbedOptions& options = {}) override;
+  uint32_t embedding_size() const override;
+  // Shorthand: the vectors of texts.
   std::vector<std::vector<float>> embed(std::span<const std::string> texts, bool normalize = true);
 
+  // Every fact llama.cpp gives about the model (architecture, parameters, ...). The
+  // backend-neutral ones are in text_info() and model_info().metadata.
   const GgufModelInfo& gguf_info() const;
 
   // --- Engine
@@ -171,14 +162,20 @@ class GgufEngine final : public Engine {
   Health health_check() const override;
   // Weights plus the KV caches of every slot.
   uint64_t resident_bytes() const override;
+  // Every engine but an embeddings one is a TextGenerator (a vocab-only engine tokenizes
+  // and renders templates, and its generate() throws kUnavailable); embeddings engines are
+  // Embedders.
+  TextGenerator* text_generator() noexcept override;
+  Embedder* embedder() noexcept override;
 
   struct Impl;  // internal, src/gguf/engine_impl.h
 
- private:
-  struct LoadTag {};  // only load() can name it, so only load() constructs engines
-
- public:
-  GgufEngine(LoadTag, std::unique_ptr<Impl> impl);
+  // Only load() can make the key, so only load() constructs engines.
+  class ConstructionKey {
+    friend class GgufEngine;
+    ConstructionKey() = default;
+  };
+  GgufEngine(ConstructionKey key, std::unique_ptr<Impl> impl);
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -1,25 +1,36 @@
-// Manifest: the description of a model package (`metadata.json` at the root of an .aimod
-// archive) and the hardware it asks for.
+// Manifest: the description of a model — `metadata.json` in a model folder or at the root
+// of an .aimod archive — and the per-model configuration it carries, like Triton's
+// config.pbtxt: which backend and task, the hardware it asks for, how it is served, and
+// the options of its backend.
 //
 // A Manifest is a plain value parsed from JSON by parse_manifest() or read_manifest(), or
 // synthesised for a bare model file by synthesize_manifest(). The fields are the original
 // kapsl-backends 0.1 ones (project_name, framework, version, created_at, model_file,
-// metadata, hardware_requirements, cron_jobs) plus 0.1.1's dispatch axes (format,
-// model_type, task). Unknown fields are ignored, so newer manifests still load; a known
-// field of the wrong type or out of range is an error whose message names the field path
+// metadata, hardware_requirements, cron_jobs), 0.1.1's dispatch axes (format, model_type,
+// task) and kapsl's configuration: "threads", "serving" and one options section per
+// backend, keyed by the backend's name ("onnx": {...}, "gguf": {...}).
+// docs/model-config.md describes every key with a full example per backend.
+//
+// Unknown keys are errors, at every level but inside `metadata` (free-form) and inside
+// the backend sections (their backend checks them): a misspelt "max_concurency" must not
+// be ignored silently. A top-level key whose value is an object and that is not a known
+// field is kept as a backend section; the BackendFactory refuses it unless a registered
+// backend has that name. Every error names the field path
 // ("hardware_requirements.fallback_providers[1]"), the expected type and the given value.
 //
-// `metadata` is free-form JSON. It is kept as JSON text (metadata_json) rather than a parsed
-// tree so that this header does not tie users to one JSON library; the factory reads the
-// sub-keys it knows (embed.normalize, classify.apply_softmax) with metadata_bool().
+// `metadata` is free-form JSON, kept as JSON text (metadata_json) rather than a parsed tree
+// so that this header does not tie users to one JSON library; the same holds for the
+// backend sections.
 //
 // Ownership: every type here is a value that owns its strings.
 // Thread-safety: const methods may run concurrently; others need external synchronization.
 #ifndef KAPSL_MANIFEST_H_
 #define KAPSL_MANIFEST_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,20 +89,40 @@ struct CronJob {
   OverflowPolicy overflow_policy = OverflowPolicy::kSkipIfBusy;
 };
 
+// How a model is served (the "serving" section). Every field is optional: an unset one
+// takes the server's setting (its command-line flags or config file).
+struct ServingConfig {
+  std::optional<uint32_t> max_concurrency;                // requests running at once (>= 1)
+  std::optional<uint32_t> max_queue;                      // requests waiting for a turn
+  std::optional<std::chrono::milliseconds> queue_timeout;   // longest wait for a turn
+  std::optional<std::chrono::milliseconds> request_timeout;  // deadline of each inference; 0 = none
+  std::optional<bool> warmup;                    // run one inference after loading, before serving
+  std::optional<bool> pin;                       // load at start; never evict for capacity, bytes or idle time
+  std::optional<std::chrono::milliseconds> idle_ttl;  // unload after this long unused; 0 = never
+};
+
 struct Manifest {
   // --- Required in metadata.json
   std::string project_name;
-  std::string framework;   // "onnx", "gguf", ...; see route_manifest() in backend_factory.h
   std::string version;
   std::string created_at;  // free-form, usually ISO-8601
   std::string model_file;  // relative to the package root; never absolute, never with ".."
+  // --- Which backend and task (see BackendFactory). The backend is `format`, else
+  // `framework`, else the one that takes model_file's extension.
+  std::string framework;   // the original's name for the format: "onnx", "gguf"; may be ""
+  std::string format;      // 0.1.1: "onnx", "gguf", or a registered backend's name; "" = from framework
+  std::string model_type;  // 0.1.1: e.g. "causal-lm", "encoder", "classifier"; "" = unknown
+  std::string task;        // 0.1.1: "forward", "classify", "embed", "generate"; "" = the backend's default
   // --- Optional
   std::string metadata_json;  // the `metadata` value as compact JSON text; "" if absent
-  HardwareRequirements hardware_requirements;
+  HardwareRequirements hardware_requirements;  // providers in order, device, memory
   std::vector<CronJob> cron_jobs;
-  std::string format;      // 0.1.1: "onnx", "gguf", "safetensors"; "" = from framework
-  std::string model_type;  // 0.1.1: e.g. "causal-lm", "encoder", "classifier"; "" = unknown
-  std::string task;        // 0.1.1: "forward", "classify", "embed", "generate"; "" = default
+  // --- Configuration
+  std::optional<int32_t> threads;  // compute threads of the engine (ONNX intra-op per run,
+                                   // llama.cpp for all slots); 0 or unset = the backend's default
+  ServingConfig serving;
+  // Backend options sections as JSON object text, keyed by backend name ("onnx" -> "{...}").
+  std::map<std::string, std::string> backend_sections;
 
   // The boolean at `dotted_path` inside metadata ("embed.normalize"), or nullopt if the
   // path is absent. Throws Error(kInvalidInput) if metadata_json is not valid JSON or the
@@ -101,25 +132,27 @@ struct Manifest {
 
 // Parses the text of a metadata.json. `source` names the document in messages ("pkg.aimod:
 // metadata.json"). Returns the manifest. Throws Error(kInvalidInput) if the text is not
-// JSON (with the byte offset), the root is not an object, a required field is missing or
-// empty, a field has the wrong type or is out of range, a cron job's schedule or enum is
-// invalid, or model_file is absolute or contains "..": each message names the field path,
-// what was expected and what was given.
+// JSON (with the byte offset) or is nested deeper than 64 levels, the root is not an
+// object, a required field is missing or empty, a key is unknown (see above), a field has
+// the wrong type or is out of range, a cron job's schedule or enum is invalid, or
+// model_file is absolute or contains "..": each message names the field path, what was
+// expected and what was given.
 Manifest parse_manifest(std::string_view json_text, std::string_view source = "metadata.json");
 
 // Reads and parses the file at `path`. Throws Error(kNotFound) if it does not exist,
 // Error(kModelLoad) if it cannot be read, and as parse_manifest() otherwise.
 Manifest read_manifest(const std::filesystem::path& path);
 
-// The manifest the original gives a bare model file: framework and format "gguf" for a
-// .gguf extension and "onnx" for .onnx (case-insensitive), project_name = the file stem,
-// version "1.0.0", created_at "", model_file = the file name, default requirements.
-// Throws Error(kInvalidInput) for any other extension (the original guessed ONNX).
-Manifest synthesize_manifest(const std::filesystem::path& model_file);
+// The manifest the original gives a bare model file: project_name = the file stem, version
+// "1.0.0", created_at "", model_file = the file name, default requirements; framework and
+// format are `format` (the BackendFactory passes the backend that takes the file's
+// extension; "" leaves the choice to it). Never throws except std::bad_alloc.
+Manifest synthesize_manifest(const std::filesystem::path& model_file, std::string_view format = {});
 
-// The manifest as metadata.json text (the inverse of parse_manifest for every field).
+// The manifest as metadata.json text (the inverse of parse_manifest for every field,
+// configuration and backend sections included).
 // Invalid UTF-8 in a string is replaced by U+FFFD. Throws Error(kInvalidInput) naming the
-// field if metadata_json or a cron job's input JSON is not valid JSON text.
+// field if metadata_json, a backend section or a cron job's input is not valid JSON text.
 std::string manifest_to_json(const Manifest& manifest);
 
 }  // namespace kapsl

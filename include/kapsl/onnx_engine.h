@@ -40,6 +40,14 @@
 
 namespace kapsl {
 
+class Backend;
+
+// The "onnx" Backend (backend.h): .onnx and .ort files for the tasks "forward" (outputs as
+// the model gives them), "classify" (row softmax, optional labels) and "embed" (mean
+// pooling, optional WordPiece tokenizer), configured by the manifest's "onnx" section
+// (docs/model-config.md). builtin_backends() registers it.
+std::shared_ptr<const Backend> onnx_backend();
+
 // Load-time options. Fields whose type is std::optional fall back, when unset, to the
 // environment variable named in their comment and then to the stated default; a value set
 // here always wins over the environment. Boolean variables accept 1/true/yes/on and

@@ -78,9 +78,7 @@ struct InferenceRequest {
   std::vector<std::string> output_names;
 
   std::string request_id;  // for logs and metrics; may be empty
-  std::string session_id;  // conversational state key for engines that keep one
   std::optional<Clock::time_point> deadline;  // past it the engine stops with kTimeout
-  uint8_t priority = 0;     // larger = more urgent; a hint for schedulers
   CancellationToken cancel;  // cancel() stops the request with kCancelled
   GenerationOptions generation;
 

@@ -1,38 +1,39 @@
-// BackendFactory: route, order the providers, and walk them until an engine really loads.
+// BackendFactory: order the providers and walk them until the backend really loads.
 #include "kapsl/backend_factory.h"
 
 #include <spdlog/spdlog.h>
 
-#include "factory/engine_decorator.h"
+#include <nlohmann/json.hpp>
+
 #include "core/strings.h"
+#include "factory/factory_impl.h"
 
 namespace kapsl {
 namespace {
 
 bool env_disables(const char* name) {
-  std::string v = internal::to_lower(internal::trim(internal::env_or_empty(name)));
+  std::string v = internal::lower_trimmed(internal::env_or_empty(name));
   return v == "0" || v == "false" || v == "no" || v == "off";
 }
 
-std::optional<uint32_t> peak_concurrency(const OnnxTuning& tuning) {
-  if (tuning.peak_concurrency_hint) return std::max<uint32_t>(*tuning.peak_concurrency_hint, 1);
-  std::string v(internal::trim(internal::env_or_empty("KAPSL_MODEL_PEAK_CONCURRENCY")));
-  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  uint32_t n = static_cast<uint32_t>(std::stoul(v));
-  return n > 0 ? std::optional<uint32_t>(n) : std::nullopt;
-}
-
-// The task wrapper's switch from metadata, read before any load so a bad value fails once.
-bool task_flag(const Manifest& m, EngineKind kind) {
-  if (kind == EngineKind::kOnnxClassify) return m.metadata_bool("classify.apply_softmax").value_or(true);
-  if (kind == EngineKind::kOnnxEmbed) return m.metadata_bool("embed.normalize").value_or(true);
-  return false;
-}
-
-std::unique_ptr<Engine> wrap(std::unique_ptr<Engine> engine, EngineKind kind, bool flag) {
-  if (kind == EngineKind::kOnnxClassify) return std::make_unique<internal::ClassifyEngine>(std::move(engine), flag);
-  if (kind == EngineKind::kOnnxEmbed) return std::make_unique<internal::EmbedEngine>(std::move(engine), flag);
-  return engine;
+// Why `provider` cannot serve here without trying it, or "" if it is worth a try.
+std::string skip_reason(const std::string& provider, const std::vector<std::string>& offered, const Backend& backend,
+                        const DeviceInfo& devices) {
+  if (std::find(offered.begin(), offered.end(), provider) == offered.end()) {
+    std::string list;
+    for (const auto& p : offered) list += (list.empty() ? "" : ", ") + p;
+    return "not in this build of backend " + backend.name() + " (it offers: " + list + ")";
+  }
+  static constexpr std::pair<const char*, DeviceBackend> kNeeds[] = {
+      {"cuda", DeviceBackend::kCuda},   {"tensorrt", DeviceBackend::kCuda}, {"rocm", DeviceBackend::kRocm},
+      {"migraphx", DeviceBackend::kRocm}, {"coreml", DeviceBackend::kMetal}, {"metal", DeviceBackend::kMetal},
+      {"directml", DeviceBackend::kDirectMl}};
+  for (const auto& [name, needs] : kNeeds) {
+    if (provider == name && !devices.has(needs)) {
+      return std::string("no ") + device_backend_name(needs) + " device found";
+    }
+  }
+  return "";
 }
 
 std::string describe_failures(const std::vector<ProviderAttempt>& failures) {
@@ -43,121 +44,138 @@ std::string describe_failures(const std::vector<ProviderAttempt>& failures) {
 
 }  // namespace
 
-struct BackendFactory::Impl {
-  FactoryOptions options;
-  EngineLoaders loaders;
-  DeviceInfo devices;
+std::string LoadReport::summary() const {
+  std::string out = backend + "/" + task + " on " + provider + ":" + std::to_string(device_id);
+  if (!failures.empty()) out += " (" + describe_failures(failures) + ")";
+  return out;
+}
 
-  LoadSpec base_spec(const Package& package, EngineKind kind) const {
-    const HardwareRequirements& hw = package.manifest.hardware_requirements;
-    LoadSpec spec;
-    spec.kind = kind;
-    spec.model_path = package.model_path.string();
-    spec.optimization_level =
-        parse_optimization_level(hw.graph_optimization_level, "hardware_requirements.graph_optimization_level");
-    spec.onnx = options.onnx;
-    spec.device_id = hw.device_id.value_or(0);
-    if (spec.device_id < 0) {
-      throw Error::invalid_input("hardware_requirements.device_id",
-                                 "expected >= 0, got " + std::to_string(spec.device_id));
-    }
-    return spec;
+std::string LoadReport::to_json() const {
+  nlohmann::json tried = nlohmann::json::array();
+  for (const ProviderAttempt& f : failures) {
+    tried.push_back({{"provider", f.provider},
+                     {"device_id", f.device_id},
+                     {"tried", f.tried},
+                     {"code", error_code_name(f.code)},
+                     {"reason", f.reason}});
   }
-
-  bool smoke_enabled() const {
-    if (options.smoke_test) return *options.smoke_test;
-    return !env_disables("KAPSL_ORT_PROVIDER_SMOKE_TEST");
-  }
-
-  // Loads on one provider; throws what the smoke test or the loader throws.
-  std::unique_ptr<Engine> load_on(LoadSpec spec, const std::string& provider, bool smoke, bool flag) const {
-    spec.provider = provider;
-    if (!is_accelerator_provider(provider)) spec.device_id = 0;
-    if (smoke && is_accelerator_provider(provider) && loaders.smoke_test) loaders.smoke_test(provider, spec.device_id);
-    if (!loaders.onnx) throw Error::unavailable("no ONNX loader configured");
-    std::unique_ptr<Engine> engine = loaders.onnx(spec);
-    if (!engine) throw Error::backend("the ONNX loader returned no engine");
-    return wrap(std::move(engine), spec.kind, flag);
-  }
-
-  LoadedEngine load_gguf(const Package& package) const {
-    LoadedEngine out;
-    LoadSpec spec;
-    spec.kind = EngineKind::kGgufGenerate;
-    spec.model_path = package.model_path.string();
-    if (!loaders.gguf) throw Error::unavailable("no GGUF loader configured");
-    out.engine = loaders.gguf(spec);
-    if (!out.engine) throw Error::backend("the GGUF loader returned no engine");
-    out.report.kind = spec.kind;
-    out.report.provider = out.engine->model_info().provider.empty() ? "cpu" : out.engine->model_info().provider;
-    out.report.candidates = {out.report.provider};
-    return out;
-  }
-};
+  nlohmann::json options = nlohmann::json::parse(options_json.empty() ? "{}" : options_json, nullptr, false);
+  if (options.is_discarded()) options = options_json;
+  const nlohmann::json report = {{"model", model},         {"backend", backend},       {"task", task},
+                                 {"provider", provider},   {"device_id", device_id},   {"candidates", candidates},
+                                 {"failures", tried},      {"options", options},       {"load_seconds", load_seconds}};
+  return report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 BackendFactory::BackendFactory(FactoryOptions options)
-    : BackendFactory(std::move(options), default_engine_loaders(), cached_devices()) {}
+    : BackendFactory(std::move(options), builtin_backends(), cached_devices()) {}
 
-BackendFactory::BackendFactory(FactoryOptions options, EngineLoaders loaders, DeviceInfo devices)
-    : impl_(std::make_unique<Impl>(Impl{std::move(options), std::move(loaders), std::move(devices)})) {}
+BackendFactory::BackendFactory(FactoryOptions options, std::shared_ptr<const BackendRegistry> backends,
+                               DeviceInfo devices) {
+  if (!backends) throw Error::invalid_input("BackendFactory: the backend registry is null");
+  impl_ = std::make_unique<Impl>(Impl{std::move(options), std::move(backends), std::move(devices)});
+}
 
 BackendFactory::~BackendFactory() = default;
 
 const DeviceInfo& BackendFactory::devices() const noexcept { return impl_->devices; }
+const BackendRegistry& BackendFactory::backends() const noexcept { return *impl_->backends; }
+std::shared_ptr<const BackendRegistry> BackendFactory::shared_backends() const noexcept { return impl_->backends; }
 
-LoadedEngine BackendFactory::create(const std::filesystem::path& path, const PackageOptions& package_options) const {
-  return create(open_package(path, package_options));
+LoadedEngine BackendFactory::load(const std::filesystem::path& path, const LoadOptions& options) const {
+  return load(resolve(open(path), options));
 }
 
-LoadedEngine BackendFactory::create(const Package& package) const {
-  const Manifest& m = package.manifest;
-  EngineKind kind = route_manifest(m);
-  if (impl_->options.check_requirements) validate_requirements(m.hardware_requirements, impl_->devices);
-  if (kind == EngineKind::kGgufGenerate) return impl_->load_gguf(package);
-  LoadSpec spec = impl_->base_spec(package, kind);
-  bool flag = task_flag(m, kind);
-  ProviderPolicy policy = impl_->options.policy ? *impl_->options.policy : provider_policy_from_env();
-  std::vector<std::string> runtime = impl_->loaders.onnx_providers ? impl_->loaders.onnx_providers() : std::vector<std::string>{};
+namespace {
+
+// One attempt on one provider: the smoke test if asked, then the backend's load.
+std::unique_ptr<Engine> attempt(const ResolvedModel& model, const std::string& provider, int device_id, bool smoke) {
+  const Backend& backend = *model.backend;
+  if (smoke && is_accelerator_provider(provider)) backend.smoke_test(provider, device_id);
+  BackendLoadRequest request;
+  request.model = &model.package;
+  request.options = model.options.get();
+  request.task = model.task;
+  request.threads = model.package.manifest.threads.value_or(0);
+  request.provider = provider;
+  request.device_id = device_id;
+  request.tokenizer_only = model.tokenizer_only;
+  request.progress = model.progress;
+  std::unique_ptr<Engine> engine = backend.load(request);
+  if (!engine) throw Error::backend("backend " + backend.name() + " returned no engine");
+  return engine;
+}
+
+LoadReport start_report(const ResolvedModel& model) {
+  LoadReport r;
+  r.model = model.package.name;
+  r.backend = model.backend->name();
+  r.task = model.task;
+  r.options_json = model.options->to_json();
+  return r;
+}
+
+int requested_device(const ResolvedModel& model) {
+  const int id = model.package.manifest.hardware_requirements.device_id.value_or(0);
+  if (id < 0) throw Error::invalid_input("hardware_requirements.device_id", "expected >= 0, got " + std::to_string(id));
+  return id;
+}
+
+}  // namespace
+
+LoadedEngine BackendFactory::load(const ResolvedModel& model) const {
+  const Impl& s = *impl_;
+  const HardwareRequirements& hw = model.package.manifest.hardware_requirements;
+  if (s.options.check_requirements) validate_requirements(hw, s.devices);
+  const int device_id = requested_device(model);
+  const ProviderPolicy policy = s.options.policy ? *s.options.policy : provider_policy_from_env();
+  const std::vector<std::string> offered = model.backend->providers();
+  const bool smoke = s.options.smoke_test ? *s.options.smoke_test : !env_disables("KAPSL_ORT_PROVIDER_SMOKE_TEST");
   LoadedEngine out;
-  out.report.kind = kind;
-  out.report.peak_concurrency_hint = peak_concurrency(spec.onnx);
-  out.report.candidates =
-      provider_candidates(m.hardware_requirements, impl_->devices, policy, runtime, impl_->options.cpu_last_resort);
-  bool smoke = impl_->smoke_enabled();
+  out.report = start_report(model);
+  out.report.candidates = provider_candidates(hw, s.devices, policy, offered, s.options.cpu_last_resort);
   std::optional<Error> last;
   for (const std::string& provider : out.report.candidates) {
+    const int device = is_accelerator_provider(provider) ? device_id : 0;
+    if (std::string why = skip_reason(provider, offered, *model.backend, s.devices); !why.empty()) {
+      out.report.failures.push_back({provider, device, ErrorCode::kUnavailable, why, false});
+      continue;
+    }
+    const auto start = Clock::now();
     try {
-      out.engine = impl_->load_on(spec, provider, smoke, flag);
+      out.engine = attempt(model, provider, device, smoke);
       out.report.provider = provider;
-      out.report.device_id = is_accelerator_provider(provider) ? spec.device_id : 0;
+      out.report.device_id = device;
+      out.report.load_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      if (!out.report.failures.empty()) spdlog::warn("kapsl: {} loaded as {}", model.package.name, out.report.summary());
       return out;
     } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCancelled) throw;
       last = e;
     } catch (const std::exception& e) {
       last = Error::backend(e.what());
     }
-    out.report.failures.push_back({provider, last->code(), last->message()});
-    spdlog::warn("kapsl: provider {} could not load {}: {}", provider, spec.model_path, last->message());
+    out.report.failures.push_back({provider, device, last->code(), last->message(), true});
+    spdlog::warn("kapsl: provider {} could not load {}: {}", provider, model.package.name, last->message());
   }
-  if (!last) throw Error::unavailable("no execution provider to try for " + spec.model_path);
-  throw Error(last->code(), "no execution provider could load " + spec.model_path + ": " +
-                                describe_failures(out.report.failures));
+  const ErrorCode code = last ? last->code() : ErrorCode::kUnavailable;
+  throw Error(code, "no execution provider could load " + model.package.name + ": " +
+                        (out.report.failures.empty() ? std::string("no provider to try")
+                                                     : describe_failures(out.report.failures)));
 }
 
-LoadedEngine BackendFactory::create_for_device(const Package& package, std::string_view provider, int device_id) const {
-  EngineKind kind = route_manifest(package.manifest);
-  if (kind == EngineKind::kGgufGenerate) return impl_->load_gguf(package);
+LoadedEngine BackendFactory::load_on(const ResolvedModel& model, std::string_view provider, int device_id) const {
   if (device_id < 0) throw Error::invalid_input("device_id", "expected >= 0, got " + std::to_string(device_id));
-  LoadSpec spec = impl_->base_spec(package, kind);
-  spec.device_id = device_id;
-  std::string name = internal::to_lower(internal::trim(provider));
+  const std::string name = internal::lower_trimmed(provider);
   LoadedEngine out;
-  out.report.kind = kind;
+  out.report = start_report(model);
   out.report.candidates = {name};
-  out.report.peak_concurrency_hint = peak_concurrency(spec.onnx);
-  out.engine = impl_->load_on(spec, name, /*smoke=*/false, task_flag(package.manifest, kind));
+  const int device = is_accelerator_provider(name) ? device_id : 0;
+  const auto start = Clock::now();
+  out.engine = attempt(model, name, device, /*smoke=*/false);
   out.report.provider = name;
-  out.report.device_id = is_accelerator_provider(name) ? device_id : 0;
+  out.report.device_id = device;
+  out.report.load_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;
 }
 

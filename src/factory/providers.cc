@@ -1,4 +1,4 @@
-// Provider lists and policy, and the ONNX Runtime tuning vocabulary (optimisation levels).
+// Provider lists and the provider policy.
 #include <algorithm>
 
 #include "core/strings.h"
@@ -53,7 +53,7 @@ std::vector<std::string> normalize_providers(std::string_view preferred, const s
 }
 
 std::vector<std::string> provider_candidates(const HardwareRequirements& requirements, const DeviceInfo& devices,
-                                             ProviderPolicy policy, const std::vector<std::string>& runtime_providers,
+                                             ProviderPolicy policy, const std::vector<std::string>& backend_providers,
                                              bool cpu_last_resort) {
   std::vector<std::string> list = normalize_providers(requirements.preferred_provider, requirements.fallback_providers);
   bool only_cpu = std::all_of(list.begin(), list.end(), [](const std::string& p) { return p == "cpu"; });
@@ -61,7 +61,7 @@ std::vector<std::string> provider_candidates(const HardwareRequirements& require
     std::vector<std::string> fast;
     for (const AutoProvider& p : kAutoProviders) {
       bool present = !p.needs || devices.has(*p.needs);
-      if (present && contains(runtime_providers, p.name)) fast.emplace_back(p.name);
+      if (present && contains(backend_providers, p.name)) fast.emplace_back(p.name);
     }
     list.insert(list.begin(), fast.begin(), fast.end());
   }
@@ -72,26 +72,6 @@ std::vector<std::string> provider_candidates(const HardwareRequirements& require
 bool is_accelerator_provider(std::string_view provider) {
   std::string p = internal::to_lower(internal::trim(provider));
   return p != "cpu" && p != "openvino";
-}
-
-GraphOptimizationLevel parse_optimization_level(std::string_view text, std::string_view field) {
-  std::string t = internal::to_lower(internal::trim(text));
-  if (t.empty() || t == "all" || t == "3" || t == "99") return GraphOptimizationLevel::kAll;
-  if (t == "disable" || t == "0") return GraphOptimizationLevel::kDisable;
-  if (t == "basic" || t == "1") return GraphOptimizationLevel::kBasic;
-  if (t == "extended" || t == "2") return GraphOptimizationLevel::kExtended;
-  throw Error::invalid_input("Unknown optimization level in " + std::string(field),
-                             "expected disable|basic|extended|all or 0|1|2|3|99, got \"" + std::string(text) + "\"");
-}
-
-const char* optimization_level_name(GraphOptimizationLevel level) noexcept {
-  switch (level) {
-    case GraphOptimizationLevel::kDisable: return "disable";
-    case GraphOptimizationLevel::kBasic: return "basic";
-    case GraphOptimizationLevel::kExtended: return "extended";
-    case GraphOptimizationLevel::kAll: return "all";
-  }
-  return "all";
 }
 
 }  // namespace kapsl

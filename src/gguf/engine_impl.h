@@ -28,6 +28,7 @@ struct GgufEngine::Impl {
   llama_model_ptr model;
   const llama_vocab* vocab = nullptr;   // owned by model
   GgufModelInfo info;
+  TextModelInfo text_info;  // the backend-neutral part of info
   ModelInfo model_info;
   uint64_t kv_bytes = 0;                // KV caches of all slots
   internal::RequestCounters counters;
@@ -51,6 +52,10 @@ std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatM
 GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::span<const int32_t> prompt,
                                 const GenerateRequest& request, const StreamCallback& on_chunk,
                                 Clock::time_point start);
+
+// --- gguf_devices.cc. The GPU device `provider` names, number `device_id`; throws
+// kUnavailable if this build has none.
+ggml_backend_dev_t find_gpu_device(const std::string& provider, int device_id);
 
 // --- embeddings.cc. One pooled embedding per tokenized text, on the leased `slot`.
 std::vector<std::vector<float>> embed_in_slot(const GgufEngine::Impl& impl, Slot& slot,

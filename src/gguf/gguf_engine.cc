@@ -102,16 +102,20 @@ std::string prompt_from_request(const InferenceRequest& request) {
 }  // namespace
 }  // namespace gguf
 
-GgufEngine::GgufEngine(LoadTag, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GgufEngine::GgufEngine(ConstructionKey, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GgufEngine::~GgufEngine() = default;
 
 std::unique_ptr<GgufEngine> GgufEngine::load(const std::string& path, const GgufOptions& options) {
-  return std::make_unique<GgufEngine>(LoadTag{}, gguf::load_impl(path, options));
+  return std::make_unique<GgufEngine>(ConstructionKey{}, gguf::load_impl(path, options));
 }
 
 std::string GgufEngine::llama_version() { return std::string("v") + KAPSL_LLAMA_VERSION + " (ggml " + ggml_version() + ")"; }
 
 const GgufModelInfo& GgufEngine::gguf_info() const { return impl_->info; }
+const TextModelInfo& GgufEngine::text_info() const { return impl_->text_info; }
+uint32_t GgufEngine::embedding_size() const { return impl_->info.n_embd; }
+TextGenerator* GgufEngine::text_generator() noexcept { return impl_->options.embeddings ? nullptr : this; }
+Embedder* GgufEngine::embedder() noexcept { return impl_->options.embeddings ? this : nullptr; }
 
 GenerateResult GgufEngine::generate(const std::string& prompt, const GenerationOptions& options,
                                     const StreamCallback& on_chunk) {
@@ -155,24 +159,39 @@ std::string GgufEngine::detokenize(std::span<const int32_t> tokens, bool special
   return gguf::detokenize(impl_->vocab, tokens, special);
 }
 
-std::vector<std::vector<float>> GgufEngine::embed(std::span<const std::string> texts, bool normalize) {
+Embeddings GgufEngine::embed(std::span<const EmbeddingInput> inputs, const EmbedOptions& options) {
   return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
     if (!impl_->options.embeddings) throw Error::unavailable("this GGUF engine was not loaded with embeddings = true");
     const size_t max_tokens = std::min<size_t>(impl_->options.n_batch, impl_->info.n_ctx);
     std::vector<std::vector<int32_t>> tokens;
-    for (size_t i = 0; i < texts.size(); ++i) {
-      tokens.push_back(tokenize(texts[i], true, false));
+    Embeddings out;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (const auto* text = std::get_if<std::string>(&inputs[i])) {
+        tokens.push_back(tokenize(*text, true, false));
+      } else {
+        tokens.push_back(std::get<std::vector<int32_t>>(inputs[i]));
+        detokenize(tokens.back());  // checks every id is in range
+      }
       if (tokens.back().empty() || tokens.back().size() > max_tokens) {
-        throw Error::invalid_input("text " + std::to_string(i) + " cannot be embedded",
+        throw Error::invalid_input("input " + std::to_string(i) + " cannot be embedded",
                                    "expected 1.." + std::to_string(max_tokens) + " tokens, got " +
                                        std::to_string(tokens.back().size()));
       }
+      out.prompt_tokens += tokens.back().size();
     }
-    const auto lease = impl_->slots->acquire({nullptr, std::nullopt});
-    auto out = gguf::embed_in_slot(*impl_, lease->slot(), tokens, normalize);
+    const auto lease = impl_->slots->acquire({&options.cancel, options.deadline});
+    out.vectors = gguf::embed_in_slot(*impl_, lease->slot(), tokens, options.normalize);
+    impl_->counters.add_tokens(static_cast<uint32_t>(out.prompt_tokens), 0);
     scope.succeed();
     return out;
   });
+}
+
+std::vector<std::vector<float>> GgufEngine::embed(std::span<const std::string> texts, bool normalize) {
+  const std::vector<EmbeddingInput> inputs(texts.begin(), texts.end());
+  EmbedOptions options;
+  options.normalize = normalize;
+  return embed(inputs, options).vectors;
 }
 
 InferenceResult GgufEngine::infer(const InferenceRequest& request) { return infer_stream(request, {}); }

@@ -61,6 +61,7 @@ void validate_options(const GgufOptions& o) {
     throw bad_option("n_parallel", "<= n_batch (" + std::to_string(o.n_batch) + ")", std::to_string(o.n_parallel));
   }
   if (o.n_threads < 0) throw bad_option("n_threads", ">= 0 (0 = physical cores)", std::to_string(o.n_threads));
+  if (o.device_id < 0) throw bad_option("device_id", ">= 0", std::to_string(o.device_id));
   const ggml_type v_type = parse_kv_type(o.kv_cache_type);
   if (parse_flash_attention(o.flash_attention) == LLAMA_FLASH_ATTN_TYPE_DISABLED && ggml_is_quantized(v_type)) {
     throw bad_option("kv_cache_type", "f32, f16 or bf16 when flash_attention is \"off\" (llama.cpp needs flash "
@@ -103,7 +104,13 @@ bool on_progress(float progress, void* data) noexcept {
 
 llama_model_ptr load_model(const std::string& path, const GgufOptions& o) {
   llama_model_params params = llama_model_default_params();
-  params.n_gpu_layers = o.n_gpu_layers;
+  // On "cpu" nothing is offloaded; otherwise n_gpu_layers go to the one device named.
+  ggml_backend_dev_t gpu[2] = {nullptr, nullptr};
+  params.n_gpu_layers = o.provider == "cpu" ? 0 : o.n_gpu_layers;
+  if (o.provider != "cpu") {
+    gpu[0] = find_gpu_device(o.provider, o.device_id);
+    params.devices = gpu;
+  }
   params.load_mode = o.use_mmap ? (o.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                                 : (o.use_mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
   params.vocab_only = o.vocab_only;
@@ -215,6 +222,7 @@ void fill_info(GgufEngine::Impl& impl, const GgufFileFacts& facts) {
   const char* tmpl = llama_model_chat_template(m, nullptr);
   i.has_chat_template = tmpl != nullptr;
   i.chat_template = tmpl != nullptr ? tmpl : "";
+  impl.text_info = TextModelInfo{i.n_ctx, i.n_vocab, i.bos_token, i.eos_token, i.eog_tokens, i.chat_template};
   i.pooling = impl.slots && impl.options.embeddings
                   ? pooling_name(llama_pooling_type(impl.slots->slots().front()->own.ctx.get()))
                   : "none";
@@ -223,10 +231,10 @@ void fill_info(GgufEngine::Impl& impl, const GgufFileFacts& facts) {
 void fill_model_info(GgufEngine::Impl& impl, const std::string& path, const GgufFileFacts& facts) {
   const GgufModelInfo& i = impl.info;
   ModelInfo& mi = impl.model_info;
-  mi.framework = "gguf";
+  mi.backend = "gguf";
   mi.name = !facts.name.empty() ? facts.name : std::filesystem::path(path).stem().string();
   mi.path = path;
-  mi.provider = "cpu";
+  mi.provider = impl.options.provider;
   mi.file_bytes = facts.file_bytes;
   if (impl.options.embeddings) {
     mi.inputs = {{"texts", DType::kString, true, {-1}, {"n"}, true}};

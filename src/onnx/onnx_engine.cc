@@ -133,7 +133,7 @@ OnnxEngine::Impl::Impl(OnnxOptions options, Ort::Session session, std::string pa
 }
 
 void OnnxEngine::Impl::fill_info(const std::string& path) {
-  info_.framework = "onnx";
+  info_.backend = "onnx";
   info_.path = path == "<memory>" ? "" : path;
   info_.provider = options_.provider;
   info_.file_bytes = model_bytes_;

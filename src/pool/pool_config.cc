@@ -1,13 +1,12 @@
 // PoolConfig::from_json and validate.
 #include <nlohmann/json.hpp>
 
-#include <cctype>
 #include <charconv>
-#include <cmath>
 #include <functional>
 #include <string>
 #include <unordered_map>
 
+#include "core/json_fields.h"
 #include "kapsl/error.h"
 #include "kapsl/pool_config.h"
 
@@ -17,8 +16,6 @@ namespace {
 
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
-
-constexpr double kMaxSeconds = 1e9;  // ~31 years; beyond it milliseconds would overflow soon
 
 [[noreturn]] void bad_field(const std::string& field, const std::string& expected, const std::string& got) {
   throw Error::invalid_input("PoolConfig." + field + ": expected " + expected, "got " + got);
@@ -36,54 +33,11 @@ bool parse_bool(const std::string& field, const Json& j) {
   return j.get<bool>();
 }
 
-// Splits "12.5GiB" into 12.5 and "GiB"; false if there is no leading number.
-bool split_number(const std::string& text, double& number, std::string& unit) {
-  size_t end = 0;
-  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) ++end;
-  if (end == 0) return false;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, number);
-  if (ec != std::errc() || ptr != text.data() + end) return false;
-  unit = text.substr(end);
-  return true;
-}
-
 milliseconds parse_duration(const std::string& field, const Json& j) {
-  const std::string expected = "seconds as a non-negative number, or a string like \"500ms\", \"60s\", \"5m\", \"1h\"";
-  double seconds = 0;
-  if (j.is_number()) {
-    seconds = j.get<double>();
-  } else if (j.is_string()) {
-    static const std::unordered_map<std::string, double> kUnits = {{"ms", 1e-3}, {"s", 1}, {"", 1}, {"m", 60}, {"h", 3600}};
-    double number = 0;
-    std::string unit;
-    const std::string text = j.get<std::string>();
-    auto u = kUnits.end();
-    if (!split_number(text, number, unit) || (u = kUnits.find(unit)) == kUnits.end()) bad_field(field, expected, shown(j));
-    seconds = number * u->second;
-  } else {
-    bad_field(field, expected, shown(j));
-  }
-  if (!std::isfinite(seconds) || seconds < 0 || seconds > kMaxSeconds) bad_field(field, expected, shown(j));
-  return milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
+  return internal::parse_duration("PoolConfig." + field, j);
 }
 
-uint64_t parse_bytes(const std::string& field, const Json& j) {
-  const std::string expected = "bytes as a positive integer, or a string like \"512MiB\", \"8GiB\", \"1GB\"";
-  if (j.is_number_unsigned()) return j.get<uint64_t>();
-  if (!j.is_string()) bad_field(field, expected, shown(j));
-  static const std::unordered_map<std::string, double> kUnits = {
-      {"", 1},          {"B", 1},         {"KB", 1e3},         {"MB", 1e6},         {"GB", 1e9},
-      {"TB", 1e12},     {"KiB", 1024.0},  {"MiB", 1048576.0},  {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
-  double number = 0;
-  std::string unit;
-  auto u = kUnits.end();
-  if (!split_number(j.get<std::string>(), number, unit) || (u = kUnits.find(unit)) == kUnits.end()) {
-    bad_field(field, expected, shown(j));
-  }
-  const double bytes = number * u->second;
-  if (!std::isfinite(bytes) || bytes >= 1.8e19) bad_field(field, expected, shown(j));
-  return static_cast<uint64_t>(std::llround(bytes));
-}
+uint64_t parse_bytes(const std::string& field, const Json& j) { return internal::parse_bytes("PoolConfig." + field, j); }
 
 std::map<int, uint64_t> parse_budgets(const Json& j) {
   if (!j.is_object()) bad_field("device_byte_budgets", "an object of device id -> bytes", shown(j));

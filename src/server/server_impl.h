@@ -25,7 +25,7 @@
 #include <httplib.h>
 
 #include "kapsl/server.h"
-#include "server/admission.h"
+#include "server/request_admission.h"
 #include "server/connection_watch.h"
 #include "server/http_util.h"
 #include "server/model_host.h"

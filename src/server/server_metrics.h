@@ -20,7 +20,7 @@
 
 #include "kapsl/engine_pool.h"
 #include "kapsl/metrics.h"
-#include "server/admission.h"
+#include "server/request_admission.h"
 
 #include "core/thread_annotations.h"
 

@@ -8,8 +8,8 @@
 #include <map>
 #include <mutex>
 
-#include "factory/fake_engine.h"
-#include "factory/test_util.h"
+#include "support/fake_engine.h"
+#include "support/test_util.h"
 
 namespace kapsl {
 namespace {

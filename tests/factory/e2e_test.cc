@@ -5,9 +5,9 @@
 
 #include <cmath>
 
-#include "factory/archive_writer.h"
-#include "factory/smoke_model.h"
-#include "factory/test_util.h"
+#include "support/archive_writer.h"
+#include "onnx/smoke_model.h"
+#include "support/test_util.h"
 #include "kapsl/backend_factory.h"
 #include "kapsl/onnx_engine.h"
 #include "onnx/test_models.h"

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include "factory/test_util.h"
+#include "support/test_util.h"
 #include "kapsl/backend_factory.h"
 
 namespace kapsl {

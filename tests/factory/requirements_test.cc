@@ -2,7 +2,7 @@
 // its bugs gave wrong answers.
 #include <gtest/gtest.h>
 
-#include "factory/test_util.h"
+#include "support/test_util.h"
 #include "kapsl/backend_factory.h"
 
 namespace kapsl {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "factory/test_util.h"
+#include "support/test_util.h"
 #include "kapsl/backend_factory.h"
 
 namespace kapsl {

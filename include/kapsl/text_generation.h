@@ -1,0 +1,106 @@
+// TextGenerator: the capability of an engine that generates text — tokenization, chat
+// templates, generation and streaming — whatever backend it runs on.
+//
+// Front ends never name a backend's engine type. They ask an Engine for this capability
+// (Engine::text_generator()) and get nullptr when the engine has none (an ONNX classifier,
+// an embeddings-only engine). The GGUF backend's engines implement it.
+//
+// Ownership: the TextGenerator is part of its engine; the pointer is valid for the engine's
+// lifetime. Requests and callbacks are borrowed for the duration of a call; results are
+// values owned by the caller.
+// Thread-safety: safe for concurrent use without external synchronization, as the Engine
+// interface requires of every engine. Stream callbacks run on the calling thread.
+#ifndef KAPSL_TEXT_GENERATION_H_
+#define KAPSL_TEXT_GENERATION_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "kapsl/engine.h"
+#include "kapsl/request.h"
+
+namespace kapsl {
+
+// A chat message ("system", "user", "assistant", ...).
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+// Chat messages to render with a template before generating.
+struct ChatPrompt {
+  std::vector<ChatMessage> messages;
+  std::string chat_template;  // a template name or template text; "" = the model's own
+};
+
+// What to generate from: text, token ids, or chat messages.
+using Prompt = std::variant<std::string, std::vector<int32_t>, ChatPrompt>;
+
+struct GenerateRequest {
+  Prompt prompt;                 // text is tokenized with add_special (BOS) and parse_special
+  GenerationOptions options;
+  std::optional<Clock::time_point> deadline;  // checked between tokens and during prompt decode
+  CancellationToken cancel;      // idem
+};
+
+struct GenerateResult {
+  std::string text;              // valid UTF-8 (invalid bytes become U+FFFD); excludes stop strings
+  std::vector<int32_t> tokens;   // every generated token, including a stop token if one ended it
+  GenerationUsage usage;         // finish_reason kStop, kLength, kCancelled or kTimeout
+};
+
+// Facts about a text model every front end may need.
+struct TextModelInfo {
+  uint32_t context_size = 0;        // tokens one sequence may hold (prompt + generated)
+  int32_t vocab_size = 0;           // token ids are in [0, vocab_size)
+  int32_t bos_token = -1;           // -1 = none
+  int32_t eos_token = -1;           // -1 = none
+  std::vector<int32_t> eog_tokens;  // every end-of-generation token
+  std::string chat_template;        // the model's own template text; "" = none
+};
+
+class TextGenerator {
+ public:
+  // Generates text. Stops on an end-of-generation token (unless options.ignore_eos), a stop
+  // token id, a stop string (not included in the text), max_new_tokens, cancellation or the
+  // deadline; the reason is in usage.finish_reason. If `on_chunk` is given it receives the
+  // text as it is produced, in pieces of valid UTF-8; returning false stops with kCancelled.
+  // The returned text is the pieces concatenated.
+  // Throws: kInvalidInput (bad options, empty prompt, token id out of range, prompt plus
+  // max_new_tokens beyond the context; checked before any work), kOverloaded, kTimeout /
+  // kCancelled (only while waiting for a turn; once generating they end it with a finish
+  // reason), kUnavailable (the engine cannot generate), kResourceExhausted / kBackend.
+  // The engine stays usable after any error.
+  virtual GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {}) = 0;
+
+  // Renders `messages` with `chat_template` (a template name or template text) or, if
+  // empty, the model's own. add_assistant_prompt: end with the opening of the assistant's
+  // turn. Throws kInvalidInput if the model has no template and none is given, or the
+  // template is not supported.
+  virtual std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
+                                          const std::string& chat_template = {}) const = 0;
+
+  // add_special: add BOS/EOS as the model asks; parse_special: turn text like "<|im_end|>"
+  // into its special token. Throws kInvalidInput if the text is too long.
+  virtual std::vector<int32_t> tokenize(std::string_view text, bool add_special = true,
+                                        bool parse_special = false) const = 0;
+
+  // special: render special tokens as text. Throws kInvalidInput for an id outside
+  // [0, vocab_size).
+  virtual std::string detokenize(std::span<const int32_t> tokens, bool special = false) const = 0;
+
+  // The model's facts; the reference is valid for the engine's lifetime. Never throws.
+  virtual const TextModelInfo& text_info() const = 0;
+
+ protected:
+  ~TextGenerator() = default;  // owned and destroyed through its Engine
+};
+
+}  // namespace kapsl
+
+#endif  // KAPSL_TEXT_GENERATION_H_

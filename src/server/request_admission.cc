@@ -1,0 +1,80 @@
+#include "server/request_admission.h"
+
+#include "kapsl/error.h"
+
+namespace kapsl::server {
+
+Admission::Ticket& Admission::Ticket::operator=(Ticket&& other) noexcept {
+  if (this != &other) {
+    release();
+    owner_ = other.owner_;
+    gate_ = other.gate_;
+    other.owner_ = nullptr;
+  }
+  return *this;
+}
+
+void Admission::Ticket::release() noexcept {
+  if (owner_ != nullptr) owner_->give_back(gate_);
+  owner_ = nullptr;
+}
+
+Admission::Ticket Admission::admit(const std::string& model) {
+  std::unique_lock lock(mu_);
+  if (closed_) throw Error::unavailable("the server is shutting down");
+  Gate& gate = gates_[model];
+  if (gate.running < limits_.max_concurrency) {
+    ++gate.running;
+    return Ticket(this, &gate);
+  }
+  if (gate.waiting >= limits_.max_queue) {
+    throw Error::overloaded("model '" + model + "' is busy",
+                            std::to_string(gate.running) + " requests running and " + std::to_string(gate.waiting) +
+                                " queued (the limits)");
+  }
+  ++gate.waiting;
+  const bool turn = gate.cv.wait_for(lock, limits_.queue_timeout,
+                                     [&] { return closed_ || gate.running < limits_.max_concurrency; });
+  --gate.waiting;
+  if (closed_) throw Error::unavailable("the server is shutting down");
+  if (!turn) throw Error::overloaded("model '" + model + "' is busy", "waited the whole queue timeout for a turn");
+  ++gate.running;
+  return Ticket(this, &gate);
+}
+
+void Admission::give_back(Gate* gate) noexcept {
+  {
+    std::lock_guard lock(mu_);
+    --gate->running;
+  }
+  gate->cv.notify_one();
+}
+
+Admission::Counts Admission::counts(std::string_view model) const {
+  std::lock_guard lock(mu_);
+  auto it = gates_.find(model);
+  if (it == gates_.end()) return {};
+  return {it->second.running, it->second.waiting};
+}
+
+std::map<std::string, Admission::Counts> Admission::all_counts() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, Counts> out;
+  for (const auto& [name, gate] : gates_) out.emplace(name, Counts{gate.running, gate.waiting});
+  return out;
+}
+
+uint32_t Admission::total_running() const {
+  std::lock_guard lock(mu_);
+  uint32_t n = 0;
+  for (const auto& [name, gate] : gates_) n += gate.running;
+  return n;
+}
+
+void Admission::close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  for (auto& [name, gate] : gates_) gate.cv.notify_all();
+}
+
+}  // namespace kapsl::server

@@ -1,0 +1,89 @@
+// Admission: bounded concurrency and a bounded, timed queue per model.
+//
+// admit() lets a request run when fewer than max_concurrency requests of its model are
+// running; otherwise it waits in the model's queue (at most max_queue waiters, each at most
+// queue_timeout) and is refused with Error(kOverloaded) when the queue is full or the wait
+// times out. A Ticket holds the turn and gives it back when destroyed. close() refuses
+// every later admit() with Error(kUnavailable) ("shutting down") and wakes the waiters.
+//
+// Thread-safety: safe for concurrent use without external synchronization.
+#ifndef KAPSL_SRC_SERVER_REQUEST_ADMISSION_H_
+#define KAPSL_SRC_SERVER_REQUEST_ADMISSION_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "core/thread_annotations.h"
+
+namespace kapsl::server {
+
+struct AdmissionLimits {
+  uint32_t max_concurrency = 4;              // running at once per model, >= 1
+  uint32_t max_queue = 16;                   // waiting per model
+  std::chrono::milliseconds queue_timeout{30000};  // longest wait
+};
+
+class Admission {
+  struct Gate {
+    uint32_t running = 0;
+    uint32_t waiting = 0;
+    std::condition_variable cv;
+  };
+
+ public:
+  // A turn to run. Movable; gives the turn back when destroyed.
+  class Ticket {
+   public:
+    Ticket() = default;
+    Ticket(Ticket&& other) noexcept : owner_(other.owner_), gate_(other.gate_) { other.owner_ = nullptr; }
+    Ticket& operator=(Ticket&& other) noexcept;
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() { release(); }
+    void release() noexcept;
+
+   private:
+    friend class Admission;
+    Ticket(Admission* owner, Gate* gate) : owner_(owner), gate_(gate) {}
+    Admission* owner_ = nullptr;
+    Gate* gate_ = nullptr;
+  };
+
+  struct Counts {
+    uint32_t running = 0;
+    uint32_t waiting = 0;
+  };
+
+  explicit Admission(AdmissionLimits limits) : limits_(limits) {}
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+
+  // A turn for `model`, after waiting if need be. Throws Error(kOverloaded) (queue full or
+  // waited queue_timeout) or Error(kUnavailable) (closed).
+  Ticket admit(const std::string& model);
+  // Counts for `model` (zeros if it never had a request).
+  Counts counts(std::string_view model) const;
+  // Counts for every model that had a request.
+  std::map<std::string, Counts> all_counts() const;
+  // Running requests over all models.
+  uint32_t total_running() const;
+  // Refuses every later admit() and wakes the waiters, which are refused too.
+  void close();
+
+ private:
+  void give_back(Gate* gate) noexcept;
+
+  const AdmissionLimits limits_;
+  mutable std::mutex mu_;
+  std::map<std::string, Gate, std::less<>> gates_ GUARDED_BY(mu_);  // nodes never move
+  bool closed_ GUARDED_BY(mu_) = false;
+};
+
+}  // namespace kapsl::server
+
+#endif  // KAPSL_SRC_SERVER_REQUEST_ADMISSION_H_
