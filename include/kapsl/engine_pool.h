@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,14 @@ using EvictionCallback =
 // Builds the engine for a key; returns a loaded engine or throws. A returned nullptr counts
 // as a failed load (kModelLoad). std::unique_ptr<Engine> converts to the return type.
 using EngineLoader = std::function<std::shared_ptr<Engine>(const EngineKey& key)>;
+
+// Settings of one entry, given when its engine is admitted.
+struct EntryOptions {
+  // Idle expiry of this entry instead of PoolConfig::ttl; 0 = never. Unset = the config's.
+  std::optional<std::chrono::milliseconds> ttl;
+  // Admit it pinned (as pin() would right after). A replaced entry's pin is kept either way.
+  bool pin = false;
+};
 
 // Bytes held for one device.
 struct DeviceBytes {
@@ -162,23 +171,24 @@ class EnginePool {
   // the same engine or the same error; callers for other keys are not delayed. A failed
   // load is not cached beyond load_failure_backoff. The loader runs on the first caller's
   // thread without any pool lock; it may use the pool for other keys.
+  // A loaded engine is admitted with `entry`'s settings.
   // Throws: kInvalidInput if loader is empty, key.model_id is empty, or the loader asks
   // for its own key; the loader's kapsl::Error unchanged; kModelLoad if the loader threw
   // anything else or returned nullptr; kResourceExhausted if the engine cannot be admitted
   // (see put). After a failure the pool holds nothing new for `key`.
-  std::shared_ptr<Engine> get_or_load(const EngineKey& key, const EngineLoader& loader);
+  std::shared_ptr<Engine> get_or_load(const EngineKey& key, const EngineLoader& loader, const EntryOptions& entry = {});
 
   // Admits `engine` under `key` as most recently used, replacing any engine already there
   // (reason kReplaced; a replaced entry keeps its pin) and evicting unpinned entries as
   // needed: for the device's byte budget, only idle ones (an engine in use frees nothing
   // until released): the least recently used that alone frees enough, else least recently
   // used first (reason kBytes); for max_size, idle ones first, then those in use, least
-  // recently used first (kCapacity). Calls
+  // recently used first (kCapacity). The entry gets `entry`'s settings. Calls
   // engine->resident_bytes() once, outside the lock. Clears any load backoff for `key`.
   // Throws kInvalidInput if engine is null or key.model_id empty; kResourceExhausted if
   // the engine alone exceeds the budget or not enough can be evicted (pinned or in use).
   // After a failure the pool is unchanged.
-  void put(const EngineKey& key, std::shared_ptr<Engine> engine);
+  void put(const EngineKey& key, std::shared_ptr<Engine> engine, const EntryOptions& entry = {});
 
   // Removes `key` (reason kRemoved), pinned or not; a caller holding the engine keeps it.
   // Returns whether it was resident. Does not cancel a load of `key` in flight: that load
@@ -217,8 +227,8 @@ class EnginePool {
 
   // One sweep, as the background sweeper runs it: health-checks every entry outside the
   // lock and removes the unhealthy ones (kHealth), then evicts unpinned entries nobody
-  // holds that have been idle at least ttl, least recently used first, never below
-  // min_size (kTtl). An entry some caller holds counts as used now. Never promotes an
+  // holds that have been idle at least their ttl (EntryOptions::ttl, else the config's),
+  // least recently used first, never below min_size (kTtl). An entry some caller holds counts as used now. Never promotes an
   // entry or counts a hit or miss. Returns what it did. Never throws except bad_alloc.
   SweepReport sweep();
 

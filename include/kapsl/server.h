@@ -1,18 +1,21 @@
 // Server: `kapsl serve`, an HTTP inference server over a model repository and an EnginePool.
 //
-// What it is. A Server serves every model of one repository folder: each sub-folder holding
-// a metadata.json (see manifest.h) and each bare .onnx / .gguf file is a model, named by the
-// folder or the file stem. Models load on demand through an EnginePool (LRU, idle TTL, byte
-// budget, pinning, single-flight loading). Three APIs share one port:
+// What it is. A Server serves every model of one repository folder — model files, folders
+// holding a metadata.json (manifest.h) and .aimod packages side by side — each named by its
+// folder, file stem or package stem. Every model is opened, configured and loaded through
+// one BackendFactory (backend_factory.h) over the registered backends, on demand, through an
+// EnginePool (LRU, idle TTL, byte budget, pinning, single-flight loading). Three APIs share
+// one port:
 //   - KServe Open Inference Protocol v2 (/v2/...), with Triton's binary tensor extension and
-//     the model-repository extension;
-//   - an OpenAI-compatible API for GGUF models (/v1/models, /v1/completions,
-//     /v1/chat/completions with server-sent events, /v1/embeddings);
+//     the model-repository extension, for every model;
+//   - an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions with
+//     server-sent events, /v1/embeddings) for models whose engines generate text or embed
+//     (the TextGenerator and Embedder capabilities), whatever their backend;
 //   - Prometheus metrics (/metrics).
 // Each model admits at most max_concurrency requests at once and queues at most max_queue
-// more; beyond that a request is refused at once with 503 (KServe) or 429 (OpenAI) and a
-// Retry-After header, so memory never grows with the offered load. docs/server.md lists the
-// routes, status codes and metric names.
+// more (its manifest's "serving" section may set its own); beyond that a request is refused
+// at once with 503 (KServe) or 429 (OpenAI) and a Retry-After header, so memory never grows
+// with the offered load. docs/server.md lists the routes, status codes and metric names.
 //
 // Model names are looked up in the list the repository scan produced; a name never becomes
 // a path, so no request can reach a file outside the repository root.
@@ -38,6 +41,8 @@
 
 namespace kapsl {
 
+class BackendRegistry;
+
 struct ServerOptions {
   // --- Behaviour
   std::string model_repository;      // root folder of the models; required
@@ -49,7 +54,7 @@ struct ServerOptions {
   std::vector<std::string> pinned_models;
   PoolConfig pool;                   // the EnginePool's limits (max_size, ttl, byte budgets, ...)
 
-  // --- Load limits, per model
+  // --- Load limits: defaults for models whose manifest's "serving" section does not say
   uint32_t max_concurrency = 4;      // requests running at once per model (>= 1)
   uint32_t max_queue = 16;           // requests waiting for a turn per model; one more is refused
   std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};  // longest wait in the queue
@@ -58,9 +63,13 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};  // drain time on shutdown
 
   // --- Backends
-  int32_t threads = 0;        // threads per engine (ONNX intra-op, GGUF per slot); 0 = backend default
-  uint32_t ctx_size = 0;      // GGUF context tokens per slot; 0 = min(trained, 4096)
-  uint32_t parallel = 1;      // GGUF slots (generations at once per model)
+  // The backends models may use; null = builtin_backends(). Register your own (backend.h)
+  // to serve them.
+  std::shared_ptr<const BackendRegistry> backends;
+  // Settings for every model, in manifest form ({"threads": 2, "gguf": {"slots": 4}}),
+  // merged under each model's manifest (see BackendFactory); "" = none. The load limits
+  // above are merged under these.
+  std::string model_defaults;
 
   // --- Performance
   size_t http_threads = 32;   // HTTP worker threads; each open connection holds one while it is busy

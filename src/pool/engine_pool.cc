@@ -19,10 +19,13 @@ EnginePool::EnginePool(PoolConfig config) : impl_(std::make_unique<Impl>(std::mo
 EnginePool::~EnginePool() = default;
 
 std::shared_ptr<Engine> EnginePool::get(const EngineKey& key) { return impl_->get(key); }
-std::shared_ptr<Engine> EnginePool::get_or_load(const EngineKey& key, const EngineLoader& loader) {
-  return impl_->get_or_load(key, loader, /*count_lookup=*/true);
+std::shared_ptr<Engine> EnginePool::get_or_load(const EngineKey& key, const EngineLoader& loader,
+                                                const EntryOptions& entry) {
+  return impl_->get_or_load(key, loader, /*count_lookup=*/true, entry);
 }
-void EnginePool::put(const EngineKey& key, std::shared_ptr<Engine> engine) { impl_->put(key, std::move(engine)); }
+void EnginePool::put(const EngineKey& key, std::shared_ptr<Engine> engine, const EntryOptions& entry) {
+  impl_->put(key, std::move(engine), entry);
+}
 bool EnginePool::remove(const EngineKey& key) { return impl_->remove(key); }
 size_t EnginePool::clear() { return impl_->clear(); }
 bool EnginePool::pin(const EngineKey& key) { return impl_->set_pinned(key, true); }

@@ -1,5 +1,5 @@
 // EnginePool::Impl: the pool's state and its internal steps, shared by the files of
-// src/pool/ (engine_pool.cc: lookups and removals; admission.cc: put and victim choice;
+// src/pool/ (engine_pool.cc: lookups and removals; put_and_evict.cc: put and victim choice;
 // single_flight.cc: get_or_load and warmup; sweep.cc: health and idle expiry;
 // pool_metrics.cc: metrics and introspection).
 //
@@ -41,6 +41,7 @@ struct PoolEntry {
   uint64_t bytes = 0;
   Clock::time_point last_use;
   bool pinned = false;
+  std::optional<std::chrono::milliseconds> ttl;  // EntryOptions::ttl; unset = the config's
   uint64_t serial = 0;  // admission number: tells this entry from a later one for the key
 
   // Nobody but the pool holds it. Only the pool copies `handed`, and only under its lock,
@@ -88,6 +89,7 @@ struct PoolCounters {
 struct Prepared {
   std::shared_ptr<Engine> engine;
   uint64_t bytes = 0;
+  EntryOptions entry;
 };
 
 // The pool's default time source: kapsl::Clock to within a few milliseconds. Last-use
@@ -118,12 +120,12 @@ class EnginePool::Impl {
   size_t size() const LOCKS_EXCLUDED(mu_);
   void set_callback(EvictionCallback callback) LOCKS_EXCLUDED(mu_);
 
-  // admission.cc
-  void put(const EngineKey& key, std::shared_ptr<Engine> engine) LOCKS_EXCLUDED(mu_);
+  // put_and_evict.cc
+  void put(const EngineKey& key, std::shared_ptr<Engine> engine, const EntryOptions& entry) LOCKS_EXCLUDED(mu_);
 
   // single_flight.cc
-  std::shared_ptr<Engine> get_or_load(const EngineKey& key, const EngineLoader& loader, bool count_lookup)
-      LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<Engine> get_or_load(const EngineKey& key, const EngineLoader& loader, bool count_lookup,
+                                      const EntryOptions& entry) LOCKS_EXCLUDED(mu_);
   WarmupReport warmup(const std::vector<EngineKey>& keys, const EngineLoader& loader) LOCKS_EXCLUDED(mu_);
 
   // sweep.cc
@@ -157,8 +159,8 @@ class EnginePool::Impl {
   // Runs queued callbacks outside the lock, unless another thread is already doing so.
   void deliver() LOCKS_EXCLUDED(mu_);
 
-  // admission.cc
-  internal::Prepared prepare(std::shared_ptr<Engine> engine) const;
+  // put_and_evict.cc
+  internal::Prepared prepare(std::shared_ptr<Engine> engine, const EntryOptions& entry) const;
   Plan plan_locked(const EngineKey& key, uint64_t bytes) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void plan_bytes_locked(const EngineKey& key, uint64_t bytes, Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void plan_capacity_locked(const EngineKey& key, Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -174,10 +176,11 @@ class EnginePool::Impl {
   // single_flight.cc
   Join join_or_lead(const EngineKey& key) LOCKS_EXCLUDED(mu_);
   std::shared_ptr<Engine> lead_load(const EngineKey& key, const EngineLoader& loader,
-                                    const std::shared_ptr<internal::Flight>& flight) LOCKS_EXCLUDED(mu_);
-  std::shared_ptr<Engine> complete_load(const EngineKey& key, const std::shared_ptr<internal::Flight>& flight,
-                                        std::shared_ptr<Engine> engine, std::optional<Error> error)
+                                    const std::shared_ptr<internal::Flight>& flight, const EntryOptions& entry)
       LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<Engine> complete_load(const EngineKey& key, const std::shared_ptr<internal::Flight>& flight,
+                                        std::shared_ptr<Engine> engine, std::optional<Error> error,
+                                        const EntryOptions& entry) LOCKS_EXCLUDED(mu_);
 
   // sweep.cc
   size_t expire_idle_locked(Clock::time_point now) EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1,4 +1,4 @@
-// Admission: put(), and the choice of victims for max_size and for a device's byte budget.
+// put(), and the choice of victims for max_size and for a device's byte budget.
 #include <algorithm>
 #include <utility>
 
@@ -22,8 +22,9 @@ struct EnginePool::Impl::Plan {
   }
 };
 
-internal::Prepared EnginePool::Impl::prepare(std::shared_ptr<Engine> engine) const {
+internal::Prepared EnginePool::Impl::prepare(std::shared_ptr<Engine> engine, const EntryOptions& entry) const {
   internal::Prepared p;
+  p.entry = entry;
   p.engine = internal::untracked(std::move(engine));
   p.bytes = p.engine->resident_bytes();
   return p;
@@ -115,27 +116,28 @@ std::shared_ptr<Engine> EnginePool::Impl::admit_locked(const EngineKey& key, int
     PoolCounters::bump(counters_.rejections);
     throw;
   }
-  bool pinned = false;
+  bool pinned = prepared.entry.pin;
   if (plan.replaced) {
-    pinned = (*plan.replaced)->pinned;
+    pinned = pinned || (*plan.replaced)->pinned;
     depart_locked(*plan.replaced, EvictionReason::kReplaced);
   }
   for (Lru::iterator it : plan.for_bytes) depart_locked(it, EvictionReason::kBytes);
   for (Lru::iterator it : plan.for_capacity) depart_locked(it, EvictionReason::kCapacity);
 
   auto charge = std::make_shared<internal::Charge>(ledger_, key.device_id, prepared.bytes);
-  internal::PoolEntry entry{key, internal::make_tracked(prepared.engine, charge), std::move(prepared.engine),
-                            charge, prepared.bytes, now, pinned, next_serial_++};
+  internal::PoolEntry entry{key,    internal::make_tracked(prepared.engine, charge),
+                            std::move(prepared.engine), charge, prepared.bytes, now, pinned, prepared.entry.ttl,
+                            next_serial_++};
   lru_.push_front(std::move(entry));
   index_[key] = lru_.begin();
   failed_loads_.erase(key);
   return lru_.front().handed;
 }
 
-void EnginePool::Impl::put(const EngineKey& key, std::shared_ptr<Engine> engine) {
+void EnginePool::Impl::put(const EngineKey& key, std::shared_ptr<Engine> engine, const EntryOptions& entry) {
   if (!engine) throw Error::invalid_input("EnginePool::put: engine is null", key.to_string());
   if (key.model_id.empty()) throw Error::invalid_input("EnginePool::put: key.model_id is empty");
-  internal::Prepared prepared = prepare(std::move(engine));
+  internal::Prepared prepared = prepare(std::move(engine), entry);
   std::shared_ptr<Engine> handed;
   {
     std::lock_guard lock(mu_);

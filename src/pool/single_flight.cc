@@ -86,7 +86,7 @@ std::shared_ptr<Engine> call_loader(const EngineKey& key, const EngineLoader& lo
 }  // namespace
 
 std::shared_ptr<Engine> EnginePool::Impl::lead_load(const EngineKey& key, const EngineLoader& loader,
-                                                    const std::shared_ptr<Flight>& flight) {
+                                                    const std::shared_ptr<Flight>& flight, const EntryOptions& entry) {
   const auto start = Clock::now();  // real time, not config_.clock: this is a measurement
   std::optional<Error> error;
   std::shared_ptr<Engine> engine = call_loader(key, loader, error);
@@ -97,14 +97,15 @@ std::shared_ptr<Engine> EnginePool::Impl::lead_load(const EngineKey& key, const 
     PoolCounters::bump(counters_.load_failures);
     spdlog::warn("EnginePool: loading {} failed: {}", key.to_string(), error->to_string());
   }
-  return complete_load(key, flight, std::move(engine), std::move(error));
+  return complete_load(key, flight, std::move(engine), std::move(error), entry);
 }
 
 std::shared_ptr<Engine> EnginePool::Impl::complete_load(const EngineKey& key, const std::shared_ptr<Flight>& flight,
-                                                        std::shared_ptr<Engine> engine, std::optional<Error> error) {
+                                                        std::shared_ptr<Engine> engine, std::optional<Error> error,
+                                                        const EntryOptions& entry) {
   internal::Prepared prepared;
   try {
-    if (engine) prepared = prepare(std::move(engine));
+    if (engine) prepared = prepare(std::move(engine), entry);
   } catch (const std::exception& e) {  // resident_bytes() must not throw; never strand the waiters
     error = Error::backend("EnginePool: resident_bytes() of " + key.to_string() + " threw", e.what());
   }
@@ -132,14 +133,14 @@ std::shared_ptr<Engine> EnginePool::Impl::complete_load(const EngineKey& key, co
 }
 
 std::shared_ptr<Engine> EnginePool::Impl::get_or_load(const EngineKey& key, const EngineLoader& loader,
-                                                      bool count_lookup) {
+                                                      bool count_lookup, const EntryOptions& entry) {
   if (!loader) throw Error::invalid_input("EnginePool::get_or_load: loader is empty", key.to_string());
   if (key.model_id.empty()) throw Error::invalid_input("EnginePool::get_or_load: key.model_id is empty");
   if (std::shared_ptr<Engine> engine = lookup(key, count_lookup)) return engine;
   Join join = join_or_lead(key);
   if (join.engine) return std::move(join.engine);
   if (!join.leader) return join.flight->wait();
-  return lead_load(key, loader, join.flight);
+  return lead_load(key, loader, join.flight, entry);
 }
 
 WarmupReport EnginePool::Impl::warmup(const std::vector<EngineKey>& keys, const EngineLoader& loader) {
@@ -159,7 +160,7 @@ WarmupReport EnginePool::Impl::warmup(const std::vector<EngineKey>& keys, const 
       continue;
     }
     try {
-      get_or_load(key, warming, /*count_lookup=*/false);
+      get_or_load(key, warming, /*count_lookup=*/false, {});
       report.loaded.push_back(key);
     } catch (const Error& e) {
       spdlog::warn("EnginePool: warmup of {} failed: {}", key.to_string(), e.to_string());

@@ -42,7 +42,6 @@ SweepReport EnginePool::Impl::sweep() {
 }
 
 size_t EnginePool::Impl::expire_idle_locked(Clock::time_point now) {
-  if (config_.ttl.count() <= 0) return 0;
   // A held engine is in use: its idle time starts when its users let go, which the sweep
   // sees as "held at the last sweep".
   for (internal::PoolEntry& e : lru_) {
@@ -51,7 +50,8 @@ size_t EnginePool::Impl::expire_idle_locked(Clock::time_point now) {
   size_t expired = 0;
   for (auto it = lru_.end(); lru_.size() > config_.min_size && it != lru_.begin();) {
     --it;
-    if (it->pinned || !it->idle() || now - it->last_use < config_.ttl) continue;
+    const std::chrono::milliseconds ttl = it->ttl.value_or(config_.ttl);
+    if (it->pinned || !it->idle() || ttl.count() <= 0 || now - it->last_use < ttl) continue;
     auto victim = it++;  // step back onto the next entry before erasing this one
     depart_locked(victim, EvictionReason::kTtl);
     ++expired;

@@ -63,11 +63,13 @@ void handle_metadata(Impl& s, const httplib::Request& req, httplib::Response& re
   check_version(req, model);
   const auto engine = s.host.acquire(model, EngineRole::kMain);
   const ModelInfo& info = engine->model_info();
-  const json body = {{"name", model.name},
-                     {"versions", {model.version}},
-                     {"platform", model.format == server::ModelFormat::kOnnx ? "onnxruntime_onnx" : "llama_cpp_gguf"},
-                     {"inputs", tensor_infos(info.inputs)},
-                     {"outputs", tensor_infos(info.outputs)}};
+  json body = {{"name", model.name},
+               {"versions", {model.version}},
+               {"platform", model.resolved->backend->platform()},
+               {"inputs", tensor_infos(info.inputs)},
+               {"outputs", tensor_infos(info.outputs)}};
+  // kapsl's extension: how the model was loaded (backend, task, provider, what failed first).
+  if (const auto report = s.host.report(model.name)) body["load_report"] = json::parse(report->to_json());
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
@@ -91,7 +93,7 @@ void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res) 
   request.inputs = std::move(parsed.inputs);
   request.output_names = parsed.output_names;
   request.request_id = parsed.id;
-  request.deadline = s.deadline();
+  request.deadline = call.deadline;
   request.cancel = call.cancel;
   InferenceResult result;
   try {

@@ -1,10 +1,10 @@
 #include "server/model_host.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "kapsl/error.h"
-#include "kapsl/gguf_engine.h"
-#include "kapsl/onnx_engine.h"
 
 namespace kapsl::server {
 
@@ -20,14 +20,26 @@ const char* model_state_name(ModelState state) noexcept {
 
 namespace {
 
-EngineKey key_for(const std::string& name, EngineRole role) {
-  return EngineKey{role == EngineRole::kEmbed ? name + ":embed" : name, 0};
+EngineKey main_key(const std::string& name) { return EngineKey{name, 0}; }
+
+// Whether `role` needs an engine other than the model's main one.
+bool needs_variant(const ResolvedModel& resolved, EngineRole role) {
+  return role == EngineRole::kEmbed && resolved.task != "embed";
+}
+
+EngineKey key_for(const RepositoryModel& model, EngineRole role) {
+  return needs_variant(*model.resolved, role) ? EngineKey{model.name + ":embed", 0} : main_key(model.name);
+}
+
+EntryOptions entry_options(const ResolvedModel& resolved) {
+  const ServingConfig& serving = resolved.package.manifest.serving;
+  return EntryOptions{serving.idle_ttl, serving.pin.value_or(false)};
 }
 
 }  // namespace
 
-ModelHost::ModelHost(const PoolConfig& pool_config, BackendSettings backend)
-    : backend_(backend), pool_(pool_config) {
+ModelHost::ModelHost(const PoolConfig& pool_config, std::shared_ptr<const BackendFactory> factory)
+    : factory_(std::move(factory)), pool_(pool_config) {
   pool_.set_eviction_callback([](const EngineKey& key, const std::shared_ptr<Engine>&, EvictionReason reason) {
     spdlog::info("model {} left the pool: {}", key.model_id, eviction_reason_name(reason));
   });
@@ -35,21 +47,29 @@ ModelHost::ModelHost(const PoolConfig& pool_config, BackendSettings backend)
 
 ModelHost::~ModelHost() { pool_.clear_eviction_callback(); }
 
-std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, EngineRole role) {
-  const std::string path = model.model_path.string();
-  if (model.format == ModelFormat::kOnnx) {
-    if (role != EngineRole::kMain) throw Error::invalid_input("model '" + model.name + "' is an ONNX model");
-    OnnxOptions options;
-    if (backend_.threads > 0) options.intra_op_threads = backend_.threads;
-    return OnnxEngine::load(path, options);
+std::shared_ptr<const ResolvedModel> ModelHost::resolved_for(const RepositoryModel& model, EngineRole role) const {
+  if (!needs_variant(*model.resolved, role)) return model.resolved;
+  const auto tasks = model.resolved->backend->tasks();
+  if (std::find(tasks.begin(), tasks.end(), "embed") == tasks.end()) {
+    throw Error::invalid_input("model '" + model.name + "' cannot embed",
+                               "its backend " + model.resolved->backend->name() + " has no \"embed\" task");
   }
-  GgufOptions options;
-  options.n_ctx = backend_.ctx_size;
-  options.n_parallel = role == EngineRole::kEmbed ? 1 : backend_.parallel;
-  options.max_queue = backend_.max_queue;
-  options.n_threads = backend_.threads;
-  options.embeddings = role == EngineRole::kEmbed;
-  return GgufEngine::load(path, options);
+  LoadOptions variant;
+  variant.overrides = R"({"task": "embed"})";
+  return std::make_shared<const ResolvedModel>(factory_->resolve(model.resolved->package, variant));
+}
+
+std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, const ResolvedModel& resolved, EngineRole role) {
+  spdlog::info("loading {} ({}/{}) from {}", model.name, resolved.backend->name(), resolved.task,
+               resolved.package.model_path.string());
+  LoadedEngine loaded = factory_->load(resolved);
+  if (resolved.package.manifest.serving.warmup.value_or(false)) loaded.engine->warmup();
+  spdlog::info("loaded {}: {}", model.name, loaded.report.summary());
+  if (role == EngineRole::kMain) {
+    std::lock_guard lock(mu_);
+    reports_[model.name] = loaded.report;
+  }
+  return std::shared_ptr<Engine>(std::move(loaded.engine));
 }
 
 std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineRole role) {
@@ -60,7 +80,7 @@ std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineR
                                "load it with POST /v2/repository/models/" + model.name + "/load");
     }
   }
-  return pool_.get_or_load(key_for(model.name, role), [this, &model, role](const EngineKey& key) {
+  const auto loader = [this, &model, role](const EngineKey&) {
     {
       std::lock_guard lock(mu_);
       ++loading_[model.name];
@@ -73,9 +93,10 @@ std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineR
         if (--host->loading_[name] == 0) host->loading_.erase(name);
       }
     } done{this, model.name};
-    spdlog::info("loading {} from {}", key.model_id, model.model_path.string());
-    return build(model, role);
-  });
+    const auto resolved = resolved_for(model, role);
+    return build(model, *resolved, role);
+  };
+  return pool_.get_or_load(key_for(model, role), loader, entry_options(*model.resolved));
 }
 
 ModelState ModelHost::state(const std::string& name) const {
@@ -84,7 +105,14 @@ ModelState ModelHost::state(const std::string& name) const {
     if (disabled_.count(name)) return ModelState::kDisabled;
     if (loading_.count(name)) return ModelState::kLoading;
   }
-  return pool_.contains(key_for(name, EngineRole::kMain)) ? ModelState::kReady : ModelState::kUnloaded;
+  return pool_.contains(main_key(name)) ? ModelState::kReady : ModelState::kUnloaded;
+}
+
+std::optional<LoadReport> ModelHost::report(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = reports_.find(name);
+  if (it == reports_.end()) return std::nullopt;
+  return it->second;
 }
 
 void ModelHost::load(const RepositoryModel& model) {
@@ -93,7 +121,7 @@ void ModelHost::load(const RepositoryModel& model) {
     disabled_.erase(model.name);
   }
   acquire(model, EngineRole::kMain);
-  pool_.pin(key_for(model.name, EngineRole::kMain));
+  pool_.pin(main_key(model.name));
 }
 
 bool ModelHost::unload(const std::string& name) {
@@ -101,8 +129,8 @@ bool ModelHost::unload(const std::string& name) {
     std::lock_guard lock(mu_);
     disabled_.insert(name);
   }
-  const bool main = pool_.remove(key_for(name, EngineRole::kMain));
-  const bool embed = pool_.remove(key_for(name, EngineRole::kEmbed));
+  const bool main = pool_.remove(main_key(name));
+  const bool embed = pool_.remove(EngineKey{name + ":embed", 0});
   return main || embed;
 }
 

@@ -6,16 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/strings.h"
 #include "kapsl/error.h"
-#include "kapsl/manifest.h"
 
 namespace kapsl::server {
 
 namespace fs = std::filesystem;
-
-const char* model_format_name(ModelFormat format) noexcept {
-  return format == ModelFormat::kGguf ? "gguf" : "onnx";
-}
 
 bool is_valid_model_name(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
@@ -27,61 +23,67 @@ bool is_valid_model_name(std::string_view name) {
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-std::optional<ModelFormat> format_from_extension(const fs::path& path) {
-  const std::string ext = lower(path.extension().string());
-  if (ext == ".onnx") return ModelFormat::kOnnx;
-  if (ext == ".gguf") return ModelFormat::kGguf;
-  return std::nullopt;
-}
-
 // Whether canonical `path` lies strictly inside canonical `dir`.
 bool is_inside(const fs::path& path, const fs::path& dir) {
   auto [d, p] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
   return d == dir.end() && p != path.end();
 }
 
-// The model a folder with a metadata.json describes; throws Error on a bad manifest.
-RepositoryModel model_from_folder(const fs::path& dir) {
-  const Manifest manifest = read_manifest(dir / "metadata.json");
-  const fs::path file = fs::weakly_canonical(dir / manifest.model_file);
-  if (!is_inside(file, dir)) throw Error::invalid_input("model_file resolves outside the model folder", file.string());
-  if (!fs::is_regular_file(file)) throw Error::not_found("model_file is not a regular file", file.string());
-  std::string format = lower(manifest.format.empty() ? manifest.framework : manifest.format);
-  std::optional<ModelFormat> fmt;
-  if (format == "onnx") fmt = ModelFormat::kOnnx;
-  if (format == "gguf") fmt = ModelFormat::kGguf;
-  if (!fmt) fmt = format_from_extension(file);
-  if (!fmt) throw Error::invalid_input("unsupported model format", format);
-  return RepositoryModel{dir.filename().string(), *fmt, file, manifest.version.empty() ? "1" : manifest.version};
+// "size:mtime" of a path, "-" if it cannot be read.
+std::string stamp(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
+  const auto mtime = fs::last_write_time(path, ec);
+  if (ec) return "-";
+  return std::to_string(size) + ":" + std::to_string(mtime.time_since_epoch().count());
 }
 
-// The model a root entry describes, or nullopt if it is not one. Throws Error on a bad one.
-std::optional<RepositoryModel> model_from_entry(const fs::directory_entry& entry, const fs::path& root) {
-  const fs::path canonical = fs::canonical(entry.path());
-  if (!is_inside(canonical, root)) throw Error::invalid_input("resolves outside the repository root", canonical.string());
-  if (fs::is_directory(canonical)) {
-    if (!fs::exists(canonical / "metadata.json")) return std::nullopt;
-    RepositoryModel model = model_from_folder(canonical);
-    model.name = entry.path().filename().string();
-    return model;
-  }
-  const auto format = format_from_extension(entry.path());
-  if (!format || !fs::is_regular_file(canonical)) return std::nullopt;
-  return RepositoryModel{entry.path().stem().string(), *format, canonical, "1"};
+// What a change to the model would touch: the entry, a folder's manifest, the model file.
+std::string fingerprint(const fs::path& source, const fs::path& model_file) {
+  std::string fp = stamp(source);
+  if (fs::is_directory(source)) fp += "|" + stamp(source / "metadata.json");
+  if (!model_file.empty()) fp += "|" + stamp(model_file);
+  return fp;
 }
 
 }  // namespace
 
-ModelRepository::ModelRepository(const fs::path& root) {
+ModelRepository::ModelRepository(const fs::path& root, std::shared_ptr<const BackendFactory> factory,
+                                 LoadOptions settings)
+    : factory_(std::move(factory)), settings_(std::move(settings)) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error::not_found("model repository is not a folder", root.string());
   root_ = fs::canonical(root);
   rescan();
+}
+
+std::optional<RepositoryModel> ModelRepository::model_from_entry(
+    const fs::directory_entry& entry, const std::map<std::string, RepositoryModel, std::less<>>& previous) const {
+  const fs::path canonical = fs::canonical(entry.path());
+  if (!is_inside(canonical, root_)) throw Error::invalid_input("resolves outside the repository root", canonical.string());
+  const std::string ext = internal::to_lower(entry.path().extension().string());
+  if (fs::is_directory(canonical)) {
+    if (!fs::exists(canonical / "metadata.json")) return std::nullopt;
+  } else if (!fs::is_regular_file(canonical) || (ext != ".aimod" && !factory_->backends().for_extension(ext))) {
+    return std::nullopt;
+  }
+  // The name comes from the entry as listed (a link keeps its own name).
+  const std::string name = fs::is_directory(canonical) ? entry.path().filename().string() : entry.path().stem().string();
+  if (!is_valid_model_name(name)) throw Error::invalid_input("'" + name + "' is not a valid model name");
+  if (auto it = previous.find(name); it != previous.end() && it->second.source == canonical &&
+                                     it->second.fingerprint ==
+                                         fingerprint(canonical, it->second.resolved->package.model_path)) {
+    return it->second;
+  }
+  RepositoryModel model;
+  model.name = name;
+  model.source = canonical;
+  Package package = factory_->open(canonical);
+  package.name = name;
+  if (package.kind != PackageKind::kModelFile) model.version = package.manifest.version;
+  model.resolved = std::make_shared<const ResolvedModel>(factory_->resolve(package, settings_));
+  model.fingerprint = fingerprint(canonical, model.resolved->package.model_path);
+  return model;
 }
 
 void ModelRepository::rescan() {
@@ -89,16 +91,18 @@ void ModelRepository::rescan() {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_, ec)) entries.push_back(entry);
   if (ec) spdlog::warn("model repository {}: {}", root_.string(), ec.message());
-  // Folders sort before files of the same name so that "m/" wins over "m.onnx" every time.
+  // Path order: a folder "m" sorts before "m.aimod" and "m.onnx", so it wins every time.
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+  std::map<std::string, RepositoryModel, std::less<>> previous;
+  {
+    std::lock_guard lock(mu_);
+    previous = models_;
+  }
   std::map<std::string, RepositoryModel, std::less<>> found;
   for (const auto& entry : entries) {
     try {
-      auto model = model_from_entry(entry, root_);
-      if (!model) continue;
-      if (!is_valid_model_name(model->name)) {
-        spdlog::warn("model repository: skipping '{}': not a valid model name", entry.path().filename().string());
-      } else if (!found.emplace(model->name, *model).second) {
+      auto model = model_from_entry(entry, previous);
+      if (model && !found.emplace(model->name, *model).second) {
         spdlog::warn("model repository: skipping {}: model '{}' is already defined", entry.path().string(), model->name);
       }
     } catch (const std::exception& e) {

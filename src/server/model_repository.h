@@ -1,10 +1,19 @@
-// ModelRepository: the models of one repository folder, by name.
+// ModelRepository: the models of one repository folder, by name, each opened and resolved
+// through the BackendFactory with the server's settings as defaults.
 //
-// A scan lists the root's entries: a folder with a metadata.json is a model named after the
-// folder (its model_file, read from the manifest, must resolve inside the folder); a bare
-// .onnx or .gguf file is a model named after its stem. Names must match
-// [A-Za-z0-9][A-Za-z0-9._-]{0,127}; entries with other names, unreadable manifests or paths
-// that resolve outside the root (symbolic links included) are skipped with a warning.
+// A scan lists the root's entries: model files (an extension a registered backend takes),
+// folders holding a metadata.json, and .aimod packages, side by side. Each is opened and
+// resolved (BackendFactory::open + resolve): its settings are merged and checked, its
+// backend and task chosen, nothing loaded. An entry that fails (a bad manifest, a hostile
+// package) is skipped with a warning naming the field. A model is named after its folder,
+// its file's stem or its package's stem; names must match [A-Za-z0-9][A-Za-z0-9._-]{0,127},
+// and of entries with the same name the first in path order wins (a folder "m" before
+// "m.aimod" before "m.onnx"). Entries that resolve outside the root (through links) are
+// skipped.
+//
+// Rescans are cheap: an entry is resolved again only when its fingerprint — the size and
+// modification time of the entry, its manifest and its model file — changed, so packages are
+// not hashed again.
 //
 // Lookups only search the list the last scan built: a requested name is never joined to a
 // path, so "../x", "/etc/passwd" or "a%2Fb" cannot reach any file.
@@ -15,6 +24,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,17 +32,16 @@
 #include <vector>
 
 #include "core/thread_annotations.h"
+#include "kapsl/backend_factory.h"
 
 namespace kapsl::server {
 
-enum class ModelFormat { kOnnx, kGguf };
-const char* model_format_name(ModelFormat format) noexcept;  // "onnx", "gguf"
-
 struct RepositoryModel {
   std::string name;
-  ModelFormat format = ModelFormat::kOnnx;
-  std::filesystem::path model_path;  // canonical, inside the repository root
-  std::string version = "1";         // the manifest's version, "1" for a bare file
+  std::string version = "1";  // the manifest's version; "1" for a bare model file
+  std::filesystem::path source;                    // the entry, canonical, inside the root
+  std::shared_ptr<const ResolvedModel> resolved;   // settings merged, backend chosen
+  std::string fingerprint;                         // changes when the files do
 };
 
 // Whether `name` may name a model (see the header comment).
@@ -40,8 +49,10 @@ bool is_valid_model_name(std::string_view name);
 
 class ModelRepository {
  public:
-  // Throws Error(kNotFound) if `root` is not a folder. Scans it.
-  explicit ModelRepository(const std::filesystem::path& root);
+  // Throws Error(kNotFound) if `root` is not a folder. Scans it, resolving each model with
+  // `factory` and `settings` (LoadOptions::defaults: the server's defaults).
+  ModelRepository(const std::filesystem::path& root, std::shared_ptr<const BackendFactory> factory,
+                  LoadOptions settings);
   ModelRepository(const ModelRepository&) = delete;
   ModelRepository& operator=(const ModelRepository&) = delete;
 
@@ -52,9 +63,17 @@ class ModelRepository {
   // Every model, by name.
   std::vector<RepositoryModel> list() const;
   const std::filesystem::path& root() const noexcept { return root_; }
+  const BackendFactory& factory() const noexcept { return *factory_; }
 
  private:
+  // The model an entry holds, reusing `previous` if its fingerprint is unchanged; nullopt
+  // if the entry is not a model. Throws Error for a bad one.
+  std::optional<RepositoryModel> model_from_entry(const std::filesystem::directory_entry& entry,
+                                                  const std::map<std::string, RepositoryModel, std::less<>>& previous) const;
+
   std::filesystem::path root_;  // canonical
+  const std::shared_ptr<const BackendFactory> factory_;
+  const LoadOptions settings_;
   mutable std::mutex mu_;
   std::map<std::string, RepositoryModel, std::less<>> models_ GUARDED_BY(mu_);
 };

@@ -177,22 +177,44 @@ std::vector<ChatMessage> parse_messages(const json& body) {
   return out;
 }
 
-std::vector<std::string> parse_embedding_input(const json& body) {
+namespace {
+
+bool is_token(const json& v) {
+  return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= std::numeric_limits<int32_t>::max();
+}
+
+bool is_token_array(const json& v) { return v.is_array() && std::all_of(v.begin(), v.end(), is_token); }
+
+std::vector<int32_t> tokens_of(const json& v) {
+  std::vector<int32_t> out;
+  for (const auto& t : v) out.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  return out;
+}
+
+}  // namespace
+
+std::vector<EmbeddingInput> parse_embedding_input(const json& body) {
   const auto it = body.find("input");
   if (it == body.end()) throw Error::invalid_input("'input' is required");
-  std::vector<std::string> texts;
+  std::vector<EmbeddingInput> inputs;
+  const auto all = [&it](auto pred) { return it->is_array() && !it->empty() && std::all_of(it->begin(), it->end(), pred); };
   if (it->is_string()) {
-    texts.push_back(it->get<std::string>());
-  } else if (it->is_array() && !it->empty() && std::all_of(it->begin(), it->end(), [](const json& s) { return s.is_string(); })) {
-    for (const auto& s : *it) texts.push_back(s.get<std::string>());
+    inputs.emplace_back(it->get<std::string>());
+  } else if (all([](const json& v) { return v.is_string(); })) {
+    for (const auto& v : *it) inputs.emplace_back(v.get<std::string>());
+  } else if (all(is_token)) {
+    inputs.emplace_back(tokens_of(*it));
+  } else if (all(is_token_array)) {
+    for (const auto& v : *it) inputs.emplace_back(tokens_of(v));
   } else {
-    bad("input", "a string or a non-empty array of strings (token arrays are not supported)", *it);
+    bad("input", "a string, an array of strings, an array of token ids or an array of token-id arrays", *it);
   }
-  for (const auto& t : texts) {
-    if (t.empty()) throw Error::invalid_input("'input' must not contain empty strings");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const bool empty = std::visit([](const auto& v) { return v.empty(); }, inputs[i]);
+    if (empty) throw Error::invalid_input("'input[" + std::to_string(i) + "]' is empty");
   }
-  if (texts.size() > 2048) throw Error::invalid_input("'input' holds more than 2048 texts");
-  return texts;
+  if (inputs.size() > 2048) throw Error::invalid_input("'input' holds more than 2048 inputs");
+  return inputs;
 }
 
 }  // namespace kapsl::server

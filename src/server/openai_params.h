@@ -17,8 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kapsl/gguf_engine.h"
+#include "kapsl/embedding.h"
 #include "kapsl/request.h"
+#include "kapsl/text_generation.h"
 
 namespace kapsl::server {
 
@@ -44,8 +45,9 @@ CompletionPrompt parse_completion_prompt(const nlohmann::json& body);
 // /v1/chat/completions `messages`: role and content (a string or an array of text parts).
 std::vector<ChatMessage> parse_messages(const nlohmann::json& body);
 
-// /v1/embeddings `input`: one string or an array of strings.
-std::vector<std::string> parse_embedding_input(const nlohmann::json& body);
+// /v1/embeddings `input`: a string, an array of strings, an array of token ids, or an array
+// of token-id arrays; at most 2048 inputs, none empty.
+std::vector<EmbeddingInput> parse_embedding_input(const nlohmann::json& body);
 
 }  // namespace kapsl::server
 

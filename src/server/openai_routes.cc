@@ -1,6 +1,7 @@
-// OpenAI-compatible routes for GGUF models: /v1/models, /v1/completions,
-// /v1/chat/completions (streamed as server-sent events ending with "data: [DONE]") and
-// /v1/embeddings. Errors use OpenAI's {"error": {...}} shape.
+// OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions (streamed as
+// server-sent events ending with "data: [DONE]") and /v1/embeddings. Routes ask the engine
+// for a capability — TextGenerator for generation, Embedder for embeddings — and never check
+// which backend a model uses. Errors use OpenAI's {"error": {...}} shape.
 //
 // Prompts are tokenized and checked against the context in the handler, before any byte of
 // a stream is sent, so that a prompt that cannot fit is a 400 and not a broken stream. A
@@ -12,8 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kapsl/embedding.h"
 #include "kapsl/error.h"
-#include "kapsl/gguf_engine.h"
+#include "kapsl/text_generation.h"
 #include "server/openai_params.h"
 #include "server/server_impl.h"
 
@@ -36,12 +38,22 @@ const char* openai_finish_reason(FinishReason reason) {
   return reason == FinishReason::kLength ? "length" : reason == FinishReason::kTimeout ? "timeout" : "stop";
 }
 
-GgufEngine& as_gguf(const std::shared_ptr<Engine>& engine, const std::string& name) {
-  auto* gguf = dynamic_cast<GgufEngine*>(engine.get());
-  if (gguf == nullptr) {
-    throw Error::invalid_input("model '" + name + "' is not a GGUF model", "the OpenAI API serves GGUF models only");
+TextGenerator& generator_of(Engine& engine, const server::RepositoryModel& model) {
+  TextGenerator* generator = engine.text_generator();
+  if (generator == nullptr) {
+    throw Error::invalid_input("model '" + model.name + "' does not generate text",
+                               "its task is " + model.resolved->task + " (backend " + model.resolved->backend->name() + ")");
   }
-  return *gguf;
+  return *generator;
+}
+
+Embedder& embedder_of(Engine& engine, const server::RepositoryModel& model) {
+  Embedder* embedder = engine.embedder();
+  if (embedder == nullptr) {
+    throw Error::invalid_input("model '" + model.name + "' does not produce embeddings",
+                               "its task is " + model.resolved->task + " (backend " + model.resolved->backend->name() + ")");
+  }
+  return *embedder;
 }
 
 // A generation prepared in the handler: tokens checked against the context.
@@ -130,23 +142,23 @@ auto within(Server::Impl& s, ModelCall& call, F&& body) {
 
 using ChatOrPrompt = std::variant<std::vector<ChatMessage>, server::CompletionPrompt>;
 
-Generation prepare(Server::Impl& s, ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
+Generation prepare(ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
                    const server::SamplingRequest& sampling) {
-  GgufEngine& gguf = as_gguf(call.engine, call.model.name);
+  TextGenerator& generator = generator_of(*call.engine, call.model);
   Generation g;
   g.chat = std::holds_alternative<std::vector<ChatMessage>>(input);
   std::vector<int32_t> tokens;
   if (g.chat) {
     const auto& messages = std::get<std::vector<ChatMessage>>(input);
-    tokens = gguf.tokenize(gguf.apply_chat_template(messages, true, chat_template), true, true);
+    tokens = generator.tokenize(generator.apply_chat_template(messages, true, chat_template), true, true);
   } else if (const auto* text = std::get_if<std::string>(&std::get<server::CompletionPrompt>(input))) {
-    tokens = gguf.tokenize(*text, true, true);
+    tokens = generator.tokenize(*text, true, true);
   } else {
     tokens = std::get<std::vector<int32_t>>(std::get<server::CompletionPrompt>(input));
-    gguf.detokenize(tokens);  // throws kInvalidInput for an id outside the vocabulary
+    generator.detokenize(tokens);  // throws kInvalidInput for an id outside the vocabulary
   }
   if (tokens.empty()) throw Error::invalid_input("the prompt is empty");
-  const uint32_t n_ctx = gguf.gguf_info().n_ctx;
+  const uint32_t n_ctx = generator.text_info().context_size;
   if (tokens.size() >= n_ctx) {
     throw Error::invalid_input("the prompt does not fit the context",
                                std::to_string(tokens.size()) + " tokens >= n_ctx " + std::to_string(n_ctx));
@@ -165,7 +177,7 @@ Generation prepare(Server::Impl& s, ModelCall& call, const ChatOrPrompt& input, 
   g.request.options = sampling.options;
   // OpenAI's defaults: 16 tokens for completions, up to the context for chat.
   g.request.options.max_new_tokens = sampling.max_tokens.value_or(g.chat ? room : std::min<uint32_t>(16, room));
-  g.request.deadline = s.deadline();
+  g.request.deadline = call.deadline;
   g.request.cancel = call.cancel;
   return g;
 }
@@ -204,8 +216,8 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
   GenerateResult result;
   const auto start = Clock::now();
   try {
-    auto& gguf = as_gguf(job.call.engine, job.call.model.name);
-    result = gguf.generate(job.g.request, [&](const StreamChunk& chunk) {
+    TextGenerator& generator = generator_of(*job.call.engine, job.call.model);
+    result = generator.generate(job.g.request, [&](const StreamChunk& chunk) {
       if (client_gone) return false;
       if (chunk.text.empty()) return true;
       client_gone = !write_event(sink, dump(stream_chunk(job.g, chunk.text, nullptr, false)));
@@ -242,17 +254,14 @@ namespace {
 void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat) {
   const json body = server::parse_object(req.body);
   const std::string name = server::model_field(body);
-  const auto model = s.find_model(name);
-  if (model.format != server::ModelFormat::kGguf) {
-    throw Error::invalid_input("model '" + name + "' is not a GGUF model", "the OpenAI API serves GGUF models only");
-  }
+  s.find_model(name);  // an unknown model is a 404 before anything else
   const server::SamplingRequest sampling = server::parse_sampling(body);
   ChatOrPrompt input;
   if (chat) input = server::parse_messages(body);
   else input = server::parse_completion_prompt(body);
   const std::string chat_template = chat ? body.value("chat_template", std::string()) : std::string();
   ModelCall call = s.begin_call(name, EngineRole::kMain);
-  Generation g = within(s, call, [&] { return prepare(s, call, input, chat_template, sampling); });
+  Generation g = within(s, call, [&] { return prepare(call, input, chat_template, sampling); });
   if (sampling.stream) {
     auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g)});
     res.set_header("Cache-Control", "no-cache");
@@ -262,7 +271,8 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
   }
   const auto start = Clock::now();
   const auto watched = s.connections.watch(req.remote_addr, req.remote_port, req.local_port, call.cancel);
-  const GenerateResult result = within(s, call, [&] { return as_gguf(call.engine, name).generate(g.request); });
+  const GenerateResult result =
+      within(s, call, [&] { return generator_of(*call.engine, call.model).generate(g.request); });
   record_generation(*call.stats, result.usage, start);
   s.finish_call(call, outcome_of(result.usage.finish_reason));
   res.set_content(dump(full_response(g, result)), "application/json");
@@ -271,41 +281,43 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
 void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
   const json body = server::parse_object(req.body);
   const std::string name = server::model_field(body);
-  const auto model = s.find_model(name);
-  if (model.format != server::ModelFormat::kGguf) {
-    throw Error::invalid_input("model '" + name + "' is not a GGUF model", "the OpenAI API serves GGUF models only");
-  }
-  const std::vector<std::string> texts = server::parse_embedding_input(body);
+  s.find_model(name);  // an unknown model is a 404 before anything else
+  const std::vector<EmbeddingInput> inputs = server::parse_embedding_input(body);
   const std::string format = body.value("encoding_format", std::string("float"));
   if (format != "float" && format != "base64") {
     throw Error::invalid_input("'encoding_format'", "expected \"float\" or \"base64\", got \"" + format + "\"");
   }
   ModelCall call = s.begin_call(name, EngineRole::kEmbed);
-  uint32_t tokens = 0;
-  const auto vectors = within(s, call, [&] {
-    GgufEngine& gguf = as_gguf(call.engine, name);
-    for (const auto& t : texts) tokens += static_cast<uint32_t>(gguf.tokenize(t, true, false).size());
-    return gguf.embed(texts, true);
+  const Embeddings result = within(s, call, [&] {
+    EmbedOptions options;
+    options.deadline = call.deadline;
+    options.cancel = call.cancel;
+    return embedder_of(*call.engine, call.model).embed(inputs, options);
   });
   s.finish_call(call, Outcome::kSuccess);
-  call.stats->prompt_tokens.fetch_add(tokens, std::memory_order_relaxed);
+  call.stats->prompt_tokens.fetch_add(result.prompt_tokens, std::memory_order_relaxed);
   json data = json::array();
-  for (size_t i = 0; i < vectors.size(); ++i) {
+  for (size_t i = 0; i < result.vectors.size(); ++i) {
     json e = {{"object", "embedding"}, {"index", i}};
-    if (format == "base64") e["embedding"] = base64(std::as_bytes(std::span(vectors[i])));
-    else e["embedding"] = vectors[i];
+    if (format == "base64") e["embedding"] = base64(std::as_bytes(std::span(result.vectors[i])));
+    else e["embedding"] = result.vectors[i];
     data.push_back(std::move(e));
   }
   const json out = {{"object", "list"},
                     {"data", std::move(data)},
                     {"model", name},
-                    {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
+                    {"usage", {{"prompt_tokens", result.prompt_tokens}, {"total_tokens", result.prompt_tokens}}}};
   res.set_content(dump(out), "application/json");
+}
+
+// Whether /v1/models lists the model: its task generates text or embeds.
+bool speaks_openai(const server::RepositoryModel& m) {
+  return m.resolved->task == "generate" || m.resolved->task == "embed";
 }
 
 json model_card(const server::RepositoryModel& m) {
   std::error_code ec;
-  const auto mtime = std::filesystem::last_write_time(m.model_path, ec);
+  const auto mtime = std::filesystem::last_write_time(m.resolved->package.model_path, ec);
   int64_t created = 0;
   if (!ec) {
     const auto sys = std::chrono::file_clock::to_sys(mtime);
@@ -321,7 +333,7 @@ void Server::Impl::register_openai_routes() {
     guarded(res, ApiStyle::kOpenAi, [&] {
       json data = json::array();
       for (const auto& m : repository.list()) {
-        if (m.format == server::ModelFormat::kGguf) data.push_back(model_card(m));
+        if (speaks_openai(m)) data.push_back(model_card(m));
       }
       res.set_content(dump({{"object", "list"}, {"data", std::move(data)}}), "application/json");
     });
@@ -329,7 +341,7 @@ void Server::Impl::register_openai_routes() {
   http.Get(R"(/v1/models/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     guarded(res, ApiStyle::kOpenAi, [&] {
       const auto model = find_model(req.matches[1]);
-      if (model.format != server::ModelFormat::kGguf) throw Error::not_found("unknown model '" + model.name + "'");
+      if (!speaks_openai(model)) throw Error::not_found("unknown model '" + model.name + "'");
       res.set_content(dump(model_card(model)), "application/json");
     });
   });

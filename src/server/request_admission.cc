@@ -1,5 +1,7 @@
 #include "server/request_admission.h"
 
+#include <algorithm>
+
 #include "kapsl/error.h"
 
 namespace kapsl::server {
@@ -19,22 +21,23 @@ void Admission::Ticket::release() noexcept {
   owner_ = nullptr;
 }
 
-Admission::Ticket Admission::admit(const std::string& model) {
+Admission::Ticket Admission::admit(const std::string& model, const AdmissionLimits& limits) {
   std::unique_lock lock(mu_);
   if (closed_) throw Error::unavailable("the server is shutting down");
   Gate& gate = gates_[model];
-  if (gate.running < limits_.max_concurrency) {
+  gate.max_concurrency = std::max<uint32_t>(limits.max_concurrency, 1);
+  if (gate.running < gate.max_concurrency) {
     ++gate.running;
     return Ticket(this, &gate);
   }
-  if (gate.waiting >= limits_.max_queue) {
+  if (gate.waiting >= limits.max_queue) {
     throw Error::overloaded("model '" + model + "' is busy",
                             std::to_string(gate.running) + " requests running and " + std::to_string(gate.waiting) +
                                 " queued (the limits)");
   }
   ++gate.waiting;
-  const bool turn = gate.cv.wait_for(lock, limits_.queue_timeout,
-                                     [&] { return closed_ || gate.running < limits_.max_concurrency; });
+  const bool turn = gate.cv.wait_for(lock, limits.queue_timeout,
+                                     [&] { return closed_ || gate.running < gate.max_concurrency; });
   --gate.waiting;
   if (closed_) throw Error::unavailable("the server is shutting down");
   if (!turn) throw Error::overloaded("model '" + model + "' is busy", "waited the whole queue timeout for a turn");

@@ -1,9 +1,10 @@
-// Admission: bounded concurrency and a bounded, timed queue per model.
+// Admission: bounded concurrency and a bounded, timed queue per model, each model with its
+// own limits (its manifest's "serving" section over the server's defaults).
 //
 // admit() lets a request run when fewer than max_concurrency requests of its model are
 // running; otherwise it waits in the model's queue (at most max_queue waiters, each at most
 // queue_timeout) and is refused with Error(kOverloaded) when the queue is full or the wait
-// times out. A Ticket holds the turn and gives it back when destroyed. close() refuses
+// times out. The limits a call passes apply from that call on. A Ticket holds the turn and gives it back when destroyed. close() refuses
 // every later admit() with Error(kUnavailable) ("shutting down") and wakes the waiters.
 //
 // Thread-safety: safe for concurrent use without external synchronization.
@@ -32,6 +33,7 @@ class Admission {
   struct Gate {
     uint32_t running = 0;
     uint32_t waiting = 0;
+    uint32_t max_concurrency = 1;  // the latest limits admit() was given
     std::condition_variable cv;
   };
 
@@ -59,13 +61,13 @@ class Admission {
     uint32_t waiting = 0;
   };
 
-  explicit Admission(AdmissionLimits limits) : limits_(limits) {}
+  Admission() = default;
   Admission(const Admission&) = delete;
   Admission& operator=(const Admission&) = delete;
 
-  // A turn for `model`, after waiting if need be. Throws Error(kOverloaded) (queue full or
-  // waited queue_timeout) or Error(kUnavailable) (closed).
-  Ticket admit(const std::string& model);
+  // A turn for `model` under `limits`, after waiting if need be. Throws Error(kOverloaded)
+  // (queue full or waited queue_timeout) or Error(kUnavailable) (closed).
+  Ticket admit(const std::string& model, const AdmissionLimits& limits);
   // Counts for `model` (zeros if it never had a request).
   Counts counts(std::string_view model) const;
   // Counts for every model that had a request.
@@ -78,7 +80,6 @@ class Admission {
  private:
   void give_back(Gate* gate) noexcept;
 
-  const AdmissionLimits limits_;
   mutable std::mutex mu_;
   std::map<std::string, Gate, std::less<>> gates_ GUARDED_BY(mu_);  // nodes never move
   bool closed_ GUARDED_BY(mu_) = false;

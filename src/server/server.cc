@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "kapsl/backend.h"
 #include "kapsl/error.h"
 #include "kapsl/version.h"
 #include "server/server_impl.h"
@@ -21,25 +22,45 @@ namespace {
 ServerOptions validated(ServerOptions o) {
   if (o.model_repository.empty()) throw Error::invalid_input("model_repository", "expected a folder, got \"\"");
   if (o.max_concurrency == 0) throw Error::invalid_input("max_concurrency", "expected >= 1, got 0");
-  if (o.parallel == 0) throw Error::invalid_input("parallel", "expected >= 1, got 0");
   if (o.http_threads < 2) throw Error::invalid_input("http_threads", "expected >= 2, got " + std::to_string(o.http_threads));
   if (o.port < 0 || o.port > 65535) throw Error::invalid_input("port", "expected 0..65535, got " + std::to_string(o.port));
   o.pool.validate();
   return o;
 }
 
-server::BackendSettings backend_settings(const ServerOptions& o) {
-  // The GGUF slot queue must never be what refuses a request: admission bounds it first.
-  return {o.threads, o.ctx_size, o.parallel, o.max_concurrency + o.max_queue};
+double seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+// Every model's defaults: the server's load limits, then options.model_defaults over them.
+LoadOptions model_settings(const ServerOptions& o) {
+  json defaults = {{"serving",
+                    {{"max_concurrency", o.max_concurrency},
+                     {"max_queue", o.max_queue},
+                     {"queue_timeout", seconds(o.queue_timeout)},
+                     {"request_timeout", seconds(o.request_timeout)}}}};
+  if (!o.model_defaults.empty()) {
+    const json given = json::parse(o.model_defaults, nullptr, false);
+    if (given.is_discarded() || !given.is_object()) {
+      throw Error::invalid_input("model_defaults", "expected a JSON object in manifest form");
+    }
+    defaults.merge_patch(given);
+  }
+  LoadOptions settings;
+  settings.defaults = defaults.dump();
+  return settings;
+}
+
+std::shared_ptr<const BackendFactory> make_factory(const ServerOptions& o) {
+  return std::make_shared<const BackendFactory>(FactoryOptions{}, o.backends ? o.backends : builtin_backends(),
+                                                cached_devices());
 }
 
 }  // namespace
 
 Server::Impl::Impl(ServerOptions opts)
     : options(validated(std::move(opts))),
-      repository(options.model_repository),
-      host(options.pool, backend_settings(options)),
-      admission(server::AdmissionLimits{options.max_concurrency, options.max_queue, options.queue_timeout}) {}
+      factory(make_factory(options)),
+      repository(options.model_repository, factory, model_settings(options)),
+      host(options.pool, factory) {}
 
 Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
     : server(other.server),
@@ -48,6 +69,7 @@ Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
       engine(std::move(other.engine)),
       stats(other.stats),
       cancel(other.cancel),
+      deadline(other.deadline),
       token_id(other.token_id),
       compute_start(other.compute_start) {
   other.token_id = 0;
@@ -74,12 +96,18 @@ Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server
   call.stats = &metrics.model(name);
   current_request().model = name;
   const auto queued_at = Clock::now();
+  const ServingConfig& serving = call.model.resolved->package.manifest.serving;
+  const server::AdmissionLimits limits{serving.max_concurrency.value_or(options.max_concurrency),
+                                       serving.max_queue.value_or(options.max_queue),
+                                       serving.queue_timeout.value_or(options.queue_timeout)};
   try {
-    call.ticket = admission.admit(name);
+    call.ticket = admission.admit(name, limits);
     const double queue_s = std::chrono::duration<double>(Clock::now() - queued_at).count();
     call.stats->queue.record(queue_s);
     current_request().queue_s = queue_s;
     call.compute_start = Clock::now();
+    const auto timeout = serving.request_timeout.value_or(options.request_timeout);
+    if (timeout.count() > 0) call.deadline = call.compute_start + timeout;
     {
       std::lock_guard lock(tokens_mu);
       call.token_id = next_token_id++;
@@ -127,11 +155,6 @@ void Server::Impl::guarded(httplib::Response& res, ApiStyle style, const std::fu
   } catch (const std::exception& e) {
     server::send_error(res, style, 500, e.what());
   }
-}
-
-std::optional<Clock::time_point> Server::Impl::deadline() const {
-  if (options.request_timeout.count() <= 0) return std::nullopt;
-  return Clock::now() + options.request_timeout;
 }
 
 namespace {
@@ -266,6 +289,9 @@ void Server::start() {
   // A client that disconnects mid-response must not kill the process with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   for (const auto& name : s.options.pinned_models) s.host.load(s.find_model(name));
+  for (const auto& model : s.repository.list()) {
+    if (model.resolved->package.manifest.serving.pin.value_or(false)) s.host.load(model);
+  }
   const size_t threads = s.options.http_threads;
   // cpp-httplib takes ownership of the queue it is handed and deletes it at shutdown.
   s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

@@ -25,11 +25,11 @@
 #include <httplib.h>
 
 #include "kapsl/server.h"
-#include "server/request_admission.h"
 #include "server/connection_watch.h"
 #include "server/http_util.h"
 #include "server/model_host.h"
 #include "server/model_repository.h"
+#include "server/request_admission.h"
 #include "server/server_metrics.h"
 
 #include "core/thread_annotations.h"
@@ -48,6 +48,7 @@ struct Server::Impl {
     std::shared_ptr<Engine> engine;
     server::ModelStats* stats = nullptr;
     CancellationToken cancel;
+    std::optional<Clock::time_point> deadline;  // the model's request_timeout from admission
     uint64_t token_id = 0;
     Clock::time_point compute_start;
 
@@ -65,8 +66,6 @@ struct Server::Impl {
   void finish_call(ModelCall& call, server::Outcome outcome);
   // The outcome an Error stands for.
   static server::Outcome outcome_for(const Error& error);
-  // The deadline for a new inference, if the options set one.
-  std::optional<Clock::time_point> deadline() const;
   // The model, or throws Error(kNotFound).
   server::RepositoryModel find_model(const std::string& name);
 
@@ -82,6 +81,7 @@ struct Server::Impl {
   void drain();
 
   ServerOptions options;
+  std::shared_ptr<const BackendFactory> factory;
   server::ModelRepository repository;
   server::ModelHost host;
   server::Admission admission;

@@ -8,29 +8,16 @@
 
 namespace kapsl::cli {
 
-void add_load_flags(CLI::App& cmd, LoadFlags& flags) {
-  cmd.add_option("--provider", flags.provider, "ONNX execution provider (cpu, cuda, tensorrt, ...)")
-      ->capture_default_str();
-  cmd.add_option("--device", flags.device_id, "accelerator index")->check(CLI::NonNegativeNumber);
-  cmd.add_option("-t,--threads", flags.threads, "threads (0 = the backend's default)")->check(CLI::NonNegativeNumber);
-}
-
 namespace {
 
-// One line: what went wrong and what to do.
-std::string hint_for(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kNotFound: return " (check the path)";
-    case ErrorCode::kModelLoad: return " (is it a valid model file?)";
-    case ErrorCode::kUnavailable: return " (try --provider cpu)";
-    default: return "";
-  }
-}
+// What to do, where the code alone says it: the message says what went wrong.
+std::string hint_for(const Error& e) { return e.code() == ErrorCode::kNotFound ? " (check the path)" : ""; }
 
 }  // namespace
 
-int run_cli(int argc, char** argv) {
+int run_cli(int argc, char** argv, std::shared_ptr<const BackendRegistry> backends) {
   spdlog::set_level(spdlog::level::warn);
+  const CliContext context(backends ? std::move(backends) : builtin_backends());
   CLI::App app{"kapsl: run ONNX and GGUF models (kapsl " + std::string(version_string()) + ")", "kapsl"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("kapsl ") + version_string());
@@ -39,15 +26,15 @@ int run_cli(int argc, char** argv) {
   app.parse_complete_callback([&verbose] {
     if (verbose) spdlog::set_level(spdlog::level::info);
   });
-  register_version(app);
-  register_devices(app);
-  register_info(app);
-  register_run(app);
-  register_generate(app);
-  register_embed(app);
-  register_tokenize(app);
-  register_bench(app);
-  register_serve(app);
+  register_version(app, context);
+  register_devices(app, context);
+  register_info(app, context);
+  register_run(app, context);
+  register_generate(app, context);
+  register_embed(app, context);
+  register_tokenize(app, context);
+  register_bench(app, context);
+  register_serve(app, context);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

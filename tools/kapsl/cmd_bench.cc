@@ -1,5 +1,6 @@
-// kapsl bench MODEL: latency and throughput of a model. ONNX: repeated runs on synthesised
-// inputs at a concurrency level. GGUF: prompt processing and generation speed.
+// kapsl bench MODEL: latency and throughput of a model. Text generators: prompt processing
+// and generation speed. Other engines: repeated runs on synthesised inputs at a concurrency
+// level.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -7,7 +8,6 @@
 #include <thread>
 
 #include "commands.h"
-#include "kapsl/gguf_engine.h"
 #include "progress.h"
 #include "tensor_io.h"
 
@@ -63,8 +63,7 @@ std::vector<double> timed_runs(Engine& engine, const InferenceRequest& req, cons
   return latencies;
 }
 
-void bench_onnx(const BenchArgs& a) {
-  const auto engine = load_model(a.model, a.load);
+void bench_infer(const BenchArgs& a, const std::shared_ptr<Engine>& engine) {
   InferenceRequest req;
   for (const auto& t : engine->model_info().inputs) req.add_input(t.name, synthesize_tensor(t, Fill::kRandom, 0, nullptr));
   for (int i = 0; i < a.warmup; ++i) engine->infer(req);
@@ -76,9 +75,9 @@ void bench_onnx(const BenchArgs& a) {
   std::printf("throughput: %.1f runs/s\n", static_cast<double>(lat.size()) / wall);
 }
 
-void bench_gguf(const BenchArgs& a) {
-  const auto engine = load_gguf(a.model, a.load, "bench");
-  const int32_t n_vocab = engine->gguf_info().n_vocab;
+void bench_generation(const BenchArgs& a, Engine& engine) {
+  TextGenerator& text = text_generator_of(engine, a.model, "bench");
+  const int32_t n_vocab = text.text_info().vocab_size;
   std::mt19937 rng(1);
   std::uniform_int_distribution<int32_t> token(100, std::max(101, n_vocab - 1));
   std::vector<double> pp, tg, ttft;
@@ -91,14 +90,18 @@ void bench_gguf(const BenchArgs& a) {
     req.options.max_new_tokens = static_cast<uint32_t>(a.gen_tokens);
     req.options.temperature = 0;
     req.options.ignore_eos = true;
-    const GenerateResult res = engine->generate(req);
+    const GenerateResult res = text.generate(req);
     if (r < std::min(a.warmup, 1)) continue;
     pp.push_back(res.usage.prompt_tokens_per_s);
     tg.push_back(res.usage.generation_tokens_per_s);
     ttft.push_back(res.usage.time_to_first_token_s * 1e3);
     bar.update(static_cast<double>(pp.size()) / reps);
   }
-  std::printf("model %s, %d runs, threads %d\n", engine->gguf_info().description.c_str(), reps, a.load.threads);
+  const auto& meta = engine.model_info().metadata;
+  const auto description = meta.find("description");
+  std::printf("model %s, %d runs, threads %d\n",
+              description != meta.end() ? description->second.c_str() : engine.model_info().name.c_str(), reps,
+              a.load.threads.value_or(0));
   std::printf("pp%d: %.1f tok/s (median)\n", a.prompt_tokens, median(pp));
   std::printf("tg%d: %.1f tok/s (median)\n", a.gen_tokens, median(tg));
   std::printf("time to first token: %.1f ms (median)\n", median(ttft));
@@ -106,20 +109,21 @@ void bench_gguf(const BenchArgs& a) {
 
 }  // namespace
 
-void register_bench(CLI::App& app) {
+void register_bench(CLI::App& app, const CliContext& context) {
   auto a = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", "measure latency and throughput");
-  cmd->add_option("model", a->model, "model file (.onnx or .gguf)")->required();
-  cmd->add_option("-r,--runs", a->runs, "runs (ONNX calls or GGUF repetitions)")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("-d,--duration", a->duration_s, "run for this many seconds instead (ONNX)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("model", a->model, "model file, model folder (metadata.json) or .aimod package")->required();
+  cmd->add_option("-r,--runs", a->runs, "runs (calls, or generations for text generators)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-d,--duration", a->duration_s, "run for this many seconds instead (not text generators)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-w,--warmup", a->warmup, "warm-up runs")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("-C,--concurrency", a->concurrency, "threads calling the engine (ONNX)")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("-p,--prompt-tokens", a->prompt_tokens, "prompt length (GGUF)")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("-n,--gen-tokens", a->gen_tokens, "tokens to generate (GGUF)")->capture_default_str()->check(CLI::PositiveNumber);
-  add_load_flags(*cmd, a->load);
-  cmd->callback([a] {
-    if (model_kind(a->model) == ModelKind::kGguf) bench_gguf(*a);
-    else bench_onnx(*a);
+  cmd->add_option("-C,--concurrency", a->concurrency, "threads calling the engine (not text generators)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-p,--prompt-tokens", a->prompt_tokens, "prompt length (text generators)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-n,--gen-tokens", a->gen_tokens, "tokens to generate (text generators)")->capture_default_str()->check(CLI::PositiveNumber);
+  add_load_flags(*cmd, a->load, /*text=*/true);
+  cmd->callback([a, &context] {
+    const std::shared_ptr<Engine> engine = load_model(context, a->model, a->load).engine;
+    if (engine->text_generator() != nullptr) bench_generation(*a, *engine);
+    else bench_infer(*a, engine);
   });
 }
 

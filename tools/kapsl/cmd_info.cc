@@ -1,11 +1,11 @@
-// kapsl info MODEL: what a model takes and gives, and what it is.
+// kapsl info MODEL: what a model takes and gives, what it is, and how it was loaded.
 #include <cstdio>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "kapsl/gguf_engine.h"
+#include "kapsl/text_generation.h"
 
 namespace kapsl::cli {
 namespace {
@@ -28,46 +28,47 @@ nlohmann::json tensor_info_json(const TensorInfo& t) {
           {"is_tensor", t.is_tensor}};
 }
 
-nlohmann::json gguf_json(const GgufModelInfo& g) {
-  return {{"architecture", g.architecture}, {"description", g.description}, {"parameters", g.n_params},
-          {"size_bytes", g.size_bytes},     {"context_train", g.n_ctx_train}, {"context", g.n_ctx},
-          {"embedding_length", g.n_embd},   {"layers", g.n_layer},            {"vocab_size", g.n_vocab},
-          {"bos_token", g.bos_token},       {"eos_token", g.eos_token},       {"eog_tokens", g.eog_tokens},
-          {"has_chat_template", g.has_chat_template}, {"chat_template", g.chat_template}};
+nlohmann::json text_json(const TextModelInfo& t) {
+  return {{"context_size", t.context_size}, {"vocab_size", t.vocab_size}, {"bos_token", t.bos_token},
+          {"eos_token", t.eos_token},       {"eog_tokens", t.eog_tokens}, {"chat_template", t.chat_template}};
 }
 
-nlohmann::json info_json(const Engine& engine) {
+nlohmann::json info_json(Engine& engine, const LoadReport& report) {
   const ModelInfo& m = engine.model_info();
-  nlohmann::json j = {{"framework", m.framework}, {"name", m.name},         {"version", m.version},
-                      {"path", m.path},           {"provider", m.provider}, {"file_bytes", m.file_bytes},
-                      {"resident_bytes", engine.resident_bytes()},        {"metadata", m.metadata}};
+  nlohmann::json j = {{"backend", m.backend},   {"name", m.name},         {"version", m.version},
+                      {"path", m.path},         {"provider", m.provider}, {"file_bytes", m.file_bytes},
+                      {"resident_bytes", engine.resident_bytes()},      {"metadata", m.metadata}};
   j["inputs"] = nlohmann::json::array();
   for (const auto& t : m.inputs) j["inputs"].push_back(tensor_info_json(t));
   j["outputs"] = nlohmann::json::array();
   for (const auto& t : m.outputs) j["outputs"].push_back(tensor_info_json(t));
-  if (const auto* g = dynamic_cast<const GgufEngine*>(&engine)) j["gguf"] = gguf_json(g->gguf_info());
+  if (const TextGenerator* text = engine.text_generator()) j["text"] = text_json(text->text_info());
+  j["load_report"] = nlohmann::json::parse(report.to_json());
   return j;
 }
 
-void print_gguf(const GgufModelInfo& g) {
-  std::printf("architecture  %s (%s)\n", g.architecture.c_str(), g.description.c_str());
-  std::printf("parameters    %llu (%.1f MiB of weights)\n", static_cast<unsigned long long>(g.n_params),
-              static_cast<double>(g.size_bytes) / (1 << 20));
-  std::printf("context       %u trained, %u in use\n", g.n_ctx_train, g.n_ctx);
-  std::printf("embedding     %u wide, %u layers\n", g.n_embd, g.n_layer);
-  std::printf("vocabulary    %d tokens (bos %d, eos %d, %zu end-of-generation)\n", g.n_vocab, g.bos_token,
-              g.eos_token, g.eog_tokens.size());
-  std::printf("chat template %s\n", g.has_chat_template ? "yes" : "no");
+void print_report(const LoadReport& r) {
+  std::printf("loaded        %s/%s on %s:%d in %.3f s\n", r.backend.c_str(), r.task.c_str(), r.provider.c_str(),
+              r.device_id, r.load_seconds);
+  for (const auto& f : r.failures) {
+    std::printf("  not %-9s %s%s\n", (f.provider + ":").c_str(), f.tried ? "" : "(skipped) ", f.reason.c_str());
+  }
 }
 
-void print_info(const Engine& engine) {
+void print_info(Engine& engine, const LoadReport& report) {
   const ModelInfo& m = engine.model_info();
-  std::printf("model         %s (%s)\n", m.path.c_str(), m.framework.c_str());
+  std::printf("model         %s (%s)\n", m.path.c_str(), m.backend.c_str());
   if (!m.name.empty()) std::printf("name          %s\n", m.name.c_str());
-  std::printf("provider      %s\n", m.provider.c_str());
+  print_report(report);
   std::printf("size          %.2f MiB file, %.2f MiB resident\n", static_cast<double>(m.file_bytes) / (1 << 20),
               static_cast<double>(engine.resident_bytes()) / (1 << 20));
-  if (const auto* g = dynamic_cast<const GgufEngine*>(&engine)) print_gguf(g->gguf_info());
+  if (const TextGenerator* text = engine.text_generator()) {
+    const TextModelInfo& t = text->text_info();
+    std::printf("context       %u tokens per sequence\n", t.context_size);
+    std::printf("vocabulary    %d tokens (bos %d, eos %d, %zu end-of-generation)\n", t.vocab_size, t.bos_token,
+                t.eos_token, t.eog_tokens.size());
+    std::printf("chat template %s\n", t.chat_template.empty() ? "no" : "yes");
+  }
   for (const auto& [label, list] : {std::pair{"input ", &m.inputs}, std::pair{"output", &m.outputs}}) {
     for (const auto& t : *list) {
       std::printf("%s        %-24s %-9s %s\n", label, t.name.c_str(),
@@ -79,24 +80,25 @@ void print_info(const Engine& engine) {
 
 }  // namespace
 
-void register_info(CLI::App& app) {
+void register_info(CLI::App& app, const CliContext& context) {
   struct Args {
     std::string model;
     bool json = false;
     LoadFlags load;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("info", "show a model's inputs, outputs and metadata");
-  cmd->add_option("model", args->model, "model file (.onnx or .gguf)")->required();
+  auto* cmd = app.add_subcommand("info", "show a model's inputs, outputs, metadata and load report");
+  cmd->add_option("model", args->model, "model file, model folder (metadata.json) or .aimod package")->required();
   cmd->add_flag("--json", args->json, "print JSON");
-  add_load_flags(*cmd, args->load);
-  cmd->callback([args] {
-    args->load.vocab_only = false;
-    const auto engine = load_model(args->model, args->load);
+  cmd->add_option("--task", args->load.task, "load for this task (e.g. embed)");
+  add_load_flags(*cmd, args->load, /*text=*/true);
+  cmd->callback([args, &context] {
+    LoadedEngine loaded = load_model(context, args->model, args->load);
     if (args->json) {
-      std::cout << info_json(*engine).dump(2) << "\n";
+      std::cout << info_json(*loaded.engine, loaded.report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
     } else {
-      print_info(*engine);
+      print_info(*loaded.engine, loaded.report);
     }
   });
 }

@@ -1,4 +1,4 @@
-// kapsl run MODEL: run an ONNX model once on inputs from files or synthesised by shape.
+// kapsl run MODEL: run a model once (Engine::infer) on inputs from files or synthesised by shape.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -80,10 +80,10 @@ void print_result(const RunArgs& a, const InferenceResult& result, double ms) {
 
 }  // namespace
 
-void register_run(CLI::App& app) {
+void register_run(CLI::App& app, const CliContext& context) {
   auto a = std::make_shared<RunArgs>();
-  auto* cmd = app.add_subcommand("run", "run an ONNX model once");
-  cmd->add_option("model", a->model, "model file (.onnx)")->required();
+  auto* cmd = app.add_subcommand("run", "run a model once on inputs from files or synthesised");
+  cmd->add_option("model", a->model, "model file, model folder (metadata.json) or .aimod package")->required();
   cmd->add_option("-i,--input", a->inputs, "NAME=FILE (.npy or .json) for an input");
   cmd->add_option("--fill", a->fill, "synthesise inputs not given: zeros, ones or random");
   cmd->add_option("--shape", a->shapes, "NAME=DIMS (e.g. 1x3x224x224) for a synthesised input");
@@ -92,9 +92,9 @@ void register_run(CLI::App& app) {
   cmd->add_option("-o,--output-dir", a->output_dir, "also write each output to DIR/NAME.npy");
   cmd->add_flag("--json", a->json, "print outputs as JSON (every value)");
   add_load_flags(*cmd, a->load);
-  cmd->callback([a] {
-    if (model_kind(a->model) != ModelKind::kOnnx) throw UsageError("kapsl run takes ONNX models; use kapsl generate for GGUF");
-    const auto engine = load_model(a->model, a->load);
+  cmd->add_option("--task", a->load.task, "load for this task (e.g. classify, embed)");
+  cmd->callback([a, &context] {
+    const auto engine = load_model(context, a->model, a->load).engine;
     const InferenceRequest req = build_request(*a, engine->model_info());
     const auto start = Clock::now();
     const InferenceResult result = engine->infer(req);

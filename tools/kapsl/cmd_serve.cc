@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -40,9 +41,9 @@ struct ServeFlags {
   double request_timeout_s = 0;
   size_t max_body_mib = 64;
   double shutdown_timeout_s = 10;
-  int threads = 0;
-  uint32_t ctx_size = 0;
-  uint32_t parallel = 1;
+  std::optional<int> threads;
+  std::optional<uint32_t> ctx_size;
+  std::optional<uint32_t> parallel;
   size_t http_threads = 32;
   bool quiet = false;
 };
@@ -79,9 +80,12 @@ void apply_config(const json& server, const CLI::App& cmd, ServeFlags& f) {
   take("request_timeout", "--request-timeout", f.request_timeout_s);
   take("max_body_mib", "--max-body-mib", f.max_body_mib);
   take("shutdown_timeout", "--shutdown-timeout", f.shutdown_timeout_s);
-  take("threads", "--threads", f.threads);
-  take("ctx_size", "--ctx-size", f.ctx_size);
-  take("parallel", "--parallel", f.parallel);
+  const auto take_optional = [&](const char* key, const char* flag, auto& field) {
+    if (server.contains(key) && cmd.count(flag) == 0) field = server.at(key).get<typename std::decay_t<decltype(field)>::value_type>();
+  };
+  take_optional("threads", "--threads", f.threads);
+  take_optional("ctx_size", "--ctx-size", f.ctx_size);
+  take_optional("parallel", "--parallel", f.parallel);
   take("http_threads", "--http-threads", f.http_threads);
   take("api_key_file", "--api-key-file", f.api_key_file);
 }
@@ -100,7 +104,19 @@ std::chrono::milliseconds ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
-ServerOptions server_options(const CLI::App& cmd, ServeFlags f) {
+// Model defaults: the config file's "model_defaults", then the backend flags over them.
+std::string model_defaults(const json& config, const ServeFlags& f) {
+  json defaults = config.value("model_defaults", json::object());
+  if (!defaults.is_object()) throw Error::invalid_input("the config file's model_defaults", "expected an object");
+  LoadFlags flags;
+  flags.threads = f.threads;
+  flags.ctx_size = f.ctx_size;
+  flags.parallel = f.parallel;
+  defaults.merge_patch(json::parse(overrides_for(flags)));
+  return defaults.dump();
+}
+
+ServerOptions server_options(const CLI::App& cmd, ServeFlags f, const CliContext& context) {
   json config = f.config.empty() ? json::object() : read_config(f.config);
   apply_config(config.value("server", json::object()), cmd, f);
   if (f.models.empty()) throw UsageError("--models DIR is required (or \"server\": {\"models\": ...} in --config)");
@@ -118,9 +134,8 @@ ServerOptions server_options(const CLI::App& cmd, ServeFlags f) {
   o.request_timeout = ms(f.request_timeout_s);
   o.max_body_bytes = f.max_body_mib << 20;
   o.shutdown_timeout = ms(f.shutdown_timeout_s);
-  o.threads = f.threads;
-  o.ctx_size = f.ctx_size;
-  o.parallel = f.parallel;
+  o.backends = context.factory().shared_backends();
+  o.model_defaults = model_defaults(config, f);
   o.http_threads = f.http_threads;
   o.log_requests = !f.quiet;
   return o;
@@ -150,12 +165,13 @@ void serve(const ServerOptions& options) {
 
 }  // namespace
 
-void register_serve(CLI::App& app) {
+void register_serve(CLI::App& app, const CliContext& context) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand("serve", "serve a model repository over HTTP (KServe v2, OpenAI, Prometheus)");
   ServeFlags& f = *flags;
-  cmd->add_option("--models", f.models, "model repository: folders with metadata.json, or .onnx / .gguf files");
-  cmd->add_option("--config", f.config, "JSON config: {\"server\": {...}, \"pool\": {...}}; flags win");
+  cmd->add_option("--models", f.models, "model repository: model files, folders with metadata.json, .aimod packages");
+  cmd->add_option("--config", f.config,
+                  "JSON config: {\"server\": {...}, \"pool\": {...}, \"model_defaults\": {...}}; flags win");
   cmd->add_option("--host", f.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", f.port, "port (0 = any free port)")->capture_default_str();
   cmd->add_option("--api-key-file", f.api_key_file, "file whose first line is the API key (or set KAPSL_API_KEY)");
@@ -169,13 +185,14 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--request-timeout", f.request_timeout_s, "inference deadline in seconds (0 = none)")->capture_default_str();
   cmd->add_option("--max-body-mib", f.max_body_mib, "largest request body in MiB")->capture_default_str();
   cmd->add_option("--shutdown-timeout", f.shutdown_timeout_s, "seconds to let requests finish on shutdown")->capture_default_str();
-  cmd->add_option("-t,--threads", f.threads, "threads per engine (0 = the backend's default)");
-  cmd->add_option("-c,--ctx-size", f.ctx_size, "GGUF context per slot (0 = min(trained, 4096))");
-  cmd->add_option("--parallel", f.parallel, "GGUF slots per model")->capture_default_str();
+  cmd->add_option("-t,--threads", f.threads, "threads per engine, unless a manifest says (0 = the backend's default)");
+  cmd->add_option("-c,--ctx-size", f.ctx_size, "GGUF context per slot, unless a manifest says (0 = min(trained, 4096))");
+  cmd->add_option("--parallel", f.parallel, "GGUF slots per model, unless a manifest says (default 1)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--http-threads", f.http_threads, "HTTP worker threads")->capture_default_str();
   cmd->add_flag("-q,--quiet", f.quiet, "no per-request log lines");
-  cmd->callback([cmd, flags] {
-    const ServerOptions options = server_options(*cmd, *flags);
+  cmd->callback([cmd, flags, &context] {
+    const ServerOptions options = server_options(*cmd, *flags, context);
     if (options.log_requests) spdlog::set_level(spdlog::level::info);
     serve(options);
   });

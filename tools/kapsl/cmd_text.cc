@@ -1,13 +1,25 @@
-// The GGUF text commands: kapsl generate, kapsl embed, kapsl tokenize.
+// The text commands: kapsl generate, kapsl embed, kapsl tokenize — for any model whose
+// engine has the TextGenerator or Embedder capability.
 #include <cstdio>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "kapsl/gguf_engine.h"
+#include "kapsl/embedding.h"
+#include "kapsl/text_generation.h"
 
 namespace kapsl::cli {
+
+TextGenerator& text_generator_of(Engine& engine, const std::string& model, const char* command) {
+  TextGenerator* text = engine.text_generator();
+  if (text == nullptr) {
+    throw UsageError(std::string("kapsl ") + command + " needs a model that generates text; " + model + " is a " +
+                     engine.model_info().backend + " model that does not");
+  }
+  return *text;
+}
+
 namespace {
 
 struct GenerateArgs {
@@ -44,10 +56,11 @@ void print_usage(const GenerationUsage& u) {
                u.time_to_first_token_s * 1e3, u.prompt_tokens_per_s, u.generation_tokens_per_s);
 }
 
-void run_generate(GenerateArgs& a) {
+void run_generate(const CliContext& context, GenerateArgs& a) {
   if (a.prompt.empty()) throw UsageError("kapsl generate needs a prompt: -p TEXT");
   if (a.seed >= 0) a.gen.seed = static_cast<uint32_t>(a.seed);
-  const auto engine = load_gguf(a.model, a.load, "generate");
+  const auto engine = load_model(context, a.model, a.load).engine;
+  TextGenerator& text = text_generator_of(*engine, a.model, "generate");
   GenerateRequest req;
   req.options = a.gen;
   if (a.chat) {
@@ -58,7 +71,7 @@ void run_generate(GenerateArgs& a) {
   } else {
     req.prompt = a.prompt;
   }
-  const GenerateResult r = engine->generate(req, [](const StreamChunk& c) {
+  const GenerateResult r = text.generate(req, [](const StreamChunk& c) {
     std::fwrite(c.text.data(), 1, c.text.size(), stdout);
     std::fflush(stdout);
     return true;
@@ -67,25 +80,24 @@ void run_generate(GenerateArgs& a) {
   print_usage(r.usage);
 }
 
-void register_generate_command(CLI::App& app) {
+void register_generate_command(CLI::App& app, const CliContext& context) {
   auto a = std::make_shared<GenerateArgs>();
-  auto* cmd = app.add_subcommand("generate", "generate text with a GGUF model, streamed to stdout");
-  cmd->add_option("model", a->model, "model file (.gguf)")->required();
+  auto* cmd = app.add_subcommand("generate", "generate text, streamed to stdout");
+  cmd->add_option("model", a->model, "model file, model folder (metadata.json) or .aimod package")->required();
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->required();
   cmd->add_flag("--chat", a->chat, "render the prompt as a user message with the model's chat template");
   cmd->add_option("--system", a->system, "system message (with --chat)");
   cmd->add_option("--chat-template", a->chat_template, "template name or Jinja text (with --chat)");
-  cmd->add_option("-c,--ctx-size", a->load.ctx_size, "context size; 0 = min(trained, 4096)");
   add_sampling_flags(*cmd, *a);
-  add_load_flags(*cmd, a->load);
-  cmd->callback([a] { run_generate(*a); });
+  add_load_flags(*cmd, a->load, /*text=*/true);
+  cmd->callback([a, &context] { run_generate(context, *a); });
 }
 
 }  // namespace
 
-void register_generate(CLI::App& app) { register_generate_command(app); }
+void register_generate(CLI::App& app, const CliContext& context) { register_generate_command(app, context); }
 
-void register_embed(CLI::App& app) {
+void register_embed(CLI::App& app, const CliContext& context) {
   struct Args {
     std::string model;
     std::vector<std::string> texts;
@@ -94,16 +106,21 @@ void register_embed(CLI::App& app) {
     LoadFlags load;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("embed", "embed texts with a GGUF model");
-  cmd->add_option("model", a->model, "model file (.gguf)")->required();
+  auto* cmd = app.add_subcommand("embed", "embed texts");
+  cmd->add_option("model", a->model, "model file, model folder (metadata.json) or .aimod package")->required();
   cmd->add_option("texts", a->texts, "texts to embed")->required();
   cmd->add_flag("--no-normalize", a->no_normalize, "do not L2-normalise");
   cmd->add_flag("--json", a->json, "print every value as JSON");
-  add_load_flags(*cmd, a->load);
-  cmd->callback([a] {
-    a->load.embeddings = true;
-    const auto engine = load_gguf(a->model, a->load, "embed");
-    const auto vectors = engine->embed(a->texts, !a->no_normalize);
+  add_load_flags(*cmd, a->load, /*text=*/true);
+  cmd->callback([a, &context] {
+    a->load.task = "embed";
+    const auto engine = load_model(context, a->model, a->load).engine;
+    Embedder* embedder = engine->embedder();
+    if (embedder == nullptr) throw UsageError("kapsl embed: " + a->model + " does not produce embeddings");
+    const std::vector<EmbeddingInput> inputs(a->texts.begin(), a->texts.end());
+    EmbedOptions options;
+    options.normalize = !a->no_normalize;
+    const auto vectors = embedder->embed(inputs, options).vectors;
     if (a->json) {
       std::cout << nlohmann::json(vectors).dump() << "\n";
       return;
@@ -116,7 +133,7 @@ void register_embed(CLI::App& app) {
   });
 }
 
-void register_tokenize(CLI::App& app) {
+void register_tokenize(CLI::App& app, const CliContext& context) {
   struct Args {
     std::string model;
     std::string text;
@@ -125,19 +142,20 @@ void register_tokenize(CLI::App& app) {
     LoadFlags load;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("tokenize", "show how a GGUF model tokenizes text");
-  cmd->add_option("model", a->model, "model file (.gguf)")->required();
+  auto* cmd = app.add_subcommand("tokenize", "show how a model tokenizes text");
+  cmd->add_option("model", a->model, "model file, model folder (metadata.json) or .aimod package")->required();
   cmd->add_option("text", a->text, "text")->required();
   cmd->add_flag("--no-special", a->no_special, "do not add BOS/EOS");
   cmd->add_flag("--json", a->json, "print JSON");
-  cmd->callback([a] {
-    a->load.vocab_only = true;
+  cmd->callback([a, &context] {
+    a->load.tokenizer_only = true;
     a->load.progress = false;
-    const auto engine = load_gguf(a->model, a->load, "tokenize");
-    const auto ids = engine->tokenize(a->text, !a->no_special, false);
+    const auto engine = load_model(context, a->model, a->load).engine;
+    const TextGenerator& text = text_generator_of(*engine, a->model, "tokenize");
+    const auto ids = text.tokenize(a->text, !a->no_special, false);
     nlohmann::json j = nlohmann::json::array();
     for (const int32_t id : ids) {
-      const std::string piece = engine->detokenize(std::span(&id, 1), true);
+      const std::string piece = text.detokenize(std::span(&id, 1), true);
       if (a->json) j.push_back({{"id", id}, {"piece", piece}});
       else std::printf("%6d  %s\n", id, nlohmann::json(piece).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }

@@ -11,7 +11,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "model_loader.h"
+#include "kapsl/text_generation.h"
+#include "load_flags.h"
 
 namespace kapsl::cli {
 
@@ -21,21 +22,24 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Adds --provider, --device, --threads to `cmd`, writing into `flags`.
-void add_load_flags(CLI::App& cmd, LoadFlags& flags);
+// The engine's TextGenerator; throws UsageError naming `command` if it has none.
+TextGenerator& text_generator_of(Engine& engine, const std::string& model, const char* command);
 
-void register_version(CLI::App& app);
-void register_devices(CLI::App& app);
-void register_info(CLI::App& app);
-void register_run(CLI::App& app);
-void register_generate(CLI::App& app);
-void register_embed(CLI::App& app);
-void register_tokenize(CLI::App& app);
-void register_bench(CLI::App& app);
-void register_serve(CLI::App& app);
+// Each command loads models through context.factory(), and dispatches on an engine's
+// capabilities (TextGenerator, Embedder), never on its backend.
+void register_version(CLI::App& app, const CliContext& context);
+void register_devices(CLI::App& app, const CliContext& context);
+void register_info(CLI::App& app, const CliContext& context);
+void register_run(CLI::App& app, const CliContext& context);
+void register_generate(CLI::App& app, const CliContext& context);
+void register_embed(CLI::App& app, const CliContext& context);
+void register_tokenize(CLI::App& app, const CliContext& context);
+void register_bench(CLI::App& app, const CliContext& context);
+void register_serve(CLI::App& app, const CliContext& context);
 
-// Runs the kapsl CLI on argv; returns the process exit code.
-int run_cli(int argc, char** argv);
+// Runs the kapsl CLI on argv with the backends of `backends` (null = builtin_backends());
+// returns the process exit code.
+int run_cli(int argc, char** argv, std::shared_ptr<const BackendRegistry> backends = nullptr);
 
 }  // namespace kapsl::cli
 

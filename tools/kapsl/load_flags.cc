@@ -1,0 +1,49 @@
+#include "load_flags.h"
+
+#include <nlohmann/json.hpp>
+
+#include "progress.h"
+
+namespace kapsl::cli {
+
+const BackendFactory& CliContext::factory() const {
+  if (!factory_) factory_ = std::make_shared<const BackendFactory>(FactoryOptions{}, backends_, cached_devices());
+  return *factory_;
+}
+
+void add_load_flags(CLI::App& cmd, LoadFlags& flags, bool text) {
+  cmd.add_option("--provider", flags.provider, "execution provider to try first, before the fallbacks (cpu, cuda, tensorrt, ...)");
+  cmd.add_option("--device", flags.device_id, "accelerator index")->check(CLI::NonNegativeNumber);
+  cmd.add_option("-t,--threads", flags.threads, "threads (0 = the backend's default)")->check(CLI::NonNegativeNumber);
+  if (!text) return;
+  cmd.add_option("-c,--ctx-size", flags.ctx_size, "context per slot (GGUF; 0 = min(trained, 4096))");
+  cmd.add_option("--parallel", flags.parallel, "slots: generations at once (GGUF)")->check(CLI::PositiveNumber);
+}
+
+std::string overrides_for(const LoadFlags& f) {
+  nlohmann::json o = nlohmann::json::object();
+  if (!f.provider.empty()) {
+    o["hardware_requirements"]["preferred_provider"] = f.provider;
+    o["hardware_requirements"]["fallback_providers"] = nlohmann::json::array();
+  }
+  if (f.device_id) o["hardware_requirements"]["device_id"] = *f.device_id;
+  if (f.threads) o["threads"] = *f.threads;
+  if (f.ctx_size) o["gguf"]["context"] = *f.ctx_size;
+  if (f.parallel) o["gguf"]["slots"] = *f.parallel;
+  if (!f.task.empty()) o["task"] = f.task;
+  return o.dump();
+}
+
+LoadedEngine load_model(const CliContext& context, const std::string& path, const LoadFlags& flags) {
+  LoadOptions options;
+  options.overrides = overrides_for(flags);
+  options.tokenizer_only = flags.tokenizer_only;
+  auto bar = std::make_shared<ProgressBar>("loading", flags.progress && stderr_is_terminal());
+  options.progress = [bar](float f) {
+    bar->update(f);
+    return true;
+  };
+  return context.factory().load(path, options);
+}
+
+}  // namespace kapsl::cli
