@@ -198,7 +198,8 @@ class BackendFactory {
   // Returns the engine and its report. Throws: Error(kUnavailable) from
   // validate_requirements if check_requirements; if no provider serves, the last
   // provider's Error with its code (kUnavailable if none was tried), its message listing
-  // every provider and why it did not serve ("cuda: no CUDA device; cpu: ...").
+  // every provider and why it did not serve ("cuda: no CUDA device; cpu: ..."), or
+  // unchanged when only one provider was considered.
   LoadedEngine load(const ResolvedModel& model) const;
 
   // open(), resolve() and load() in one call.

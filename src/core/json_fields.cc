@@ -189,7 +189,13 @@ std::optional<uint64_t> JsonFields::u64(std::string_view field, uint64_t min, ui
   const json* v = find(field);
   if (v == nullptr) return std::nullopt;
   if (!v->is_number_unsigned() || v->get<uint64_t>() < min || v->get<uint64_t>() > max) {
-    fail_field(where(field), "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]", *v);
+    const bool open_ended = max == std::numeric_limits<uint64_t>::max();
+    const std::string at_most = open_ended ? "" : " (at most " + std::to_string(max) + ")";
+    fail_field(where(field),
+               min == 1   ? "a positive integer" + at_most
+               : min == 0 ? "a non-negative integer" + at_most
+                          : "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]",
+               *v);
   }
   return v->get<uint64_t>();
 }

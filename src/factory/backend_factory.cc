@@ -156,8 +156,10 @@ LoadedEngine BackendFactory::load(const ResolvedModel& model) const {
       last = Error::backend(e.what());
     }
     out.report.failures.push_back({provider, device, last->code(), last->message(), true});
-    spdlog::warn("kapsl: provider {} could not load {}: {}", provider, model.package.name, last->message());
+    spdlog::info("kapsl: provider {} could not load {}: {}", provider, model.package.name, last->message());
   }
+  // One provider considered: its own error says it all.
+  if (last && out.report.failures.size() == 1) throw *last;
   const ErrorCode code = last ? last->code() : ErrorCode::kUnavailable;
   throw Error(code, "no execution provider could load " + model.package.name + ": " +
                         (out.report.failures.empty() ? std::string("no provider to try")

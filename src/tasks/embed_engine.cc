@@ -182,6 +182,11 @@ InferenceRequest EmbedEngine::encoder_request(const std::vector<std::vector<int3
   if (const TensorInfo* types = declared_input(model, "token_type_ids")) {
     request.add_input(types->name, id_matrix(types->dtype, rows, cols, std::vector<int64_t>(mask.size(), 0)));
   }
+  if (const TensorInfo* positions = declared_input(model, "position_ids")) {
+    std::vector<int64_t> pos(mask.size());
+    for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int64_t>(i % static_cast<size_t>(cols));
+    request.add_input(positions->name, id_matrix(positions->dtype, rows, cols, pos));
+  }
   return request;
 }
 

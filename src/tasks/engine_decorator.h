@@ -83,8 +83,9 @@ class ClassifyEngine final : public EngineDecorator {
 // taken as already pooled.
 //
 // As an Embedder it builds the encoder's inputs itself: token ids (given, or from the
-// WordPiece tokenizer when there is one) padded into input_ids [B, S], with attention_mask
-// and token_type_ids where the model declares them, in the dtype it declares.
+// WordPiece tokenizer when there is one) padded into input_ids [B, S], with attention_mask,
+// token_type_ids (zeros) and position_ids (0..S-1) where the model declares them, in the
+// dtype it declares.
 class EmbedEngine final : public EngineDecorator, public Embedder {
  public:
   // `tokenizer` may be null (token-id inputs only). Throws Error(kModelLoad) if the inner

@@ -76,11 +76,17 @@ TEST_F(CliTest, HelpAndUsageErrors) {
 TEST_F(CliTest, VersionNamesTheLinkedLibraries) {
   const CliRun r = kapsl("version");
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("onnxruntime  1.29.0"));
+  EXPECT_THAT(r.out, HasSubstr("onnx         onnxruntime 1.29.0"));
   EXPECT_THAT(r.out, HasSubstr("cpu"));
-  EXPECT_THAT(r.out, HasSubstr("llama.cpp    v0.5.0"));
-  EXPECT_EQ(kapsl("devices").code, 0);
-  EXPECT_TRUE(nlohmann::json::accept(kapsl("devices --json").out));
+  EXPECT_THAT(r.out, HasSubstr("gguf         llama.cpp v0.5.0"));
+  const CliRun d = kapsl("devices");
+  EXPECT_EQ(d.code, 0);
+  EXPECT_THAT(d.out, HasSubstr("cpu "));
+  EXPECT_THAT(d.out, HasSubstr("backend   gguf: providers"));
+  const auto j = nlohmann::json::parse(kapsl("devices --json").out);
+  EXPECT_GT(j["cpu"]["memory_total_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["devices"][0]["backend"], "cpu");
+  EXPECT_TRUE(j["backends"]["onnx"]["providers"].is_array());
 }
 
 TEST_F(CliTest, InfoOnOnnxAndGguf) {
@@ -88,22 +94,26 @@ TEST_F(CliTest, InfoOnOnnxAndGguf) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("float32   [3, 4, 5]"));
   const auto j = nlohmann::json::parse(kapsl("info --json " + add_).out);
-  EXPECT_EQ(j["framework"], "onnx");
+  EXPECT_EQ(j["backend"], "onnx");
   EXPECT_EQ(j["inputs"][1]["name"], "y");
+  EXPECT_EQ(j["load_report"]["provider"], "cpu");
   const CliRun g = kapsl("info " + tiny_);
   EXPECT_EQ(g.code, 0) << g.err;
-  EXPECT_THAT(g.out, HasSubstr("architecture  llama"));
+  EXPECT_THAT(g.out, HasSubstr("loaded        gguf/generate on cpu:0"));
+  EXPECT_THAT(g.out, HasSubstr("architecture = llama"));
   EXPECT_THAT(g.out, HasSubstr("vocabulary    32000"));
-  EXPECT_EQ(nlohmann::json::parse(kapsl("info --json " + tiny_).out)["gguf"]["vocab_size"], 32000);
+  const auto gj = nlohmann::json::parse(kapsl("info --json " + tiny_).out);
+  EXPECT_EQ(gj["text"]["vocab_size"], 32000);
+  EXPECT_EQ(gj["metadata"]["architecture"], "llama");
 }
 
 TEST_F(CliTest, BadModelsAreOneLineErrorsWithExitCode1) {
   const CliRun missing = kapsl("info " + file("missing.onnx"));
   EXPECT_EQ(missing.code, 1);
-  EXPECT_THAT(missing.err, HasSubstr("kapsl: error: model file"));
-  EXPECT_THAT(missing.err, HasSubstr("does not exist"));
+  EXPECT_THAT(missing.err, HasSubstr("kapsl: error: no such model or package"));
+  EXPECT_THAT(missing.err, HasSubstr("missing.onnx"));
   std::ofstream(file("notes.txt")) << "hello";
-  EXPECT_THAT(kapsl("info " + file("notes.txt")).err, HasSubstr("expected a .onnx or .gguf file"));
+  EXPECT_THAT(kapsl("info " + file("notes.txt")).err, HasSubstr("no backend takes \".txt\" files"));
   std::ofstream(file("garbage.onnx")) << "this is not protobuf";
   const CliRun bad = kapsl("info " + file("garbage.onnx"));
   EXPECT_EQ(bad.code, 1);
@@ -142,7 +152,7 @@ TEST_F(CliTest, RunUsageAndInputErrors) {
   EXPECT_THAT(kapsl("run " + add_).err, HasSubstr("--input x=FILE.npy"));
   EXPECT_EQ(kapsl("run " + add_ + " -i x").code, 2);
   EXPECT_THAT(kapsl("run " + add_ + " -i nope=a.npy").err, HasSubstr("no input 'nope'"));
-  EXPECT_EQ(kapsl("run " + tiny_ + " --fill zeros").code, 2);
+
   std::ofstream(file("bad.npy")) << "nope";
   const CliRun bad = kapsl("run " + add_ + " -i x=" + file("bad.npy") + " --fill zeros");
   EXPECT_EQ(bad.code, 1);
@@ -165,6 +175,35 @@ TEST_F(CliTest, GenerateStreamsAndReportsUsage) {
   EXPECT_EQ(chat.code, 1);
   EXPECT_THAT(chat.err, HasSubstr("template"));
   EXPECT_EQ(kapsl("generate " + add_ + " -p Hi").code, 1);
+}
+
+// Every model source: a manifest folder and an .aimod package run like a bare file, and
+// the manifest's settings apply (a cuda-then-cpu manifest loads on CPU here, saying why).
+TEST_F(CliTest, FoldersAndPackagesRunAndReportHowTheyLoaded) {
+  const std::string dir = file("add-model");
+  fs::create_directories(dir);
+  fs::copy_file(add_, dir + "/model.onnx", fs::copy_options::overwrite_existing);
+  std::ofstream(dir + "/metadata.json")
+      << R"({"project_name":"add","framework":"onnx","version":"2","created_at":"","model_file":"model.onnx",)"
+         R"("hardware_requirements":{"preferred_provider":"cuda","fallback_providers":["cpu"]}})";
+  const CliRun r = kapsl("run " + dir + " --fill ones --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["outputs"][0]["data"][0], 2.0);
+  const auto info = nlohmann::json::parse(kapsl("info --json " + dir).out);
+  EXPECT_EQ(info["load_report"]["provider"], "cpu");
+  EXPECT_EQ(info["load_report"]["failures"][0]["provider"], "cuda");
+  const std::string package = file("add.aimod");
+  ASSERT_EQ(std::system(("tar -czf " + package + " -C " + dir + " metadata.json model.onnx").c_str()), 0);
+  const CliRun p = kapsl("run " + package + " --fill ones --json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(nlohmann::json::parse(p.out)["outputs"][0]["data"][0], 2.0);
+  std::ofstream(dir + "/metadata.json")
+      << R"({"project_name":"add","framework":"onnx","version":"2","created_at":"","model_file":"model.onnx",)"
+         R"("serving":{"max_concurency":2}})";
+  const CliRun typo = kapsl("info " + dir);
+  EXPECT_EQ(typo.code, 1);
+  EXPECT_THAT(typo.err, HasSubstr("serving"));
+  EXPECT_THAT(typo.err, HasSubstr("max_concurency"));
 }
 
 TEST_F(CliTest, TokenizeGivesLlamaIds) {

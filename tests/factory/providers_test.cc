@@ -93,16 +93,5 @@ TEST(ProviderTest, AcceleratorsAreEverythingButCpuAndOpenvino) {
   EXPECT_FALSE(is_accelerator_provider("openvino"));
 }
 
-TEST(OptimizationLevelTest, ParsesTheOriginalsVocabulary) {
-  using L = GraphOptimizationLevel;
-  for (const char* s : {"disable", "0"}) EXPECT_EQ(parse_optimization_level(s), L::kDisable) << s;
-  for (const char* s : {"basic", "1"}) EXPECT_EQ(parse_optimization_level(s), L::kBasic) << s;
-  for (const char* s : {"extended", "2"}) EXPECT_EQ(parse_optimization_level(s), L::kExtended) << s;
-  for (const char* s : {"all", "3", "99", "", " ALL "}) EXPECT_EQ(parse_optimization_level(s), L::kAll) << s;
-  expect_error([] { parse_optimization_level("layout"); }, ErrorCode::kInvalidInput,
-               {"Unknown optimization level", "graph_optimization_level", "\"layout\""});
-  EXPECT_STREQ(optimization_level_name(L::kExtended), "extended");
-}
-
 }  // namespace
 }  // namespace kapsl

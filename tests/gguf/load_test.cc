@@ -28,7 +28,7 @@ TEST(GgufLoadTest, ModelFactsFromMetadata) {
   EXPECT_NE(std::find(info.eog_tokens.begin(), info.eog_tokens.end(), 2), info.eog_tokens.end());
   EXPECT_FALSE(info.has_chat_template);
   const ModelInfo& mi = engine->model_info();
-  EXPECT_EQ(mi.framework, "gguf");
+  EXPECT_EQ(mi.backend, "gguf");
   EXPECT_EQ(mi.name, "tiny-random-llama");
   EXPECT_EQ(mi.metadata.at("architecture"), "llama");
   EXPECT_EQ(mi.metadata.at("vocab_size"), "32000");

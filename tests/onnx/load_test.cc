@@ -48,7 +48,7 @@ TEST(OnnxLoad, FromFileAndMemoryDescribeTheModel) {
   engines.push_back(OnnxEngine::load_from_memory(bytes_of(model)));
   for (const auto& engine : engines) {
     const ModelInfo& info = engine->model_info();
-    EXPECT_EQ(info.framework, "onnx");
+    EXPECT_EQ(info.backend, "onnx");
     EXPECT_EQ(info.provider, "cpu");
     ASSERT_EQ(info.inputs.size(), 2u);
     EXPECT_EQ(info.inputs[0].name, "a");

@@ -91,6 +91,19 @@ std::string identity_model(int elem_type, const std::vector<int64_t>& dims) {
   return g.serialize();
 }
 
+std::string embedding_lookup_model(int64_t vocab, int64_t dim) {
+  GraphBuilder g("embedding_lookup");
+  g.input("input_ids", ::onnx::TensorProto::INT64, {-1, -1}).input("attention_mask", ::onnx::TensorProto::INT64, {-1, -1});
+  g.output("hidden", ::onnx::TensorProto::FLOAT, {-1, -1, dim});
+  std::vector<float> table;
+  for (int64_t i = 0; i < vocab; ++i) {
+    for (int64_t j = 0; j < dim; ++j) table.push_back(static_cast<float>(i) + static_cast<float>(j) / 10.0f);
+  }
+  g.float_initializer("table", {vocab, dim}, table);
+  g.node("Gather", {"table", "input_ids"}, {"hidden"});
+  return g.serialize();
+}
+
 std::string two_output_model() {
   GraphBuilder g("two_outputs");
   g.input("x", ::onnx::TensorProto::FLOAT, {-1, 3});

@@ -39,6 +39,9 @@ std::string add_model(const std::vector<int64_t>& dims);
 std::string matmul_relu_model(int64_t k);
 // y = Identity(x) for ONNX element type `elem_type`, x of shape `dims`.
 std::string identity_model(int elem_type, const std::vector<int64_t>& dims);
+// A sentence encoder's shape with no encoder: hidden [N, S, dim] = table[input_ids], where
+// table[i][j] = i + j / 10; attention_mask int64 [N, S] is declared and unused.
+std::string embedding_lookup_model(int64_t vocab, int64_t dim);
 // relu = Relu(x), neg = Neg(x), x float [N, 3].
 std::string two_output_model();
 // Outputs x itself (a graph output that is a graph input) and relu = Relu(x), x float [N, 3].

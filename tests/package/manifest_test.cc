@@ -63,8 +63,11 @@ TEST(ManifestTest, ParsesEveryField) {
   EXPECT_EQ(again.cron_jobs[1].interval_secs, 30u);
 }
 
-TEST(ManifestTest, OptionalFieldsDefaultAndUnknownFieldsAreIgnored) {
+// An unknown key holding an object is kept as a backend section: the factory refuses it
+// unless a registered backend has that name (ResolutionTest).
+TEST(ManifestTest, OptionalFieldsDefaultAndObjectKeysAreKeptAsBackendSections) {
   Manifest m = parse_manifest(doc(R"("future_field":{"a":1},"hardware_requirements":{"device_id":null})"));
+  EXPECT_EQ(m.backend_sections.at("future_field"), R"({"a":1})");
   EXPECT_TRUE(m.metadata_json.empty());
   EXPECT_FALSE(m.hardware_requirements.device_id.has_value());
   EXPECT_TRUE(m.cron_jobs.empty());
@@ -164,15 +167,57 @@ TEST(ManifestTest, ToJsonRefusesBrokenEmbeddedJson) {
   EXPECT_NE(manifest_to_json(m).find("bad\xEF\xBF\xBD"), std::string::npos);  // U+FFFD, not a throw
 }
 
+// The format of a bare file is the backend registry's call (BackendFactory::open); the
+// manifest takes what it is given.
 TEST(ManifestTest, SynthesizedForBareFiles) {
-  Manifest g = synthesize_manifest("/models/TinyLlama.Q4.GGUF");
+  Manifest g = synthesize_manifest("/models/TinyLlama.Q4.GGUF", "gguf");
   EXPECT_EQ(g.framework, "gguf");
   EXPECT_EQ(g.format, "gguf");
   EXPECT_EQ(g.project_name, "TinyLlama.Q4");
   EXPECT_EQ(g.version, "1.0.0");
   EXPECT_EQ(g.model_file, "TinyLlama.Q4.GGUF");
-  EXPECT_EQ(synthesize_manifest("m.onnx").framework, "onnx");
-  expect_error([] { synthesize_manifest("weights.bin"); }, ErrorCode::kInvalidInput, {".onnx", ".bin"});
+  EXPECT_EQ(synthesize_manifest("weights.bin").framework, "");
+  EXPECT_EQ(synthesize_manifest("weights.bin").model_file, "weights.bin");
+}
+
+TEST(ManifestTest, UnknownKeysAreErrorsNamingTheirPath) {
+  expect_error([] { parse_manifest(doc(R"("serving":{"max_concurency":2})")); }, ErrorCode::kInvalidInput,
+               {"serving", "unknown field \"max_concurency\"", "max_concurrency"});
+  expect_error([] { parse_manifest(doc(R"("hardware_requirements":{"prefered_provider":"cuda"})")); },
+               ErrorCode::kInvalidInput, {"hardware_requirements", "\"prefered_provider\""});
+  expect_error([] { parse_manifest(doc(R"("cron_jobs":[{"id":"a","schedule":"* * * * * *","prio":1}])")); },
+               ErrorCode::kInvalidInput, {"cron_jobs[0]", "\"prio\""});
+  expect_error([] { parse_manifest(doc(R"("treads":4)")); }, ErrorCode::kInvalidInput, {"treads", "unknown field"});
+}
+
+TEST(ManifestTest, ConfigurationSections) {
+  Manifest m = parse_manifest(doc(R"("threads":2,"serving":{"max_concurrency":3,"max_queue":0,"queue_timeout":"500ms",)"
+                                  R"("request_timeout":2.5,"warmup":true,"pin":false,"idle_ttl":"5m"},)"
+                                  R"("gguf":{"context":4096,"anything":[1]})"));
+  EXPECT_EQ(m.threads, 2);
+  EXPECT_EQ(m.serving.max_concurrency, 3u);
+  EXPECT_EQ(m.serving.max_queue, 0u);
+  EXPECT_EQ(m.serving.queue_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(m.serving.request_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(m.serving.warmup, true);
+  EXPECT_EQ(m.serving.pin, false);
+  EXPECT_EQ(m.serving.idle_ttl, std::chrono::minutes(5));
+  EXPECT_FALSE(m.serving.max_concurrency == std::nullopt);
+  ASSERT_EQ(m.backend_sections.count("gguf"), 1u);  // its backend checks it, not the manifest
+  Manifest again = parse_manifest(manifest_to_json(m));
+  EXPECT_EQ(manifest_to_json(again), manifest_to_json(m));
+  EXPECT_EQ(again.serving.idle_ttl, std::chrono::minutes(5));
+  EXPECT_EQ(again.backend_sections, m.backend_sections);
+  expect_error([] { parse_manifest(doc(R"("serving":{"max_concurrency":0})")); }, ErrorCode::kInvalidInput,
+               {"serving.max_concurrency", "positive"});
+  expect_error([] { parse_manifest(doc(R"("serving":{"idle_ttl":"soon"})")); }, ErrorCode::kInvalidInput,
+               {"serving.idle_ttl", "\"soon\""});
+  expect_error([] { parse_manifest(doc(R"("threads":-1)")); }, ErrorCode::kInvalidInput, {"threads", "-1"});
+}
+
+TEST(ManifestTest, HostileNestingIsRefusedWhileParsing) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  expect_error([&] { parse_manifest(doc("\"metadata\":" + deep)); }, ErrorCode::kInvalidInput, {"nested deeper"});
 }
 
 TEST(ManifestTest, ReadManifestFromFile) {

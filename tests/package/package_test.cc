@@ -195,16 +195,47 @@ TEST_F(PackageTest, CorruptArchivesAreModelLoadErrors) {
   EXPECT_EQ(cache_entries(), 0u);
 }
 
+// A bare file's format is left to the BackendFactory, which knows the registered backends
+// (ResolutionTest.OpenNamesABareFileByItsBackend).
 TEST_F(PackageTest, BareModelFilesGetASynthesisedManifest) {
   std::ofstream(dir_.path() / "tiny.gguf") << "GGUF";
   Package pkg = open_package(dir_.path() / "tiny.gguf", options());
-  EXPECT_EQ(pkg.manifest.framework, "gguf");
+  EXPECT_EQ(pkg.name, "tiny");
+  EXPECT_EQ(pkg.kind, PackageKind::kModelFile);
+  EXPECT_EQ(pkg.manifest.model_file, "tiny.gguf");
+  EXPECT_EQ(pkg.manifest.framework, "");
   EXPECT_EQ(pkg.model_path, fs::absolute(dir_.path() / "tiny.gguf"));
-  EXPECT_TRUE(pkg.root.empty());
+  EXPECT_EQ(pkg.root, fs::absolute(dir_.path()));
   EXPECT_TRUE(pkg.content_sha256.empty());
-  std::ofstream(dir_.path() / "notes.txt") << "x";
-  expect_error([&] { open_package(dir_.path() / "notes.txt", options()); }, ErrorCode::kInvalidInput, {".txt"});
   expect_error([&] { open_package(dir_.path() / "missing.onnx", options()); }, ErrorCode::kNotFound, {"missing.onnx"});
+}
+
+TEST_F(PackageTest, ModelFoldersAreOpenedInPlace) {
+  const fs::path d = dir_.path() / "resnet";
+  fs::create_directories(d / "weights");
+  std::ofstream(d / "weights" / "m.onnx") << "x";
+  std::ofstream(d / "metadata.json")
+      << R"({"project_name":"r","framework":"onnx","version":"4","created_at":"","model_file":"weights/m.onnx"})";
+  Package pkg = open_package(d, options());
+  EXPECT_EQ(pkg.name, "resnet");
+  EXPECT_EQ(pkg.kind, PackageKind::kFolder);
+  EXPECT_EQ(pkg.manifest.version, "4");
+  EXPECT_EQ(pkg.model_path, fs::canonical(d / "weights" / "m.onnx"));
+  EXPECT_EQ(cache_entries(), 0u);  // nothing is copied
+  std::ofstream(d / "labels.txt") << "a";
+  EXPECT_EQ(resolve_in_package(pkg, "labels.txt", "onnx.labels_file"), fs::canonical(d / "labels.txt"));
+  expect_error([&] { resolve_in_package(pkg, "../x", "onnx.labels_file"); }, ErrorCode::kInvalidInput,
+               {"onnx.labels_file", "\"..\""});
+  expect_error([&] { resolve_in_package(pkg, "/etc/passwd", "f"); }, ErrorCode::kInvalidInput, {"f"});
+  expect_error([&] { resolve_in_package(pkg, "missing.txt", "f"); }, ErrorCode::kInvalidInput, {"missing.txt"});
+  fs::create_symlink(dir_.path(), d / "up");
+  expect_error([&] { resolve_in_package(pkg, "up/x", "f"); }, ErrorCode::kInvalidInput, {"outside"});
+  const fs::path empty = dir_.path() / "empty";
+  fs::create_directories(empty);
+  expect_error([&] { open_package(empty, options()); }, ErrorCode::kInvalidInput, {"metadata.json", "missing"});
+  std::ofstream(d / "metadata.json")
+      << R"({"project_name":"r","framework":"onnx","version":"4","created_at":"","model_file":"../escape.onnx"})";
+  expect_error([&] { open_package(d, options()); }, ErrorCode::kInvalidInput, {"model_file"});
 }
 
 }  // namespace

@@ -14,10 +14,14 @@ http 200 GET /v2
 expect_json .name '"kapsl"'
 expect_json '.extensions | index("binary_tensor_data") != null' true
 
-# --- Repository index: the symbolic link to a file outside the root is not a model
+# --- Repository index: model files, folders and .aimod packages side by side; the symbolic
+# link to a file outside the root and the folder whose manifest has a misspelt key are not
+# models (the log names the key)
 http 200 POST /v2/repository/index -d "{}"
-expect_json '[.[].name]' '["add","adder","chat","embed","tiny"]'
+expect_json '[.[].name]' '["add","adder","chat","embed","encoder","packed","tiny"]'
 expect_json '[.[] | select(.name == "add") | .state]' '["UNLOADED"]'
+expect_json '[.[] | select(.name == "packed") | .version]' '["5"]'
+grep -q 'skipping .*typo.*max_concurency' "$LOG" || fail "the misspelt manifest key is not named in the log"
 
 # --- Readiness before and after a load
 http 503 GET /v2/models/add/ready
@@ -31,6 +35,15 @@ http 200 GET /v2/models/add/ready
 expect_json .ready true
 http 200 GET /v2/models/adder/versions/2
 expect_json .versions '["2"]'
+# The manifest asks for cuda then cpu: without a CUDA device it runs on CPU, and says why.
+if ! command -v nvidia-smi > /dev/null; then
+  expect_json .load_report.provider '"cpu"'
+  expect_json '.load_report.failures[0].provider' '"cuda"'
+  expect_json '.load_report.failures[0].reason | length > 0' true
+fi
+http 200 GET /v2/models/packed
+expect_json .versions '["5"]'
+expect_json .load_report.backend '"onnx"'
 http 404 GET /v2/models/adder/versions/7
 http 200 GET /v2/models/adder/versions/2/ready
 
@@ -48,6 +61,8 @@ expect_json '.outputs[0].data[0:3]' '[0.5,1.5,2.5]'
 expect_json '.outputs[0].data[59]' '59.5'
 http 200 POST /v2/models/adder/versions/2/infer -d "$REQ"
 expect_json .model_version '"2"'
+http 200 POST /v2/models/packed/infer -d "$REQ"
+expect_json '.outputs[0].data[59]' '59.5'
 NESTED=$(/usr/bin/python3 -c '
 import json
 x = [[[float(i*20+j*5+k) for k in range(5)] for j in range(4)] for i in range(3)]

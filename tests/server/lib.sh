@@ -15,15 +15,38 @@ fail() {
   exit 1
 }
 
-# make_repo DIR: two ONNX models (a bare file and a folder with metadata.json, version 2),
-# three GGUF models, and a symbolic link to a file outside the root that must be skipped.
+# make_repo DIR: the ONNX adder as a bare file ("add"), a folder with metadata.json asking
+# for cuda then cpu (version 2, "adder") and an .aimod package ("packed"); a tiny BERT-style
+# encoder with the embed task and a WordPiece vocabulary ("encoder"); three GGUF models; a
+# folder whose manifest has a misspelt key and a symbolic link to a file outside the root,
+# both skipped.
 make_repo() {
   local repo=$1
-  mkdir -p "$repo/adder"
+  mkdir -p "$repo/adder" "$repo/encoder" "$repo/typo" "$TMP/packed"
   cp "$ONNX_ADD" "$repo/add.onnx"
   cp "$ONNX_ADD" "$repo/adder/model.onnx"
   cat > "$repo/adder/metadata.json" <<'JSON'
-{"project_name": "adder", "framework": "onnx", "version": "2", "created_at": "2026-01-01", "model_file": "model.onnx"}
+{"project_name": "adder", "framework": "onnx", "version": "2", "created_at": "2026-01-01", "model_file": "model.onnx",
+ "hardware_requirements": {"preferred_provider": "cuda", "fallback_providers": ["cpu"]}}
+JSON
+  cp "$ONNX_ADD" "$TMP/packed/model.onnx"
+  cat > "$TMP/packed/metadata.json" <<'JSON'
+{"project_name": "packed", "framework": "onnx", "version": "5", "created_at": "2026-01-01", "model_file": "model.onnx",
+ "serving": {"max_concurrency": 2}}
+JSON
+  tar -czf "$repo/packed.aimod" -C "$TMP/packed" metadata.json model.onnx
+  /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/../../scripts/make-encoder-onnx.py" "$repo/encoder/model.onnx" \
+    1 32 2 64 64 > /dev/null
+  { printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\ngood\n##bye\n'; for i in $(seq 8 63); do echo "w$i"; done; } \
+    > "$repo/encoder/vocab.txt"
+  cat > "$repo/encoder/metadata.json" <<'JSON'
+{"project_name": "encoder", "framework": "onnx", "version": "1", "created_at": "2026-01-01", "model_file": "model.onnx",
+ "task": "embed", "onnx": {"tokenizer": {"vocab": "vocab.txt"}}}
+JSON
+  cp "$ONNX_ADD" "$repo/typo/model.onnx"
+  cat > "$repo/typo/metadata.json" <<'JSON'
+{"project_name": "typo", "framework": "onnx", "version": "1", "created_at": "", "model_file": "model.onnx",
+ "serving": {"max_concurency": 2}}
 JSON
   cp "$KAPSL_TEST_DATA/tiny-spm.gguf" "$repo/tiny.gguf"
   cp "$KAPSL_TEST_DATA/tiny-phi3.gguf" "$repo/chat.gguf"

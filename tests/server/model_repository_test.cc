@@ -1,5 +1,6 @@
-// ModelRepository: what a scan admits, and that no requested name reaches a file outside
-// the repository root.
+// ModelRepository: what a scan admits (model files, manifest folders and .aimod packages
+// side by side, resolved through the factory), and that no requested name reaches a file
+// outside the repository root.
 #include "server/model_repository.h"
 
 #include <filesystem>
@@ -7,12 +8,15 @@
 
 #include <gtest/gtest.h>
 
+#include "kapsl/backend.h"
 #include "kapsl/error.h"
+#include "support/archive_writer.h"
 
 namespace kapsl::server {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 class ModelRepositoryTest : public ::testing::Test {
  protected:
@@ -27,8 +31,17 @@ class ModelRepositoryTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(base_); }
   static void touch(const fs::path& p, const std::string& text = "x") { std::ofstream(p) << text; }
-  static std::string manifest(const std::string& file) {
-    return R"({"project_name":"m","framework":"onnx","version":"3","created_at":"","model_file":")" + file + R"("})";
+  static std::string manifest(const std::string& file, const std::string& extra = "") {
+    return R"({"project_name":"m","framework":"onnx","version":"3","created_at":"","model_file":")" + file + "\"" +
+           extra + "}";
+  }
+  // Resolving reads manifests and picks backends; nothing is loaded, so the model files
+  // need not be real models.
+  ModelRepository repository(const std::string& defaults = "") const {
+    auto factory = std::make_shared<const BackendFactory>(FactoryOptions{}, builtin_backends(), DeviceInfo{});
+    LoadOptions settings;
+    settings.defaults = defaults;
+    return ModelRepository(root_, factory, settings);
   }
 
   fs::path base_, root_;
@@ -42,15 +55,58 @@ TEST_F(ModelRepositoryTest, AdmitsFoldersWithManifestsAndBareFiles) {
   touch(root_ / "c" / "model.onnx");
   touch(root_ / "c" / "metadata.json", manifest("model.onnx"));
   fs::create_directories(root_ / "no-manifest");
-  ModelRepository repo(root_);
+  testing::write_archive(root_ / "d.aimod", {testing::file("metadata.json", manifest("m.onnx")),
+                                             testing::file("m.onnx", "x")});
+  ModelRepository repo = repository();
   const auto models = repo.list();
-  ASSERT_EQ(models.size(), 3u);
+  ASSERT_EQ(models.size(), 4u);
   EXPECT_EQ(models[0].name, "a");
+  EXPECT_EQ(models[0].version, "1");
   EXPECT_EQ(models[1].name, "b");
-  EXPECT_EQ(models[1].format, ModelFormat::kGguf);
+  EXPECT_EQ(models[1].resolved->backend->name(), "gguf");
+  EXPECT_EQ(models[1].resolved->task, "generate");
   EXPECT_EQ(models[2].name, "c");
   EXPECT_EQ(models[2].version, "3");
-  EXPECT_EQ(models[2].model_path, fs::canonical(root_ / "c" / "model.onnx"));
+  EXPECT_EQ(models[2].resolved->package.model_path, fs::canonical(root_ / "c" / "model.onnx"));
+  EXPECT_EQ(models[3].name, "d");
+  EXPECT_EQ(models[3].resolved->package.kind, PackageKind::kArchive);
+  EXPECT_EQ(models[3].resolved->backend->name(), "onnx");
+}
+
+TEST_F(ModelRepositoryTest, ServerDefaultsGoUnderEachManifest) {
+  touch(root_ / "a.onnx");
+  fs::create_directories(root_ / "c");
+  touch(root_ / "c" / "model.onnx");
+  touch(root_ / "c" / "metadata.json", manifest("model.onnx", R"(,"serving":{"max_queue":2})"));
+  ModelRepository repo = repository(R"({"serving":{"max_queue":9,"max_concurrency":3}})");
+  EXPECT_EQ(repo.find("a")->resolved->package.manifest.serving.max_queue, 9u);
+  EXPECT_EQ(repo.find("c")->resolved->package.manifest.serving.max_queue, 2u);
+  EXPECT_EQ(repo.find("c")->resolved->package.manifest.serving.max_concurrency, 3u);
+}
+
+TEST_F(ModelRepositoryTest, SkipsModelsWhoseManifestIsWrong) {
+  touch(root_ / "good.onnx");
+  fs::create_directories(root_ / "typo");
+  touch(root_ / "typo" / "model.onnx");
+  touch(root_ / "typo" / "metadata.json", manifest("model.onnx", R"(,"serving":{"max_concurency":2})"));
+  ModelRepository repo = repository();
+  EXPECT_TRUE(repo.find("good").has_value());
+  EXPECT_FALSE(repo.find("typo").has_value());
+}
+
+TEST_F(ModelRepositoryTest, RescanResolvesOnlyWhatChanged) {
+  fs::create_directories(root_ / "c");
+  touch(root_ / "c" / "model.onnx");
+  touch(root_ / "c" / "metadata.json", manifest("model.onnx"));
+  ModelRepository repo = repository();
+  const auto first = repo.find("c")->resolved;
+  repo.rescan();
+  EXPECT_EQ(repo.find("c")->resolved, first);  // unchanged: the same resolution
+  touch(root_ / "c" / "metadata.json", manifest("model.onnx", R"(,"serving":{"max_queue":5})"));
+  fs::last_write_time(root_ / "c" / "metadata.json", fs::last_write_time(root_ / "c" / "metadata.json") + 1s);
+  repo.rescan();
+  EXPECT_NE(repo.find("c")->resolved, first);
+  EXPECT_EQ(repo.find("c")->resolved->package.manifest.serving.max_queue, 5u);
 }
 
 TEST_F(ModelRepositoryTest, SkipsEntriesThatLeaveTheRoot) {
@@ -62,13 +118,13 @@ TEST_F(ModelRepositoryTest, SkipsEntriesThatLeaveTheRoot) {
   fs::create_symlink(base_ / "outside" / "secret.onnx", root_ / "sneaky" / "model.onnx");
   touch(root_ / "sneaky" / "metadata.json", manifest("model.onnx"));
   touch(root_ / "bad name!.onnx");
-  ModelRepository repo(root_);
+  ModelRepository repo = repository();
   EXPECT_TRUE(repo.list().empty());
 }
 
 TEST_F(ModelRepositoryTest, NamesAreKeysNotPaths) {
   touch(root_ / "a.onnx");
-  ModelRepository repo(root_);
+  ModelRepository repo = repository();
   for (const char* name : {"../outside/secret", "/etc/passwd", "a/../a", "..", ".", "", "a.onnx", "a%2Fb"}) {
     EXPECT_FALSE(repo.find(name).has_value()) << name;
   }
@@ -80,7 +136,7 @@ TEST_F(ModelRepositoryTest, NamesAreKeysNotPaths) {
 }
 
 TEST_F(ModelRepositoryTest, RescanSeesNewModels) {
-  ModelRepository repo(root_);
+  ModelRepository repo = repository();
   EXPECT_FALSE(repo.find("late").has_value());
   touch(root_ / "late.onnx");
   repo.rescan();
@@ -89,7 +145,8 @@ TEST_F(ModelRepositoryTest, RescanSeesNewModels) {
 
 TEST_F(ModelRepositoryTest, MissingRootIsNotFound) {
   try {
-    ModelRepository repo(base_ / "nope");
+    auto factory = std::make_shared<const BackendFactory>(FactoryOptions{}, builtin_backends(), DeviceInfo{});
+    ModelRepository repo(base_ / "nope", factory, LoadOptions{});
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);

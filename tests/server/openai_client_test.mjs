@@ -37,7 +37,7 @@ const greedy = { temperature: 0, seed: 1 };
 // --- Models
 const models = await client.models.list();
 const ids = models.data.map((m) => m.id).sort();
-assert.deepEqual(ids, ['chat', 'embed', 'tiny']);
+assert.deepEqual(ids, ['chat', 'embed', 'encoder', 'tiny']);
 assert.equal((await client.models.retrieve('tiny')).id, 'tiny');
 
 // --- Completions, plain and streamed: the same greedy text both ways
@@ -87,9 +87,21 @@ assert.equal(embFloat.data[0].embedding.length, v.length);
 embFloat.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-6));
 assert.ok(emb.usage.prompt_tokens > 0);
 
+// --- An ONNX encoder with the embed task serves /v1/embeddings too: text through its
+// WordPiece vocabulary, or token ids; the same tokens give the same vector.
+const enc = await client.embeddings.create({ model: 'encoder', input: ['hello world', 'goodbye'] });
+assert.equal(enc.data.length, 2);
+assert.equal(enc.data[0].embedding.length, 32);
+const encNorm = Math.sqrt(enc.data[0].embedding.reduce((s, x) => s + x * x, 0));
+assert.ok(Math.abs(encNorm - 1) < 1e-3, `norm ${encNorm}`);
+assert.equal(enc.usage.prompt_tokens, 4 + 4);  // [CLS] hello world [SEP], [CLS] good ##bye [SEP]
+const encIds = await client.embeddings.create({ model: 'encoder', input: [[2, 4, 5, 3]], encoding_format: 'float' });
+encIds.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - enc.data[0].embedding[i]) < 1e-5));
+await expectStatus(400, client.embeddings.create({ model: 'add', input: 'x' }), /embed|tokenizer|output/);
+
 // --- Errors, in OpenAI's shape, and the server keeps serving
 await expectStatus(404, client.completions.create({ model: 'nosuch', prompt: 'x' }), /unknown model/);
-await expectStatus(400, client.chat.completions.create({ model: 'add', messages }), /not a GGUF model/);
+await expectStatus(400, client.chat.completions.create({ model: 'add', messages }), /does not generate text/);
 await expectStatus(400, client.chat.completions.create({ model: 'tiny', messages }), /chat template/);
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', temperature: 5 }), /temperature/);
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', n: 2 }), /'n'/);

@@ -13,7 +13,7 @@ class FakeEngine : public Engine {
   // Returns `outputs` from every infer; `output_info` describes them in model_info().
   FakeEngine(std::string provider, std::vector<NamedTensor> outputs = {}, std::vector<TensorInfo> output_info = {})
       : outputs_(std::move(outputs)) {
-    info_.framework = "fake";
+    info_.backend = "fake";
     info_.provider = std::move(provider);
     info_.outputs = std::move(output_info);
   }

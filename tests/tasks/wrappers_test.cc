@@ -86,21 +86,21 @@ TEST(EmbedTest, MaskedMean) {
   Tensor hidden = f32({1, 2, 2}, {1, 2, 3, 4});
   Tensor all = Tensor::from_vector<int64_t>({1, 2}, {1, 1});
   Tensor first = Tensor::from_vector<int64_t>({1, 2}, {1, 0});
-  EXPECT_EQ(values(EmbedEngine::embed(hidden, &all, false, "h")), (std::vector<float>{2, 3}));
-  EXPECT_EQ(values(EmbedEngine::embed(hidden, &first, false, "h")), (std::vector<float>{1, 2}));
-  EXPECT_EQ(values(EmbedEngine::embed(hidden, nullptr, false, "h")), (std::vector<float>{2, 3}));
+  EXPECT_EQ(values(EmbedEngine::mean_pool(hidden, &all, false, "h")), (std::vector<float>{2, 3}));
+  EXPECT_EQ(values(EmbedEngine::mean_pool(hidden, &first, false, "h")), (std::vector<float>{1, 2}));
+  EXPECT_EQ(values(EmbedEngine::mean_pool(hidden, nullptr, false, "h")), (std::vector<float>{2, 3}));
 }
 
 TEST(EmbedTest, AllPaddingRowIsFinite) {
   Tensor mask = Tensor::from_vector<int32_t>({1, 2}, {0, 0});
-  for (float v : values(EmbedEngine::embed(f32({1, 2, 2}, {1, 2, 3, 4}), &mask, true, "h"))) {
+  for (float v : values(EmbedEngine::mean_pool(f32({1, 2, 2}, {1, 2, 3, 4}), &mask, true, "h"))) {
     EXPECT_TRUE(std::isfinite(v));
     EXPECT_EQ(v, 0.0f);
   }
 }
 
 TEST(EmbedTest, L2NormalisationKeepsZeroRowsFinite) {
-  std::vector<float> v = values(EmbedEngine::embed(f32({2, 2}, {3, 4, 0, 0}), nullptr, true, "h"));
+  std::vector<float> v = values(EmbedEngine::mean_pool(f32({2, 2}, {3, 4, 0, 0}), nullptr, true, "h"));
   EXPECT_NEAR(v[0], 0.6f, 1e-6);
   EXPECT_NEAR(v[1], 0.8f, 1e-6);
   EXPECT_EQ(v[2], 0.0f);
@@ -108,13 +108,13 @@ TEST(EmbedTest, L2NormalisationKeepsZeroRowsFinite) {
 }
 
 TEST(EmbedTest, TwoDimensionalOutputIsTakenAsPooled) {
-  EXPECT_EQ(values(EmbedEngine::embed(f32({1, 2}, {3, 4}), nullptr, false, "h")), (std::vector<float>{3, 4}));
+  EXPECT_EQ(values(EmbedEngine::mean_pool(f32({1, 2}, {3, 4}), nullptr, false, "h")), (std::vector<float>{3, 4}));
 }
 
 TEST(EmbedTest, NonFloatAndBadRankAreRejected) {
-  expect_error([] { EmbedEngine::embed(Tensor::from_vector<int64_t>({1, 2}, {1, 2}), nullptr, true, "h"); },
+  expect_error([] { EmbedEngine::mean_pool(Tensor::from_vector<int64_t>({1, 2}, {1, 2}), nullptr, true, "h"); },
                ErrorCode::kInference, {"\"h\"", "float32", "int64"});
-  expect_error([] { EmbedEngine::embed(f32({2}, {1, 2}), nullptr, true, "h"); }, ErrorCode::kInference, {"[B, S, D]"});
+  expect_error([] { EmbedEngine::mean_pool(f32({2}, {1, 2}), nullptr, true, "h"); }, ErrorCode::kInference, {"[B, S, D]"});
 }
 
 TEST(EmbedTest, EngineTakesTheMaskFromTheRequest) {

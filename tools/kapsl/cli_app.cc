@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -16,6 +17,8 @@ std::string hint_for(const Error& e) { return e.code() == ErrorCode::kNotFound ?
 }  // namespace
 
 int run_cli(int argc, char** argv, std::shared_ptr<const BackendRegistry> backends) {
+  // Diagnostics go to stderr: stdout carries results (JSON, tensors, generated text).
+  if (!spdlog::get("kapsl")) spdlog::set_default_logger(spdlog::stderr_color_mt("kapsl"));
   spdlog::set_level(spdlog::level::warn);
   const CliContext context(backends ? std::move(backends) : builtin_backends());
   CLI::App app{"kapsl: run ONNX and GGUF models (kapsl " + std::string(version_string()) + ")", "kapsl"};

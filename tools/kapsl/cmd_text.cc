@@ -14,8 +14,8 @@ namespace kapsl::cli {
 TextGenerator& text_generator_of(Engine& engine, const std::string& model, const char* command) {
   TextGenerator* text = engine.text_generator();
   if (text == nullptr) {
-    throw UsageError(std::string("kapsl ") + command + " needs a model that generates text; " + model + " is a " +
-                     engine.model_info().backend + " model that does not");
+    throw Error::invalid_input(std::string("kapsl ") + command + " needs a model that generates text",
+                               model + " is a " + engine.model_info().backend + " model that does not");
   }
   return *text;
 }
@@ -116,7 +116,7 @@ void register_embed(CLI::App& app, const CliContext& context) {
     a->load.task = "embed";
     const auto engine = load_model(context, a->model, a->load).engine;
     Embedder* embedder = engine->embedder();
-    if (embedder == nullptr) throw UsageError("kapsl embed: " + a->model + " does not produce embeddings");
+    if (embedder == nullptr) throw Error::invalid_input("kapsl embed: " + a->model + " does not produce embeddings");
     const std::vector<EmbeddingInput> inputs(a->texts.begin(), a->texts.end());
     EmbedOptions options;
     options.normalize = !a->no_normalize;

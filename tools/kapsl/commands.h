@@ -22,7 +22,7 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The engine's TextGenerator; throws UsageError naming `command` if it has none.
+// The engine's TextGenerator; throws Error(kInvalidInput) naming `command` if it has none.
 TextGenerator& text_generator_of(Engine& engine, const std::string& model, const char* command);
 
 // Each command loads models through context.factory(), and dispatches on an engine's
