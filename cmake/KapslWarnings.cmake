@@ -2,6 +2,10 @@
 function(kapsl_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
     -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough)
+  # Clang checks the lock annotations (src/core/thread_annotations.h, src/core/mutex.h).
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety)
+  endif()
   if(KAPSL_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

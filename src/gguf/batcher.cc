@@ -34,8 +34,8 @@ struct Batcher::Sequence {
   std::atomic<bool> stop_requested{false};  // set by the request thread
 
   // mu protects what the batcher hands back to the request thread.
-  std::mutex mu;
-  std::condition_variable ready;
+  internal::Mutex mu;
+  internal::CondVar ready;
   std::deque<int32_t> tokens GUARDED_BY(mu);
   bool retired GUARDED_BY(mu) = false;
   Run::Report report GUARDED_BY(mu);
@@ -53,13 +53,13 @@ struct Batcher::Sequence {
 
 Batcher::Run::~Run() {
   request_stop();
-  std::unique_lock lock(seq_->mu);
-  seq_->ready.wait(lock, [&] { return seq_->retired; });
+  internal::MutexLock lock(&seq_->mu);
+  while (!seq_->retired) seq_->ready.wait(&seq_->mu);
 }
 
 std::optional<int32_t> Batcher::Run::next() {
-  std::unique_lock lock(seq_->mu);
-  seq_->ready.wait(lock, [&] { return !seq_->tokens.empty() || seq_->retired; });
+  internal::MutexLock lock(&seq_->mu);
+  while (seq_->tokens.empty() && !seq_->retired) seq_->ready.wait(&seq_->mu);
   if (seq_->tokens.empty()) return std::nullopt;
   const int32_t token = seq_->tokens.front();
   seq_->tokens.pop_front();
@@ -69,7 +69,7 @@ std::optional<int32_t> Batcher::Run::next() {
 void Batcher::Run::request_stop() { seq_->stop_requested.store(true, std::memory_order_release); }
 
 Batcher::Run::Report Batcher::Run::report() const {
-  std::lock_guard lock(seq_->mu);
+  internal::MutexLock lock(&seq_->mu);
   return seq_->report;
 }
 
@@ -87,7 +87,7 @@ Batcher::Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab
 
 Batcher::~Batcher() {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     shutdown_ = true;
   }
   work_.notify_one();
@@ -106,7 +106,7 @@ std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t
   seq->every_token = every_token;
   seq->plain_greedy = is_plain_greedy(options);
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     incoming_.push_back(seq);
   }
   work_.notify_one();
@@ -117,8 +117,8 @@ void Batcher::loop() {
   while (true) {
     std::vector<std::shared_ptr<Sequence>> arrived;
     {
-      std::unique_lock lock(mu_);
-      work_.wait(lock, [&] { return shutdown_ || !incoming_.empty() || !active_.empty(); });
+      internal::MutexLock lock(&mu_);
+      while (!shutdown_ && incoming_.empty() && active_.empty()) work_.wait(&mu_);
       if (shutdown_ && incoming_.empty() && active_.empty()) return;
       arrived.swap(incoming_);
     }
@@ -163,7 +163,7 @@ void Batcher::admit(Sequence& s) {
   }
   slot.cached.resize(keep);
   s.prompt_done = keep;
-  std::lock_guard lock(s.mu);
+  internal::MutexLock lock(&s.mu);
   s.report.decoded_prompt = s.prompt.size() - keep;
 }
 
@@ -242,7 +242,7 @@ void Batcher::decoded(Sequence& s) {
   const Clock::time_point decode_end = Clock::now();
   const int32_t token = sample(s);
   {
-    std::lock_guard lock(s.mu);
+    internal::MutexLock lock(&s.mu);
     if (s.n_sampled == 0) {
       s.report.prompt_end = decode_end;
       s.report.first_token = Clock::now();
@@ -292,7 +292,7 @@ void Batcher::fail_batch(int32_t rc) {
 void Batcher::retire(Sequence& s, FinishReason reason, std::exception_ptr error) {
   s.retired_by_batcher = true;
   {
-    std::lock_guard lock(s.mu);
+    internal::MutexLock lock(&s.mu);
     s.retired = true;
     s.report.reason = reason;
     s.report.error = std::move(error);

@@ -22,17 +22,16 @@
 #ifndef KAPSL_SRC_GGUF_BATCHER_H_
 #define KAPSL_SRC_GGUF_BATCHER_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "gguf/slots.h"
 #include "kapsl/request.h"
@@ -121,8 +120,8 @@ class Batcher {
   const uint32_t n_batch_;
 
   // mu_ protects what request threads hand to the batcher's thread.
-  std::mutex mu_;
-  std::condition_variable work_;
+  internal::Mutex mu_;
+  internal::CondVar work_;
   std::vector<std::shared_ptr<Sequence>> incoming_ GUARDED_BY(mu_);
   bool shutdown_ GUARDED_BY(mu_) = false;
 

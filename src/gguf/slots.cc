@@ -22,7 +22,7 @@ SlotPool::SlotPool(std::vector<std::unique_ptr<Slot>> slots, uint32_t max_queue,
 }
 
 std::unique_ptr<SlotPool::Lease> SlotPool::acquire(const StopSignal& stop) {
-  std::unique_lock lock(mu_);
+  internal::MutexLock lock(&mu_);
   if (free_.empty()) {
     if (waiting_ >= max_queue_) {
       throw Error::overloaded("all " + std::to_string(slots_.size()) + " GGUF slots are busy and the queue is full",
@@ -30,7 +30,7 @@ std::unique_ptr<SlotPool::Lease> SlotPool::acquire(const StopSignal& stop) {
     }
     ++waiting_;
     counters_->add_queued(1);
-    while (free_.empty() && !stop.cancelled() && !stop.expired()) freed_.wait_for(lock, kPollInterval);
+    while (free_.empty() && !stop.cancelled() && !stop.expired()) freed_.wait_for(&mu_, kPollInterval);
     --waiting_;
     counters_->add_queued(-1);
     if (free_.empty()) {
@@ -45,7 +45,7 @@ std::unique_ptr<SlotPool::Lease> SlotPool::acquire(const StopSignal& stop) {
 
 void SlotPool::release(Slot* slot) {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     free_.push_back(slot);
   }
   freed_.notify_one();

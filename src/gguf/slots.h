@@ -15,13 +15,12 @@
 #ifndef KAPSL_SRC_GGUF_SLOTS_H_
 #define KAPSL_SRC_GGUF_SLOTS_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/request_counters.h"
 #include "core/thread_annotations.h"
 #include "ggml-cpu.h"
@@ -95,8 +94,8 @@ class SlotPool {
   const uint32_t max_queue_;
   internal::RequestCounters* counters_;
   // mu_ protects the free list and the number of waiters.
-  std::mutex mu_;
-  std::condition_variable freed_;
+  internal::Mutex mu_;
+  internal::CondVar freed_;
   std::vector<Slot*> free_ GUARDED_BY(mu_);
   uint32_t waiting_ GUARDED_BY(mu_) = 0;
 };

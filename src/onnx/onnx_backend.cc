@@ -2,12 +2,13 @@
 // tasks, configured by the manifest's "onnx" section (docs/model-config.md).
 #include <fstream>
 #include <map>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "core/json_fields.h"
+#include "core/mutex.h"
 #include "core/strings.h"
+#include "core/thread_annotations.h"
 #include "kapsl/backend.h"
 #include "kapsl/onnx_engine.h"
 #include "onnx/options.h"
@@ -122,7 +123,7 @@ class OnnxBackend final : public Backend {
   std::vector<std::string> providers() const override { return OnnxEngine::available_providers(); }
 
   void smoke_test(const std::string& provider, int device_id) const override {
-    std::lock_guard lock(smoke_mu_);  // one at a time: each may initialise a device
+    internal::MutexLock lock(&smoke_mu_);  // one at a time: each may initialise a device
     const auto key = std::make_pair(provider, device_id);
     auto it = smoke_outcomes_.find(key);
     if (it == smoke_outcomes_.end()) it = smoke_outcomes_.emplace(key, run_smoke_model(provider, device_id)).first;
@@ -164,8 +165,8 @@ class OnnxBackend final : public Backend {
     }
   }
 
-  mutable std::mutex smoke_mu_;
-  mutable std::map<std::pair<std::string, int>, std::optional<Error>> smoke_outcomes_;  // GUARDED_BY(smoke_mu_)
+  mutable internal::Mutex smoke_mu_;  // guards smoke_outcomes_, and runs one smoke test at a time
+  mutable std::map<std::pair<std::string, int>, std::optional<Error>> smoke_outcomes_ GUARDED_BY(smoke_mu_);
 };
 
 }  // namespace

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 #include "kapsl/error.h"
 #include "kapsl/onnx_engine.h"
 #include "onnx/ort_error.h"
@@ -42,9 +43,9 @@ int shared_pool_threads() {
 }
 
 Ort::Env& ort_env() {
-  static std::mutex mu;
-  static std::unique_ptr<Ort::Env> env;  // never destroyed before exit: sessions may outlive main
-  std::lock_guard<std::mutex> lock(mu);
+  static internal::Mutex mu;
+  static std::unique_ptr<Ort::Env> env GUARDED_BY(mu);  // never destroyed before exit: sessions may outlive main
+  internal::MutexLock lock(&mu);
   if (!env) {
     try {
       env = make_env();

@@ -58,7 +58,7 @@ RunWatcher& RunWatcher::instance() {
 
 RunWatcher::~RunWatcher() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(&mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -66,20 +66,20 @@ RunWatcher::~RunWatcher() {
 }
 
 void RunWatcher::list(const std::shared_ptr<Slot>& slot) {
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(&mu_);
   slots_.push_back(slot);
   if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
 }
 
 void RunWatcher::unlist(const Slot* slot) {
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(&mu_);
   std::erase_if(slots_, [&](const auto& s) { return s.get() == slot; });
 }
 
 void RunWatcher::wake_if_parked() {
   if (!parked_.load()) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(&mu_);
     parked_.store(false);
   }
   cv_.notify_one();
@@ -111,7 +111,7 @@ bool RunWatcher::check_slots(Clock::time_point now) {
 }
 
 void RunWatcher::loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  internal::MutexLock lock(&mu_);
   Clock::time_point last_busy = Clock::now();
   while (!stop_) {
     const Clock::time_point now = Clock::now();
@@ -121,12 +121,14 @@ void RunWatcher::loop() {
       // Publish "parked" before the last look: a run registered after that look sees it
       // and wakes the watcher (both sides use sequentially consistent atomics).
       parked_.store(true);
-      if (!check_slots(Clock::now())) cv_.wait(lock, [this] { return stop_ || !parked_.load(); });
+      if (!check_slots(Clock::now())) {
+        while (!stop_ && parked_.load()) cv_.wait(&mu_);
+      }
       parked_.store(false);
       last_busy = Clock::now();
       continue;
     }
-    cv_.wait_for(lock, kPollInterval);
+    cv_.wait_for(&mu_, kPollInterval);
   }
 }
 

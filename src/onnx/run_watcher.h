@@ -24,13 +24,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 #include "kapsl/request.h"
 
 namespace kapsl::onnx {
@@ -75,15 +75,15 @@ class RunWatcher {
   void unlist(const Slot* slot);
   void wake_if_parked();
   void loop();
-  bool check_slots(Clock::time_point now);  // REQUIRES: mu_ held; true if any run is watched
+  bool check_slots(Clock::time_point now) REQUIRES(mu_);  // true if any run is watched
 
   // mu_ guards slots_, thread_ and stop_, and parked_'s transitions to false.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::shared_ptr<Slot>> slots_;
+  internal::Mutex mu_;
+  internal::CondVar cv_;
+  std::vector<std::shared_ptr<Slot>> slots_ GUARDED_BY(mu_);
   std::atomic<bool> parked_{false};
-  bool stop_ = false;
-  std::thread thread_;  // started when the first slot is listed
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_ GUARDED_BY(mu_);  // started when the first slot is listed
 };
 
 }  // namespace kapsl::onnx

@@ -7,27 +7,27 @@
 namespace kapsl::internal {
 
 void ByteLedger::charge(int device, uint64_t bytes) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Device& d = devices_[device];
   d.charged += bytes;
   d.peak = std::max(d.peak, d.charged);
 }
 
 void ByteLedger::discharge(int device, uint64_t bytes) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   Device& d = devices_[device];
   assert(d.charged >= bytes);
   d.charged -= std::min(d.charged, bytes);
 }
 
 uint64_t ByteLedger::charged(int device) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = devices_.find(device);
   return it == devices_.end() ? 0 : it->second.charged;
 }
 
 std::map<int, ByteLedger::Device> ByteLedger::snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return devices_;
 }
 

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "kapsl/engine.h"
 
@@ -35,7 +35,7 @@ class ByteLedger {
   std::map<int, Device> snapshot() const;
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;  // guards devices_
   std::map<int, Device> devices_ GUARDED_BY(mu_);
 };
 

@@ -77,7 +77,7 @@ EnginePool::Impl::Impl(PoolConfig config) : config_(std::move(config)), ledger_(
 
 EnginePool::Impl::~Impl() {
   {
-    std::lock_guard lock(sweeper_mu_);
+    internal::MutexLock lock(&sweeper_mu_);
     stopping_ = true;
   }
   sweeper_cv_.notify_all();
@@ -85,7 +85,7 @@ EnginePool::Impl::~Impl() {
 }
 
 std::optional<EnginePool::Impl::Hit> EnginePool::Impl::promote(const EngineKey& key, Clock::time_point now) {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -112,7 +112,7 @@ std::shared_ptr<Engine> EnginePool::Impl::get(const EngineKey& key) { return loo
 bool EnginePool::Impl::remove_unhealthy(const EngineKey& key, uint64_t serial, const std::string& why) {
   PoolCounters::bump(counters_.health_failures);
   spdlog::warn("EnginePool: engine {} failed its health check: {}", key.to_string(), why);
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto it = index_.find(key);
   if (it == index_.end() || it->second->serial != serial) return false;  // already gone or replaced
   depart_locked(it->second, EvictionReason::kHealth);
@@ -131,7 +131,7 @@ void EnginePool::Impl::depart_locked(Lru::iterator it, EvictionReason reason) {
 
 bool EnginePool::Impl::remove(const EngineKey& key) {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     auto it = index_.find(key);
     if (it == index_.end()) return false;
     depart_locked(it->second, EvictionReason::kRemoved);
@@ -143,7 +143,7 @@ bool EnginePool::Impl::remove(const EngineKey& key) {
 size_t EnginePool::Impl::clear() {
   size_t n = 0;
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     n = lru_.size();
     while (!lru_.empty()) depart_locked(std::prev(lru_.end()), EvictionReason::kCleared);
   }
@@ -152,7 +152,7 @@ size_t EnginePool::Impl::clear() {
 }
 
 bool EnginePool::Impl::set_pinned(const EngineKey& key, bool pinned) {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return false;
   it->second->pinned = pinned;
@@ -160,18 +160,18 @@ bool EnginePool::Impl::set_pinned(const EngineKey& key, bool pinned) {
 }
 
 bool EnginePool::Impl::contains(const EngineKey& key) const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   return index_.count(key) != 0;
 }
 
 size_t EnginePool::Impl::size() const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   return lru_.size();
 }
 
 void EnginePool::Impl::set_callback(EvictionCallback callback) {
   auto shared = callback ? std::make_shared<const EvictionCallback>(std::move(callback)) : nullptr;
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   callback_ = std::move(shared);
 }
 
@@ -193,7 +193,7 @@ void invoke(const EvictionCallback* callback, const internal::Departure& d) noex
 }  // namespace
 
 void EnginePool::Impl::deliver() {
-  std::unique_lock lock(mu_);
+  internal::MutexLock lock(&mu_);
   // One deliverer at a time keeps callbacks in departure order; the others' departures
   // are already queued and the running deliverer picks them up before it stops.
   if (delivering_) return;

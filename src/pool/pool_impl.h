@@ -15,17 +15,16 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "kapsl/engine_pool.h"
 #include "pool/byte_ledger.h"
@@ -66,8 +65,8 @@ class Flight {
 
  private:
   const std::thread::id leader_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Mutex mu_;
+  CondVar cv_;
   bool done_ GUARDED_BY(mu_) = false;
   std::shared_ptr<Engine> engine_ GUARDED_BY(mu_);
   std::optional<Error> error_ GUARDED_BY(mu_);
@@ -191,7 +190,7 @@ class EnginePool::Impl {
   internal::PoolCounters counters_;
   LatencyHistogram load_time_;
 
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   Lru lru_ GUARDED_BY(mu_);
   std::unordered_map<EngineKey, Lru::iterator, EngineKeyHash> index_ GUARDED_BY(mu_);
   std::unordered_map<EngineKey, std::shared_ptr<internal::Flight>, EngineKeyHash> flights_ GUARDED_BY(mu_);
@@ -201,8 +200,8 @@ class EnginePool::Impl {
   std::shared_ptr<const EvictionCallback> callback_ GUARDED_BY(mu_);
   uint64_t next_serial_ GUARDED_BY(mu_) = 1;
 
-  std::mutex sweeper_mu_;  // never held together with mu_
-  std::condition_variable sweeper_cv_;
+  internal::Mutex sweeper_mu_;  // never held together with mu_
+  internal::CondVar sweeper_cv_;
   bool stopping_ GUARDED_BY(sweeper_mu_) = false;
   std::thread sweeper_;  // last: started once everything above exists
 };

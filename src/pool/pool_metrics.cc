@@ -52,7 +52,7 @@ PoolMetrics EnginePool::Impl::metrics() const {
   std::map<int, DeviceBytes> devices;
   for (const auto& [id, budget] : config_.device_byte_budgets) devices[id].budget_bytes = budget;
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     m.entries = lru_.size();
     m.loads_in_flight = flights_.size();
     for (const internal::PoolEntry& e : lru_) ++devices[e.key.device_id].entries;
@@ -70,7 +70,7 @@ PoolMetrics EnginePool::Impl::metrics() const {
 
 std::vector<PoolEntryInfo> EnginePool::Impl::entries() const {
   std::vector<PoolEntryInfo> out;
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   out.reserve(lru_.size());
   for (const internal::PoolEntry& e : lru_) {
     out.push_back({e.key, e.bytes, e.last_use, e.pinned, e.handed.use_count() - 1});

@@ -140,7 +140,7 @@ void EnginePool::Impl::put(const EngineKey& key, std::shared_ptr<Engine> engine,
   internal::Prepared prepared = prepare(std::move(engine), entry);
   std::shared_ptr<Engine> handed;
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     handed = admit_locked(key, prepared, now());
   }
   handed.reset();  // not a user: the caller gave the engine away

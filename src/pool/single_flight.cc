@@ -16,7 +16,7 @@ namespace internal {
 
 void Flight::finish(std::shared_ptr<Engine> engine, std::optional<Error> error) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     engine_ = std::move(engine);
     error_ = std::move(error);
     done_ = true;
@@ -25,8 +25,8 @@ void Flight::finish(std::shared_ptr<Engine> engine, std::optional<Error> error) 
 }
 
 std::shared_ptr<Engine> Flight::wait() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return done_; });
+  MutexLock lock(&mu_);
+  while (!done_) cv_.wait(&mu_);
   if (error_) throw *error_;
   return engine_;
 }
@@ -43,7 +43,7 @@ struct EnginePool::Impl::Join {
 
 EnginePool::Impl::Join EnginePool::Impl::join_or_lead(const EngineKey& key) {
   const Clock::time_point t = now();
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   if (auto it = index_.find(key); it != index_.end()) {  // admitted since our lookup
     lru_.splice(lru_.begin(), lru_, it->second);
     it->second->last_use = t;
@@ -112,7 +112,7 @@ std::shared_ptr<Engine> EnginePool::Impl::complete_load(const EngineKey& key, co
   std::shared_ptr<Engine> handed;
   {
     const Clock::time_point t = now();
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     if (prepared.engine) {
       try {
         handed = admit_locked(key, prepared, t);

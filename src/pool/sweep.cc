@@ -1,6 +1,7 @@
 // The sweep: health checks outside the lock, then idle expiry; and the thread running it.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <utility>
 
 #include "kapsl/engine_pool.h"
@@ -21,7 +22,7 @@ struct Target {
 SweepReport EnginePool::Impl::sweep() {
   std::vector<Target> targets;
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     targets.reserve(lru_.size());
     for (const internal::PoolEntry& e : lru_) targets.push_back({e.key, e.serial, e.engine});
   }
@@ -34,7 +35,7 @@ SweepReport EnginePool::Impl::sweep() {
   targets.clear();  // engines removed meanwhile may die here, outside the lock
   {
     const Clock::time_point t = now();
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     report.expired = expire_idle_locked(t);
   }
   deliver();
@@ -60,8 +61,13 @@ size_t EnginePool::Impl::expire_idle_locked(Clock::time_point now) {
 }
 
 void EnginePool::Impl::run_sweeper() {
-  std::unique_lock lock(sweeper_mu_);
-  while (!sweeper_cv_.wait_for(lock, config_.health_check_interval, [this] { return stopping_; })) {
+  internal::MutexLock lock(&sweeper_mu_);
+  while (true) {
+    // One interval, cut short when the destructor sets stopping_.
+    const auto deadline = std::chrono::steady_clock::now() + config_.health_check_interval;
+    bool timed_out = false;
+    while (!stopping_ && !timed_out) timed_out = !sweeper_cv_.wait_until(&sweeper_mu_, deadline);
+    if (stopping_) return;
     lock.unlock();
     try {
       sweep();

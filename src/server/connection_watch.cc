@@ -104,7 +104,7 @@ std::unique_ptr<ConnectionWatch::Registration> ConnectionWatch::watch(const std:
   if (fd < 0) return nullptr;
   uint64_t id = 0;
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     id = next_id_++;
     watched_.emplace(id, std::move(token));
   }
@@ -113,7 +113,7 @@ std::unique_ptr<ConnectionWatch::Registration> ConnectionWatch::watch(const std:
   ev.events = EPOLLRDHUP | EPOLLONESHOT;
   ev.data.u64 = id;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     watched_.erase(id);
     return nullptr;
   }
@@ -122,7 +122,7 @@ std::unique_ptr<ConnectionWatch::Registration> ConnectionWatch::watch(const std:
 
 void ConnectionWatch::unwatch(uint64_t id, int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   watched_.erase(id);
 }
 
@@ -132,7 +132,7 @@ void ConnectionWatch::run() {
     const int n = epoll_wait(epoll_fd_, events, 16, -1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return;
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == kWakeId) return;
       if (auto it = watched_.find(events[i].data.u64); it != watched_.end()) it->second.cancel();

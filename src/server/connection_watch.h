@@ -17,10 +17,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "kapsl/request.h"
 
@@ -61,7 +61,8 @@ class ConnectionWatch {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // an eventfd that ends run()
-  std::mutex mu_;
+  // mu_ guards the watched tokens and the id counter.
+  internal::Mutex mu_;
   std::map<uint64_t, CancellationToken> watched_ GUARDED_BY(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
   std::thread thread_;

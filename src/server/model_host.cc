@@ -66,7 +66,7 @@ std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, const Res
   if (resolved.package.manifest.serving.warmup.value_or(false)) loaded.engine->warmup();
   spdlog::info("loaded {}: {}", model.name, loaded.report.summary());
   if (role == EngineRole::kMain) {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     reports_[model.name] = loaded.report;
   }
   return std::shared_ptr<Engine>(std::move(loaded.engine));
@@ -74,7 +74,7 @@ std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, const Res
 
 std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineRole role) {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     if (disabled_.count(model.name)) {
       throw Error::unavailable("model '" + model.name + "' is unloaded",
                                "load it with POST /v2/repository/models/" + model.name + "/load");
@@ -82,14 +82,14 @@ std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineR
   }
   const auto loader = [this, &model, role](const EngineKey&) {
     {
-      std::lock_guard lock(mu_);
+      internal::MutexLock lock(&mu_);
       ++loading_[model.name];
     }
     struct Done {
       ModelHost* host;
       std::string name;
       ~Done() {
-        std::lock_guard lock(host->mu_);
+        internal::MutexLock lock(&host->mu_);
         if (--host->loading_[name] == 0) host->loading_.erase(name);
       }
     } done{this, model.name};
@@ -101,7 +101,7 @@ std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineR
 
 ModelState ModelHost::state(const std::string& name) const {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     if (disabled_.count(name)) return ModelState::kDisabled;
     if (loading_.count(name)) return ModelState::kLoading;
   }
@@ -109,7 +109,7 @@ ModelState ModelHost::state(const std::string& name) const {
 }
 
 std::optional<LoadReport> ModelHost::report(const std::string& name) const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto it = reports_.find(name);
   if (it == reports_.end()) return std::nullopt;
   return it->second;
@@ -117,7 +117,7 @@ std::optional<LoadReport> ModelHost::report(const std::string& name) const {
 
 void ModelHost::load(const RepositoryModel& model) {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     disabled_.erase(model.name);
   }
   acquire(model, EngineRole::kMain);
@@ -126,7 +126,7 @@ void ModelHost::load(const RepositoryModel& model) {
 
 bool ModelHost::unload(const std::string& name) {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     disabled_.insert(name);
   }
   const bool main = pool_.remove(main_key(name));

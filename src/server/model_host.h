@@ -20,11 +20,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "kapsl/backend_factory.h"
 #include "kapsl/engine.h"
@@ -70,7 +70,8 @@ class ModelHost {
 
   std::shared_ptr<const BackendFactory> factory_;
   EnginePool pool_;
-  mutable std::mutex mu_;
+  // mu_ guards the running loads, the disabled models and the load reports.
+  mutable internal::Mutex mu_;
   std::map<std::string, int> loading_ GUARDED_BY(mu_);  // loads running per model
   std::set<std::string> disabled_ GUARDED_BY(mu_);
   std::map<std::string, LoadReport> reports_ GUARDED_BY(mu_);  // by model name, main engines

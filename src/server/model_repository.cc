@@ -95,7 +95,7 @@ void ModelRepository::rescan() {
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
   std::map<std::string, RepositoryModel, std::less<>> previous;
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     previous = models_;
   }
   std::map<std::string, RepositoryModel, std::less<>> found;
@@ -109,19 +109,19 @@ void ModelRepository::rescan() {
       spdlog::warn("model repository: skipping {}: {}", entry.path().string(), e.what());
     }
   }
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   models_ = std::move(found);
 }
 
 std::optional<RepositoryModel> ModelRepository::find(std::string_view name) const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return std::nullopt;
   return it->second;
 }
 
 std::vector<RepositoryModel> ModelRepository::list() const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   std::vector<RepositoryModel> out;
   for (const auto& [name, model] : models_) out.push_back(model);
   return out;

@@ -25,12 +25,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "kapsl/backend_factory.h"
 
@@ -74,7 +74,7 @@ class ModelRepository {
   std::filesystem::path root_;  // canonical
   const std::shared_ptr<const BackendFactory> factory_;
   const LoadOptions settings_;
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;  // guards models_
   std::map<std::string, RepositoryModel, std::less<>> models_ GUARDED_BY(mu_);
 };
 

@@ -1,6 +1,7 @@
 #include "server/request_admission.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "kapsl/error.h"
 
@@ -22,7 +23,7 @@ void Admission::Ticket::release() noexcept {
 }
 
 Admission::Ticket Admission::admit(const std::string& model, const AdmissionLimits& limits) {
-  std::unique_lock lock(mu_);
+  internal::MutexLock lock(&mu_);
   if (closed_) throw Error::unavailable("the server is shutting down");
   Gate& gate = gates_[model];
   gate.max_concurrency = std::max<uint32_t>(limits.max_concurrency, 1);
@@ -36,8 +37,14 @@ Admission::Ticket Admission::admit(const std::string& model, const AdmissionLimi
                                 " queued (the limits)");
   }
   ++gate.waiting;
-  const bool turn = gate.cv.wait_for(lock, limits.queue_timeout,
-                                     [&] { return closed_ || gate.running < gate.max_concurrency; });
+  const auto deadline = std::chrono::steady_clock::now() + limits.queue_timeout;
+  bool turn = true;
+  while (!closed_ && gate.running >= gate.max_concurrency) {
+    if (!gate.cv.wait_until(&mu_, deadline)) {
+      turn = closed_ || gate.running < gate.max_concurrency;
+      break;
+    }
+  }
   --gate.waiting;
   if (closed_) throw Error::unavailable("the server is shutting down");
   if (!turn) throw Error::overloaded("model '" + model + "' is busy", "waited the whole queue timeout for a turn");
@@ -47,35 +54,35 @@ Admission::Ticket Admission::admit(const std::string& model, const AdmissionLimi
 
 void Admission::give_back(Gate* gate) noexcept {
   {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     --gate->running;
   }
   gate->cv.notify_one();
 }
 
 Admission::Counts Admission::counts(std::string_view model) const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto it = gates_.find(model);
   if (it == gates_.end()) return {};
   return {it->second.running, it->second.waiting};
 }
 
 std::map<std::string, Admission::Counts> Admission::all_counts() const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   std::map<std::string, Counts> out;
   for (const auto& [name, gate] : gates_) out.emplace(name, Counts{gate.running, gate.waiting});
   return out;
 }
 
 uint32_t Admission::total_running() const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   uint32_t n = 0;
   for (const auto& [name, gate] : gates_) n += gate.running;
   return n;
 }
 
 void Admission::close() {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   closed_ = true;
   for (auto& [name, gate] : gates_) gate.cv.notify_all();
 }

@@ -12,13 +12,12 @@
 #define KAPSL_SRC_SERVER_REQUEST_ADMISSION_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 
 namespace kapsl::server {
@@ -34,7 +33,7 @@ class Admission {
     uint32_t running = 0;
     uint32_t waiting = 0;
     uint32_t max_concurrency = 1;  // the latest limits admit() was given
-    std::condition_variable cv;
+    internal::CondVar cv;  // signalled when a turn is given back, and on close()
   };
 
  public:
@@ -80,7 +79,8 @@ class Admission {
  private:
   void give_back(Gate* gate) noexcept;
 
-  mutable std::mutex mu_;
+  // mu_ guards every gate's counts and limit, and closed_.
+  mutable internal::Mutex mu_;
   std::map<std::string, Gate, std::less<>> gates_ GUARDED_BY(mu_);  // nodes never move
   bool closed_ GUARDED_BY(mu_) = false;
 };

@@ -77,7 +77,7 @@ Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
 
 Server::Impl::ModelCall::~ModelCall() {
   if (token_id == 0) return;
-  std::lock_guard lock(server->tokens_mu);
+  internal::MutexLock lock(&server->tokens_mu);
   server->running.erase(token_id);
 }
 
@@ -109,7 +109,7 @@ Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server
     const auto timeout = serving.request_timeout.value_or(options.request_timeout);
     if (timeout.count() > 0) call.deadline = call.compute_start + timeout;
     {
-      std::lock_guard lock(tokens_mu);
+      internal::MutexLock lock(&tokens_mu);
       call.token_id = next_token_id++;
       running.emplace(call.token_id, call.cancel);
     }
@@ -261,7 +261,7 @@ void Server::Impl::drain() {
   admission.close();
   if (!idle()) {
     spdlog::warn("shutdown: cancelling the requests still running after {} ms", options.shutdown_timeout.count());
-    std::lock_guard lock(tokens_mu);
+    internal::MutexLock lock(&tokens_mu);
     for (auto& [id, token] : running) token.cancel();
   }
   // Cancelled generations stop within a token; give them a moment to write their last bytes.
@@ -282,7 +282,7 @@ Server::~Server() { shutdown(); }
 void Server::start() {
   Impl& s = *impl_;
   {
-    std::lock_guard lock(s.mu);
+    internal::MutexLock lock(&s.mu);
     if (s.started) throw Error::invalid_input("Server::start called twice");
     s.started = true;
   }
@@ -316,16 +316,16 @@ void Server::start() {
 int Server::port() const { return impl_->port; }
 
 void Server::wait() {
-  std::unique_lock lock(impl_->mu);
-  impl_->stopped_cv.wait(lock, [this] { return impl_->stopped || !impl_->started; });
+  internal::MutexLock lock(&impl_->mu);
+  while (!impl_->stopped && impl_->started) impl_->stopped_cv.wait(&impl_->mu);
 }
 
 void Server::shutdown() {
   Impl& s = *impl_;
   {
-    std::unique_lock lock(s.mu);
+    internal::MutexLock lock(&s.mu);
     if (s.shutdown_started) {  // another thread is shutting down: wait for it to finish
-      s.stopped_cv.wait(lock, [&s] { return s.stopped; });
+      while (!s.stopped) s.stopped_cv.wait(&s.mu);
       return;
     }
     s.shutdown_started = true;
@@ -334,7 +334,7 @@ void Server::shutdown() {
   s.http.stop();
   if (s.listener.joinable()) s.listener.join();
   s.host.clear();
-  std::lock_guard lock(s.mu);
+  internal::MutexLock lock(&s.mu);
   s.stopped = true;
   s.stopped_cv.notify_all();
   spdlog::info("kapsl serve: stopped");

@@ -12,13 +12,11 @@
 #define KAPSL_SRC_SERVER_SERVER_IMPL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -32,6 +30,7 @@
 #include "server/request_admission.h"
 #include "server/server_metrics.h"
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 
 namespace kapsl {
@@ -92,13 +91,14 @@ struct Server::Impl {
   int port = 0;
   std::atomic<bool> draining{false};
 
-  std::mutex mu;
-  std::condition_variable stopped_cv;
+  // mu guards the life-cycle flags; stopped_cv announces `stopped` to wait() and shutdown().
+  internal::Mutex mu;
+  internal::CondVar stopped_cv;
   bool started GUARDED_BY(mu) = false;
   bool shutdown_started GUARDED_BY(mu) = false;
   bool stopped GUARDED_BY(mu) = false;
 
-  std::mutex tokens_mu;
+  internal::Mutex tokens_mu;  // guards the running calls' tokens
   std::map<uint64_t, CancellationToken> running GUARDED_BY(tokens_mu);  // tokens of running calls
   uint64_t next_token_id GUARDED_BY(tokens_mu) = 1;
 };

@@ -121,7 +121,7 @@ const char* outcome_name(Outcome outcome) noexcept {
 }
 
 ModelStats& ServerMetrics::model(const std::string& name) {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   auto& slot = models_[name];
   if (!slot) slot = std::make_unique<ModelStats>();
   return *slot;
@@ -133,7 +133,7 @@ void ServerMetrics::count_http(int status) noexcept {
 }
 
 void ServerMetrics::render_models(std::string& out, const std::map<std::string, Admission::Counts>& admission) const {
-  std::lock_guard lock(mu_);
+  internal::MutexLock lock(&mu_);
   family(out, "kapsl_inference_requests_total", "counter", "Inference requests by model and outcome.");
   for (const auto& [name, s] : models_) {
     for (size_t i = 0; i < kOutcomeCount; ++i) {

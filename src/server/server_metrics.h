@@ -15,13 +15,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "kapsl/engine_pool.h"
 #include "kapsl/metrics.h"
 #include "server/request_admission.h"
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 
 namespace kapsl::server {
@@ -61,7 +61,7 @@ class ServerMetrics {
  private:
   void render_models(std::string& out, const std::map<std::string, Admission::Counts>& admission) const;
 
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;  // guards models_ (the map, not the stats it points to)
   std::map<std::string, std::unique_ptr<ModelStats>> models_ GUARDED_BY(mu_);  // stats never move
   std::array<std::atomic<uint64_t>, 6> http_by_class_{};        // 1xx..5xx, other
 };
