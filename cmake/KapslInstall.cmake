@@ -3,10 +3,15 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS kapsl EXPORT kapslTargets
+# kapsl::server (include/kapsl/server.h) is a static library with cpp-httplib compiled in;
+# consumers link spdlog and nlohmann_json with it (kapslConfig.cmake finds them).
+set_target_properties(kapsl_server PROPERTIES EXPORT_NAME server)
+install(TARGETS kapsl kapsl_server EXPORT kapslTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES "${KAPSL_LLAMA_SOURCE_DIR}/vendor/cpp-httplib/LICENSE"
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/kapsl/cpp-httplib)
 install(DIRECTORY include/kapsl DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT kapslTargets NAMESPACE kapsl:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kapsl)
 

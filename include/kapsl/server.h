@@ -20,10 +20,16 @@
 // Model names are looked up in the list the repository scan produced; a name never becomes
 // a path, so no request can reach a file outside the repository root.
 //
+// Hostile clients. Every request's cost is bounded before its work starts: its body by
+// max_body_bytes (chunked too) and by the in-flight budget, the time to receive it by
+// read_timeout (however slowly it trickles in), its JSON by nesting depth and value count,
+// its tensors by what the body can hold. A client that goes away cancels its work.
+//
 // Lifecycle. The constructor scans the repository; start() binds the port and serves on
 // background threads; shutdown() stops accepting, lets in-flight requests finish for up to
-// shutdown_timeout (then cancels the generations still running), stops the listener and
-// unloads every model. The destructor calls shutdown().
+// shutdown_timeout (then cancels the ones still running), closes every connection whatever
+// its client does, stops the listener and unloads every model; it returns within about
+// shutdown_timeout plus one second. The destructor calls shutdown().
 //
 // Thread-safety: safe for concurrent use without external synchronization (shutdown() may
 // be called from any thread, e.g. a signal-handling thread, while wait() blocks in another).
@@ -59,7 +65,14 @@ struct ServerOptions {
   uint32_t max_queue = 16;           // requests waiting for a turn per model; one more is refused
   std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};  // longest wait in the queue
   std::chrono::milliseconds request_timeout{0};  // deadline of each inference; 0 = none
-  size_t max_body_bytes = size_t{64} << 20;      // larger request bodies get 413 (default 64 MiB)
+  size_t max_body_bytes = size_t{64} << 20;      // larger request bodies get 413, whatever the encoding (64 MiB)
+  // Request bodies being read and parsed at once may hold this much memory, each counted
+  // three times its size (the body, and parsing it); beyond, requests get 503/429 with
+  // Retry-After before their body is read further. >= max_body_bytes. Default 512 MiB.
+  size_t max_inflight_body_bytes = size_t{512} << 20;
+  // Longest time to receive one request's headers and body, whatever the client's pace; the
+  // connection is closed past it. Also the limit of each single read. Default 10 s.
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};  // drain time on shutdown
 
   // --- Backends
@@ -73,6 +86,7 @@ struct ServerOptions {
 
   // --- Performance
   size_t http_threads = 32;   // HTTP worker threads; each open connection holds one while it is busy
+  size_t http_max_threads = 0;  // while all are busy the pool grows to this many; 0 = 8 x http_threads
   bool log_requests = true;   // one structured (JSON) log line per request at info level
 };
 

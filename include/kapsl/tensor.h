@@ -83,6 +83,13 @@ size_t byte_size(DType dtype, std::span<const int64_t> shape);
 // "[1, 3, -1]", for messages.
 std::string shape_to_string(std::span<const int64_t> shape);
 
+// The 16-bit float dtypes' bits from and to float, rounding to nearest even; NaN and the
+// infinities are kept, and values beyond the type's range become infinities. Never throw.
+uint16_t float_to_fp16(float value) noexcept;
+float fp16_to_float(uint16_t bits) noexcept;
+uint16_t float_to_bf16(float value) noexcept;
+float bf16_to_float(uint16_t bits) noexcept;
+
 // The C++ element type of each numeric dtype (uint16_t for the 16-bit floats, uint8_t for
 // bool). Used by Tensor::data<T>() to check that T matches the dtype.
 template <typename T>

@@ -41,11 +41,16 @@ std::optional<double> with_unit(const json& value, const std::unordered_map<std:
 
 }  // namespace
 
-json parse_json_document(std::string_view text, std::string_view source, int max_depth) {
-  auto limit_depth = [source, max_depth](int depth, json::parse_event_t, json&) {
+json parse_json_document(std::string_view text, std::string_view source, int max_depth, uint64_t max_values) {
+  uint64_t values = 0;
+  auto limit_depth = [source, max_depth, max_values, &values](int depth, json::parse_event_t event, json&) {
     if (depth > max_depth) {
       throw Error::invalid_input(std::string(source) + ": not accepted",
                                  "JSON nested deeper than " + std::to_string(max_depth) + " levels");
+    }
+    if (max_values > 0 && event == json::parse_event_t::value && ++values > max_values) {
+      throw Error::invalid_input(std::string(source) + ": not accepted",
+                                 "more than " + std::to_string(max_values) + " JSON values");
     }
     return true;
   };

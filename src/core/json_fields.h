@@ -21,10 +21,13 @@
 
 namespace kapsl::internal {
 
-// Parses `text`, refusing nesting deeper than `max_depth` while parsing (dump() and the
-// destructor recurse, so a hostile document must be stopped before it is built). Throws
-// Error(kInvalidInput) "<source>: not valid JSON" with the byte offset, or naming the depth.
-nlohmann::json parse_json_document(std::string_view text, std::string_view source, int max_depth = 64);
+// Parses `text`, refusing nesting deeper than `max_depth` and, if max_values > 0, more
+// than max_values values, while parsing (dump() and the destructor recurse, and a DOM
+// value costs about 16 bytes, so a hostile document must be stopped before it is built).
+// Throws Error(kInvalidInput) "<source>: not valid JSON" with the byte offset, or naming
+// the limit.
+nlohmann::json parse_json_document(std::string_view text, std::string_view source, int max_depth = 64,
+                                   uint64_t max_values = 0);
 
 // A short rendering of a value for "got ..." in messages, cut so that a hostile document
 // cannot make a message huge: 'string "abc"', 'number 5'.

@@ -1,5 +1,8 @@
 #include "kapsl/tensor.h"
 
+#include <bit>
+#include <cmath>
+
 #include <array>
 #include <cstring>
 #include <limits>
@@ -274,5 +277,39 @@ bool operator==(const Tensor& a, const Tensor& b) {
   const auto y = b.bytes();
   return x.size() == y.size() && (x.empty() || std::memcmp(x.data(), y.data(), x.size()) == 0);
 }
+
+// IEEE half <-> float, round to nearest even; NaN and infinities kept.
+uint16_t float_to_fp16(float f) noexcept {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t abs = x & 0x7FFFFFFFu;
+  if (abs >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0u));
+  if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // overflows to infinity
+  if (abs < 0x38800000u) {  // subnormal or zero in half
+    const float scaled = std::bit_cast<float>(abs) * 16777216.0f;  // 2^24: half subnormal units
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(scaled)));
+  }
+  const uint32_t rounded = abs + 0x0FFFu + ((abs >> 13) & 1u);
+  return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
+}
+
+float fp16_to_float(uint16_t h) noexcept {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+  float magnitude;
+  if (exp == 0) magnitude = static_cast<float>(mant) / 16777216.0f;
+  else if (exp == 31) magnitude = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  else magnitude = std::bit_cast<float>(((exp + 112u) << 23) | (mant << 13));
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(magnitude) | sign);
+}
+
+uint16_t float_to_bf16(float f) noexcept {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  return static_cast<uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
+float bf16_to_float(uint16_t b) noexcept { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
 
 }  // namespace kapsl

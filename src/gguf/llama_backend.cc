@@ -1,5 +1,7 @@
 #include "gguf/llama_backend.h"
 
+#include "core/backend_log.h"
+
 #include <spdlog/spdlog.h>
 
 #include <mutex>
@@ -33,11 +35,11 @@ void route_log(ggml_log_level level, const char* text, void* /*user_data*/) noex
         // Keep every error line of the failing call: the first usually says why, the
         // last only that it failed. Bounded, in case a caller never clears.
         if (t_last_error.size() < 2048) t_last_error.append(t_last_error.empty() ? "" : "; ").append(line);
-        spdlog::error("llama.cpp: {}", line);
+        internal::backend_logger().error("llama.cpp: {}", line);
         break;
-      case GGML_LOG_LEVEL_WARN: spdlog::warn("llama.cpp: {}", line); break;
-      case GGML_LOG_LEVEL_INFO: spdlog::debug("llama.cpp: {}", line); break;
-      default: spdlog::trace("llama.cpp: {}", line); break;
+      case GGML_LOG_LEVEL_WARN: internal::backend_logger().warn("llama.cpp: {}", line); break;
+      case GGML_LOG_LEVEL_INFO: internal::backend_logger().debug("llama.cpp: {}", line); break;
+      default: internal::backend_logger().trace("llama.cpp: {}", line); break;
     }
   } catch (...) {
     // Logging is best effort; an allocation failure here must not unwind through C.

@@ -251,6 +251,7 @@ void fill_model_info(GgufEngine::Impl& impl, const std::string& path, const Gguf
                  {"eos_token", std::to_string(i.eos_token)}, {"pooling", i.pooling},
                  {"has_chat_template", i.has_chat_template ? "true" : "false"},
                  {"n_parallel", std::to_string(impl.options.n_parallel)},
+                 {"threads", std::to_string(impl.options.n_threads > 0 ? impl.options.n_threads : physical_cores())},
                  {"llama_version", GgufEngine::llama_version()}, {"gguf_version", std::to_string(facts.version)}};
   const std::string license = meta_string(impl.model.get(), "general.license");
   if (!license.empty()) mi.metadata["license"] = license;

@@ -152,6 +152,8 @@ void OnnxEngine::Impl::fill_info(const std::string& path) {
   for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(alloc)) {
     info_.metadata[key.get()] = meta.LookupCustomMetadataMapAllocated(key.get(), alloc).get();
   }
+  // Threads a run uses: the engine's own pool, or the shared one (0 = ONNX Runtime's choice).
+  info_.metadata["threads"] = std::to_string(options_.intra_op_threads.value_or(onnx::shared_pool_threads()));
 }
 
 void OnnxEngine::Impl::run_session(onnx::ThreadRunState& state, const std::vector<const char*>& output_names,

@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "core/backend_log.h"
 #include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "kapsl/error.h"
@@ -23,13 +24,31 @@ int threads_from_env() {
   return (end != v && *end == '\0' && n > 0 && n <= 1024) ? static_cast<int>(n) : 0;
 }
 
+// ONNX Runtime's messages, through the backends logger rather than its own coloured
+// stderr printer. Called by ONNX Runtime on any thread; must not throw into C.
+void route_ort_log(void*, OrtLoggingLevel severity, const char* category, const char*, const char*,
+                   const char* message) noexcept {
+  try {
+    auto& log = internal::backend_logger();
+    switch (severity) {
+      case ORT_LOGGING_LEVEL_FATAL:
+      case ORT_LOGGING_LEVEL_ERROR: log.error("onnxruntime: [{}] {}", category, message); break;
+      case ORT_LOGGING_LEVEL_WARNING: log.warn("onnxruntime: [{}] {}", category, message); break;
+      case ORT_LOGGING_LEVEL_INFO: log.debug("onnxruntime: [{}] {}", category, message); break;
+      default: log.trace("onnxruntime: [{}] {}", category, message); break;
+    }
+  } catch (...) {
+    // Logging is best effort.
+  }
+}
+
 std::unique_ptr<Ort::Env> make_env() {
   Ort::ThreadingOptions threading;
   threading.SetGlobalIntraOpNumThreads(shared_pool_threads());
   threading.SetGlobalInterOpNumThreads(1);
   // Spinning workers would burn the cores that other engines (and llama.cpp) need.
   threading.SetGlobalSpinControl(0);
-  return std::make_unique<Ort::Env>(threading, ORT_LOGGING_LEVEL_WARNING, "kapsl");
+  return std::make_unique<Ort::Env>(threading, route_ort_log, nullptr, ORT_LOGGING_LEVEL_WARNING, "kapsl");
 }
 
 }  // namespace

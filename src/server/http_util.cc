@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/strings.h"
+
 namespace kapsl::server {
 
 using json = nlohmann::json;
@@ -85,10 +87,14 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
 }
 
 bool authorized(const httplib::Request& req, std::string_view api_key) {
+  // RFC 9110 §11.1: the scheme is case-insensitive, and one or more blanks follow it.
   const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() < kBearer.size() || std::string_view(header).substr(0, kBearer.size()) != kBearer) return false;
-  return constant_time_equals(std::string_view(header).substr(kBearer.size()), api_key);
+  constexpr std::string_view kBearer = "bearer";
+  std::string_view h = header;
+  if (h.size() <= kBearer.size() || internal::to_lower(h.substr(0, kBearer.size())) != kBearer) return false;
+  h.remove_prefix(kBearer.size());
+  if (h.front() != ' ' && h.front() != '\t') return false;
+  return constant_time_equals(internal::trim(h), api_key);
 }
 
 std::string new_request_id() {

@@ -29,6 +29,7 @@ struct RequestContext {
   double queue_s = 0;
   double compute_s = 0;
   std::string error;  // the error message, if the request failed
+  bool counted = false;  // its outcome is in the model's metrics already
 };
 RequestContext& current_request();
 
@@ -45,7 +46,8 @@ ApiStyle style_for_path(std::string_view path);
 
 // Whether `a` equals `b`, in time that depends only on their lengths.
 bool constant_time_equals(std::string_view a, std::string_view b);
-// Whether the request's Authorization header is "Bearer <api_key>".
+// Whether the request's Authorization header is "Bearer <api_key>": the scheme in any case,
+// blanks around the key ignored, the key compared in constant time.
 bool authorized(const httplib::Request& req, std::string_view api_key);
 
 // A new request id: 16 hex digits.

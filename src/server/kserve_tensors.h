@@ -14,11 +14,14 @@
 #define KAPSL_SRC_SERVER_KSERVE_TENSORS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "kapsl/request.h"
 #include "kapsl/tensor.h"
@@ -35,10 +38,16 @@ struct KServeRequest {
   std::vector<std::string> output_names; // empty = all
   std::set<std::string> binary_outputs;  // outputs asked for as binary data
   bool all_binary = false;               // parameters.binary_data_output
+  nlohmann::json parameters;             // the request's other parameters (an object of scalars)
 };
 
 // Parses a request body. `header_length` is the Inference-Header-Content-Length value, if
-// the request had one: the first header_length bytes are JSON, the rest binary data.
+// the request had one: the first header_length bytes are JSON, the rest binary data. The
+// JSON is read in one streaming pass (kserve_request.cc): no recursion, at most 40 levels of
+// nesting, tensor data stored typed as it is read and never more values than the body can
+// hold, integers exact, floats within their datatype's range, unknown fields refused;
+// parameters are objects of at most 64 scalars.
+// Throws Error(kInvalidInput) naming the input and the problem.
 KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length);
 
 struct KServeResponse {

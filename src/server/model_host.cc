@@ -60,6 +60,10 @@ std::shared_ptr<const ResolvedModel> ModelHost::resolved_for(const RepositoryMod
 }
 
 std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, const ResolvedModel& resolved, EngineRole role) {
+  {
+    internal::MutexLock lock(&mu_);
+    sources_[key_for(model, role).model_id] = model.resolved;
+  }
   spdlog::info("loading {} ({}/{}) from {}", model.name, resolved.backend->name(), resolved.task,
                resolved.package.model_path.string());
   LoadedEngine loaded = factory_->load(resolved);
@@ -96,7 +100,18 @@ std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineR
     const auto resolved = resolved_for(model, role);
     return build(model, *resolved, role);
   };
-  return pool_.get_or_load(key_for(model, role), loader, entry_options(*model.resolved));
+  const EngineKey key = key_for(model, role);
+  bool stale = false;
+  {
+    internal::MutexLock lock(&mu_);
+    const auto it = sources_.find(key.model_id);
+    stale = it != sources_.end() && it->second != model.resolved;
+  }
+  if (stale) {
+    spdlog::info("model {} changed on disk: unloading the engine loaded from the old files", model.name);
+    pool_.remove(key);
+  }
+  return pool_.get_or_load(key, loader, entry_options(*model.resolved));
 }
 
 ModelState ModelHost::state(const std::string& name) const {
@@ -128,6 +143,18 @@ bool ModelHost::unload(const std::string& name) {
   {
     internal::MutexLock lock(&mu_);
     disabled_.insert(name);
+  }
+  const bool main = pool_.remove(main_key(name));
+  const bool embed = pool_.remove(EngineKey{name + ":embed", 0});
+  return main || embed;
+}
+
+bool ModelHost::forget(const std::string& name) {
+  {
+    internal::MutexLock lock(&mu_);
+    reports_.erase(name);
+    sources_.erase(name);
+    sources_.erase(name + ":embed");
   }
   const bool main = pool_.remove(main_key(name));
   const bool embed = pool_.remove(EngineKey{name + ":embed", 0});

@@ -10,6 +10,9 @@
 // get_or_load, so concurrent first requests load once; each engine is admitted with its
 // model's idle TTL and pin, and warmed up first when its manifest asks.
 //
+// An engine is tied to the resolution it was loaded from: when the repository resolves a
+// model again (its files changed), acquire() drops the old engine and loads the new one.
+//
 // Explicit unload (the KServe repository API) removes a model's engines and disables it:
 // requests then fail with kUnavailable until an explicit load enables it again. Explicit
 // load loads the main engine and pins it.
@@ -58,6 +61,9 @@ class ModelHost {
   void load(const RepositoryModel& model);
   // Disables the model and removes its engines. Returns whether any was resident.
   bool unload(const std::string& name);
+  // Removes the model's engines without disabling it (its files changed or are gone).
+  // Returns whether any was resident.
+  bool forget(const std::string& name);
   // Removes every engine (reason kCleared).
   void clear();
   PoolMetrics pool_metrics() const { return pool_.metrics(); }
@@ -75,6 +81,8 @@ class ModelHost {
   std::map<std::string, int> loading_ GUARDED_BY(mu_);  // loads running per model
   std::set<std::string> disabled_ GUARDED_BY(mu_);
   std::map<std::string, LoadReport> reports_ GUARDED_BY(mu_);  // by model name, main engines
+  // The resolution each resident engine was loaded from, by pool key.
+  std::map<std::string, std::shared_ptr<const ResolvedModel>> sources_ GUARDED_BY(mu_);
 };
 
 }  // namespace kapsl::server

@@ -77,6 +77,7 @@ std::optional<RepositoryModel> ModelRepository::model_from_entry(
   }
   RepositoryModel model;
   model.name = name;
+  model.entry = entry.path();
   model.source = canonical;
   Package package = factory_->open(canonical);
   package.name = name;
@@ -113,11 +114,34 @@ void ModelRepository::rescan() {
   models_ = std::move(found);
 }
 
-std::optional<RepositoryModel> ModelRepository::find(std::string_view name) const {
+std::optional<RepositoryModel> ModelRepository::find(std::string_view name) {
+  std::optional<RepositoryModel> known;
+  {
+    internal::MutexLock lock(&mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return std::nullopt;
+    known = it->second;
+  }
+  if (known->fingerprint == fingerprint(known->source, known->resolved->package.model_path)) return known;
+  // Changed or gone: resolve that entry again (outside the lock: it reads files).
+  std::optional<RepositoryModel> fresh;
+  try {
+    std::error_code ec;
+    if (fs::exists(known->entry, ec)) {
+      const std::map<std::string, RepositoryModel, std::less<>> none;
+      fresh = model_from_entry(fs::directory_entry(known->entry), none);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("model repository: dropping {}: {}", known->name, e.what());
+  }
   internal::MutexLock lock(&mu_);
-  auto it = models_.find(name);
-  if (it == models_.end()) return std::nullopt;
-  return it->second;
+  if (fresh && fresh->name == known->name) {
+    models_[known->name] = *fresh;
+  } else {
+    models_.erase(known->name);
+    fresh.reset();
+  }
+  return fresh;
 }
 
 std::vector<RepositoryModel> ModelRepository::list() const {

@@ -39,6 +39,7 @@ namespace kapsl::server {
 struct RepositoryModel {
   std::string name;
   std::string version = "1";  // the manifest's version; "1" for a bare model file
+  std::filesystem::path entry;                     // the entry as listed in the root
   std::filesystem::path source;                    // the entry, canonical, inside the root
   std::shared_ptr<const ResolvedModel> resolved;   // settings merged, backend chosen
   std::string fingerprint;                         // changes when the files do
@@ -58,8 +59,10 @@ class ModelRepository {
 
   // Re-reads the root folder, replacing the list. Never throws except bad_alloc.
   void rescan();
-  // The model called `name`, or nullopt.
-  std::optional<RepositoryModel> find(std::string_view name) const;
+  // The model called `name`, or nullopt. Checks its files first (a few stat calls): a model
+  // whose files changed is resolved again, one whose files are gone, or whose new manifest
+  // is wrong (logged), is dropped from the list.
+  std::optional<RepositoryModel> find(std::string_view name);
   // Every model, by name.
   std::vector<RepositoryModel> list() const;
   const std::filesystem::path& root() const noexcept { return root_; }

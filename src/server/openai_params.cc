@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 
+#include "core/json_fields.h"
 #include "kapsl/error.h"
 
 namespace kapsl::server {
@@ -12,7 +14,28 @@ using json = nlohmann::json;
 namespace {
 
 [[noreturn]] void bad(const std::string& field, const std::string& expected, const json& got) {
-  throw Error::invalid_input("'" + field + "'", "expected " + expected + ", got " + got.dump());
+  throw Error::invalid_input("'" + field + "'", "expected " + expected + ", got " + internal::describe_json(got));
+}
+
+// The sampling fields both generation routes (and KServe parameters) take.
+constexpr std::string_view kSamplingFields[] = {
+    "temperature", "top_p",     "top_k",      "min_p",      "presence_penalty", "frequency_penalty",
+    "repeat_penalty", "seed",   "stop",       "logit_bias", "ignore_eos",       "max_tokens",
+    "max_completion_tokens"};
+// Fields of the OpenAI requests that kapsl reads, refuses with a message of its own, or
+// takes and ignores (they change nothing in the answer): "user", "store", "metadata".
+constexpr std::string_view kOpenAiFields[] = {"model", "stream", "stream_options", "n",       "best_of",
+                                              "echo",  "logprobs", "top_logprobs", "suffix",  "tools",
+                                              "functions", "tool_choice", "function_call", "response_format",
+                                              "parallel_tool_calls", "user", "store", "metadata"};
+
+// A token id: an integer in [0, 2^31) (an unsigned above 2^63 reads as negative: refused).
+bool is_token(const json& v) {
+  return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= std::numeric_limits<int32_t>::max();
+}
+
+bool listed(std::string_view key, std::span<const std::string_view> fields) {
+  return std::find(fields.begin(), fields.end(), key) != fields.end();
 }
 
 std::optional<double> number(const json& body, const char* field, double lo, double hi) {
@@ -50,10 +73,17 @@ void refuse_unsupported(const json& body) {
       throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
     }
   }
-  for (const char* field : {"suffix", "tools", "functions"}) {
+  for (const char* field : {"suffix", "tools", "functions", "tool_choice", "function_call", "top_logprobs",
+                            "parallel_tool_calls"}) {
     const auto it = body.find(field);
     if (it != body.end() && !it->is_null()) {
       throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
+    }
+  }
+  // Structured output cannot be honoured yet; answering unconstrained text would be a lie.
+  if (const auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+    if (!it->is_object() || it->value("type", json("")) != json("text")) {
+      throw Error::invalid_input("'response_format' is not supported by this server", "only {\"type\": \"text\"}");
     }
   }
 }
@@ -95,10 +125,20 @@ std::vector<std::pair<int32_t, float>> parse_logit_bias(const json& body) {
 }  // namespace
 
 json parse_object(const std::string& body) {
-  json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded()) throw Error::invalid_input("the request body is not valid JSON");
+  json doc = internal::parse_json_document(body, "the request body", kMaxJsonDepth, kMaxJsonValues);
   if (!doc.is_object()) throw Error::invalid_input("the request body must be a JSON object");
   return doc;
+}
+
+void check_fields(const json& body, std::initializer_list<std::string_view> route_fields) {
+  for (const auto& [key, value] : body.items()) {
+    if (listed(key, kSamplingFields) || listed(key, kOpenAiFields) ||
+        std::find(route_fields.begin(), route_fields.end(), key) != route_fields.end()) {
+      continue;
+    }
+    std::string shown = key.substr(0, 64);
+    throw Error::invalid_input("unknown field '" + shown + "'", "see docs/server.md for the fields this server takes");
+  }
 }
 
 std::string model_field(const json& body) {
@@ -109,7 +149,12 @@ std::string model_field(const json& body) {
   return it->get<std::string>();
 }
 
-SamplingRequest parse_sampling(const json& body) {
+SamplingRequest parse_sampling(const json& body, bool kserve) {
+  if (kserve) {
+    for (const auto& [key, value] : body.items()) {
+      if (!listed(key, kSamplingFields)) throw Error::invalid_input("unknown parameter '" + key.substr(0, 64) + "'");
+    }
+  }
   refuse_unsupported(body);
   SamplingRequest r;
   GenerationOptions& o = r.options;
@@ -142,9 +187,9 @@ CompletionPrompt parse_completion_prompt(const json& body) {
   const json* p = &*it;
   if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
   if (p->is_string()) return p->get<std::string>();
-  if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& t) { return t.is_number_integer(); })) {
+  if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), is_token)) {
     std::vector<int32_t> tokens;
-    for (const auto& t : *p) tokens.push_back(t.get<int32_t>());
+    for (const auto& t : *p) tokens.push_back(static_cast<int32_t>(t.get<int64_t>()));
     return tokens;
   }
   bad("prompt", "a string, or an array of token ids (one prompt per request)", *it);
@@ -178,10 +223,6 @@ std::vector<ChatMessage> parse_messages(const json& body) {
 }
 
 namespace {
-
-bool is_token(const json& v) {
-  return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= std::numeric_limits<int32_t>::max();
-}
 
 bool is_token_array(const json& v) { return v.is_array() && std::all_of(v.begin(), v.end(), is_token); }
 

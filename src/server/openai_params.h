@@ -2,8 +2,9 @@
 //
 // Each function throws Error(kInvalidInput) naming the field, what it accepts and what it
 // got, so that the route answers 400 with OpenAI's error shape. Fields that OpenAI defines
-// but kapsl does not implement (n > 1, echo, logprobs, best_of > 1, suffix, tools) are
-// refused rather than ignored; unknown fields are ignored, as OpenAI-compatible servers do.
+// but kapsl does not implement (n > 1, echo, logprobs, best_of > 1, suffix, tools,
+// response_format other than text) are refused rather than ignored, and so are fields
+// nobody defines (check_fields): docs/server.md lists what each route takes.
 //
 // Thread-safety: free functions over values; safe for concurrent use.
 #ifndef KAPSL_SRC_SERVER_OPENAI_PARAMS_H_
@@ -23,8 +24,17 @@
 
 namespace kapsl::server {
 
-// The body as a JSON object; throws kInvalidInput if it is not one.
+// Limits of a request body's JSON: nesting, and values (a DOM value costs about 16 bytes).
+inline constexpr int kMaxJsonDepth = 64;
+inline constexpr uint64_t kMaxJsonValues = 1u << 20;
+
+// The body as a JSON object, parsed within the limits above; throws kInvalidInput if it is
+// not valid JSON, not an object, or beyond a limit (naming it).
 nlohmann::json parse_object(const std::string& body);
+
+// Throws kInvalidInput naming the first field that is neither a sampling field, an OpenAI
+// field (taken, refused or ignored), nor one of `route_fields`.
+void check_fields(const nlohmann::json& body, std::initializer_list<std::string_view> route_fields);
 // The required string field `model`.
 std::string model_field(const nlohmann::json& body);
 
@@ -36,7 +46,8 @@ struct SamplingRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
 };
-SamplingRequest parse_sampling(const nlohmann::json& body);
+// `kserve`: the body is a KServe request's parameters: only sampling fields are accepted.
+SamplingRequest parse_sampling(const nlohmann::json& body, bool kserve = false);
 
 // /v1/completions `prompt`: one string or one array of token ids.
 using CompletionPrompt = std::variant<std::string, std::vector<int32_t>>;

@@ -34,9 +34,8 @@ int64_t unix_now() {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-const char* openai_finish_reason(FinishReason reason) {
-  return reason == FinishReason::kLength ? "length" : reason == FinishReason::kTimeout ? "timeout" : "stop";
-}
+// A generation that ended normally: "length" or "stop" (cut ones are errors: ended_early).
+const char* openai_finish_reason(FinishReason reason) { return reason == FinishReason::kLength ? "length" : "stop"; }
 
 TextGenerator& generator_of(Engine& engine, const server::RepositoryModel& model) {
   TextGenerator* generator = engine.text_generator();
@@ -182,18 +181,25 @@ Generation prepare(ModelCall& call, const ChatOrPrompt& input, const std::string
   return g;
 }
 
-Outcome outcome_of(FinishReason reason) {
-  if (reason == FinishReason::kCancelled) return Outcome::kCancelled;
-  if (reason == FinishReason::kTimeout) return Outcome::kTimeout;
-  return Outcome::kSuccess;
+// The error a generation cut short stands for, or nullopt if it ended normally: its
+// deadline (504), the server's shutdown (503), or its client leaving (499, unseen).
+std::optional<Error> ended_early(const Server::Impl& s, FinishReason reason) {
+  if (reason == FinishReason::kTimeout) return Error::timeout("the request's deadline passed during generation");
+  if (reason != FinishReason::kCancelled) return std::nullopt;
+  if (s.draining.load()) return Error::unavailable("the server is shutting down", "the generation was cut short");
+  return Error::cancelled("the client went away");
 }
 
-void record_generation(server::ModelStats& stats, const GenerationUsage& usage, Clock::time_point generate_start) {
-  stats.prompt_tokens.fetch_add(usage.prompt_tokens, std::memory_order_relaxed);
-  stats.generated_tokens.fetch_add(usage.completion_tokens, std::memory_order_relaxed);
-  if (usage.completion_tokens == 0) return;
-  const double before = std::chrono::duration<double>(generate_start - server::current_request().start).count();
-  stats.first_token.record(before + usage.time_to_first_token_s);
+json error_event(const Error& e) {
+  const int status = server::status_for(e.code(), ApiStyle::kOpenAi);
+  const char* code = e.code() == ErrorCode::kTimeout       ? "timeout"
+                     : e.code() == ErrorCode::kUnavailable ? "server_shutting_down"
+                                                           : nullptr;
+  return {{"error",
+           {{"message", e.message()},
+            {"type", status >= 500 ? "server_error" : "invalid_request_error"},
+            {"param", nullptr},
+            {"code", code ? json(code) : json(nullptr)}}}};
 }
 
 struct StreamJob {
@@ -226,15 +232,26 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
   } catch (const Error& e) {
     job.server->finish_call(job.call, Server::Impl::outcome_for(e));
     server::current_request().error = e.message();
-    const json error = {{"error", {{"message", e.message()}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}};
-    write_event(sink, dump(error));
+    write_event(sink, dump(error_event(e)));
     write_event(sink, "[DONE]");
     sink.done();
     return true;
   }
-  record_generation(*job.call.stats, result.usage, start);
-  job.server->finish_call(job.call, client_gone ? Outcome::kCancelled : outcome_of(result.usage.finish_reason));
-  if (client_gone) return false;
+  server::record_generation(*job.call.stats, result.usage, start);
+  if (client_gone) {
+    job.server->finish_call(job.call, Outcome::kCancelled);
+    return false;
+  }
+  // Headers are sent: a cut generation ends with an error event, not a normal finish.
+  if (const auto cut = ended_early(*job.server, result.usage.finish_reason)) {
+    job.server->finish_call(job.call, Server::Impl::outcome_for(*cut));
+    server::current_request().error = cut->message();
+    write_event(sink, dump(error_event(*cut)));
+    write_event(sink, "[DONE]");
+    sink.done();
+    return true;
+  }
+  job.server->finish_call(job.call, Outcome::kSuccess);
   write_event(sink, dump(stream_chunk(job.g, "", openai_finish_reason(result.usage.finish_reason), false)));
   if (job.g.include_usage) {
     json usage = stream_chunk(job.g, "", nullptr, false);
@@ -251,16 +268,29 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
 
 namespace {
 
-void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat) {
-  const json body = server::parse_object(req.body);
+// The request body as a JSON object, read within the body budget.
+json read_object(Server::Impl& s, const httplib::Request& req, const httplib::ContentReader& reader) {
+  auto lease = s.bodies.lease();
+  return server::parse_object(s.read_body(req, reader, lease));
+}
+
+void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader, bool chat) {
+  const json body = read_object(s, req, reader);
   const std::string name = server::model_field(body);
   s.find_model(name);  // an unknown model is a 404 before anything else
+  if (chat) server::check_fields(body, {"messages", "chat_template"});
+  else server::check_fields(body, {"prompt"});
   const server::SamplingRequest sampling = server::parse_sampling(body);
   ChatOrPrompt input;
   if (chat) input = server::parse_messages(body);
   else input = server::parse_completion_prompt(body);
-  const std::string chat_template = chat ? body.value("chat_template", std::string()) : std::string();
-  ModelCall call = s.begin_call(name, EngineRole::kMain);
+  std::string chat_template;
+  if (chat && body.contains("chat_template")) {
+    if (!body["chat_template"].is_string()) throw Error::invalid_input("'chat_template' must be a string");
+    chat_template = body["chat_template"].get<std::string>();
+  }
+  ModelCall call = s.begin_call(name, EngineRole::kMain, req);
   Generation g = within(s, call, [&] { return prepare(call, input, chat_template, sampling); });
   if (sampling.stream) {
     auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g)});
@@ -269,30 +299,48 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
                                      [job](size_t, httplib::DataSink& sink) { return run_stream(*job, sink); });
     return;
   }
+  // The running-calls watcher cancels it if the client leaves while it generates.
   const auto start = Clock::now();
-  const auto watched = s.connections.watch(req.remote_addr, req.remote_port, req.local_port, call.cancel);
   const GenerateResult result =
       within(s, call, [&] { return generator_of(*call.engine, call.model).generate(g.request); });
-  record_generation(*call.stats, result.usage, start);
-  s.finish_call(call, outcome_of(result.usage.finish_reason));
+  server::record_generation(*call.stats, result.usage, start);
+  if (const auto cut = ended_early(s, result.usage.finish_reason)) {
+    s.finish_call(call, Server::Impl::outcome_for(*cut));
+    throw *cut;
+  }
+  s.finish_call(call, Outcome::kSuccess);
   res.set_content(dump(full_response(g, result)), "application/json");
 }
 
-void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
-  const json body = server::parse_object(req.body);
+void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) {
+  const json body = read_object(s, req, reader);
   const std::string name = server::model_field(body);
   s.find_model(name);  // an unknown model is a 404 before anything else
+  for (const auto& [key, value] : body.items()) {
+    if (key != "model" && key != "input" && key != "encoding_format" && key != "dimensions" && key != "user") {
+      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'", "see docs/server.md");
+    }
+  }
   const std::vector<EmbeddingInput> inputs = server::parse_embedding_input(body);
   const std::string format = body.value("encoding_format", std::string("float"));
   if (format != "float" && format != "base64") {
     throw Error::invalid_input("'encoding_format'", "expected \"float\" or \"base64\", got \"" + format + "\"");
   }
-  ModelCall call = s.begin_call(name, EngineRole::kEmbed);
+  ModelCall call = s.begin_call(name, EngineRole::kEmbed, req);
   const Embeddings result = within(s, call, [&] {
+    Embedder& embedder = embedder_of(*call.engine, call.model);
+    // Truncating to fewer dimensions is only meaningful for models trained for it: refused.
+    if (const auto d = body.find("dimensions"); d != body.end() && !d->is_null() &&
+                                               *d != json(embedder.embedding_size())) {
+      throw Error::invalid_input("'dimensions'", "model '" + name + "' gives " +
+                                                     std::to_string(embedder.embedding_size()) +
+                                                     " dimensions and cannot give others");
+    }
     EmbedOptions options;
     options.deadline = call.deadline;
     options.cancel = call.cancel;
-    return embedder_of(*call.engine, call.model).embed(inputs, options);
+    return embedder.embed(inputs, options);
   });
   s.finish_call(call, Outcome::kSuccess);
   call.stats->prompt_tokens.fetch_add(result.prompt_tokens, std::memory_order_relaxed);
@@ -345,14 +393,15 @@ void Server::Impl::register_openai_routes() {
       res.set_content(dump(model_card(model)), "application/json");
     });
   });
-  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, ApiStyle::kOpenAi, [&] { generate_route(*this, req, res, false); });
+  using Reader = const httplib::ContentReader&;
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res, Reader reader) {
+    guarded(res, ApiStyle::kOpenAi, [&] { generate_route(*this, req, res, reader, false); });
   });
-  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, ApiStyle::kOpenAi, [&] { generate_route(*this, req, res, true); });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res, Reader reader) {
+    guarded(res, ApiStyle::kOpenAi, [&] { generate_route(*this, req, res, reader, true); });
   });
-  http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, ApiStyle::kOpenAi, [&] { embeddings_route(*this, req, res); });
+  http.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res, Reader reader) {
+    guarded(res, ApiStyle::kOpenAi, [&] { embeddings_route(*this, req, res, reader); });
   });
 }
 

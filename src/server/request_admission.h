@@ -11,6 +11,7 @@
 #ifndef KAPSL_SRC_SERVER_REQUEST_ADMISSION_H_
 #define KAPSL_SRC_SERVER_REQUEST_ADMISSION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -83,6 +84,51 @@ class Admission {
   mutable internal::Mutex mu_;
   std::map<std::string, Gate, std::less<>> gates_ GUARDED_BY(mu_);  // nodes never move
   bool closed_ GUARDED_BY(mu_) = false;
+};
+
+// BodyBudget: the memory request bodies may hold while they are read and parsed, over all
+// models. A request takes a Lease and grows it as its body arrives; a growth past the
+// budget fails, and the request is refused (503/429) instead of reading on. The lease gives
+// its bytes back when destroyed.
+class BodyBudget {
+ public:
+  // What a body byte costs: the byte itself, and up to two more for the parsed values.
+  static constexpr size_t kBodyCost = 3;
+
+  class Lease {
+   public:
+    explicit Lease(BodyBudget* budget) : budget_(budget) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { budget_->give_back(bytes_); }
+    // Takes `more` bytes; false (and nothing taken) if the budget cannot spare them.
+    bool grow(size_t more) {
+      if (!budget_->take(more)) return false;
+      bytes_ += more;
+      return true;
+    }
+
+   private:
+    BodyBudget* budget_;
+    size_t bytes_ = 0;
+  };
+
+  explicit BodyBudget(size_t limit) : limit_(limit) {}
+  Lease lease() { return Lease(this); }
+  size_t in_use() const noexcept { return used_.load(std::memory_order_relaxed); }
+
+ private:
+  bool take(size_t n) {
+    size_t used = used_.load(std::memory_order_relaxed);
+    do {
+      if (n > limit_ || used > limit_ - n) return false;
+    } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
+    return true;
+  }
+  void give_back(size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+
+  const size_t limit_;
+  std::atomic<size_t> used_{0};
 };
 
 }  // namespace kapsl::server

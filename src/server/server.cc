@@ -23,7 +23,18 @@ ServerOptions validated(ServerOptions o) {
   if (o.model_repository.empty()) throw Error::invalid_input("model_repository", "expected a folder, got \"\"");
   if (o.max_concurrency == 0) throw Error::invalid_input("max_concurrency", "expected >= 1, got 0");
   if (o.http_threads < 2) throw Error::invalid_input("http_threads", "expected >= 2, got " + std::to_string(o.http_threads));
+  if (o.http_max_threads == 0) o.http_max_threads = 8 * o.http_threads;
+  if (o.http_max_threads < o.http_threads) {
+    throw Error::invalid_input("http_max_threads", "expected >= http_threads (" + std::to_string(o.http_threads) +
+                                                       "), got " + std::to_string(o.http_max_threads));
+  }
   if (o.port < 0 || o.port > 65535) throw Error::invalid_input("port", "expected 0..65535, got " + std::to_string(o.port));
+  if (o.read_timeout.count() <= 0) throw Error::invalid_input("read_timeout", "expected a positive duration");
+  if (o.max_body_bytes == 0) throw Error::invalid_input("max_body_bytes", "expected >= 1");
+  if (o.max_inflight_body_bytes < o.max_body_bytes) {
+    throw Error::invalid_input("max_inflight_body_bytes", "expected >= max_body_bytes (" +
+                                                              std::to_string(o.max_body_bytes) + ")");
+  }
   o.pool.validate();
   return o;
 }
@@ -60,7 +71,9 @@ Server::Impl::Impl(ServerOptions opts)
     : options(validated(std::move(opts))),
       factory(make_factory(options)),
       repository(options.model_repository, factory, model_settings(options)),
-      host(options.pool, factory) {}
+      host(options.pool, factory),
+      bodies(options.max_inflight_body_bytes),
+      deadlines(options.read_timeout) {}
 
 Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
     : server(other.server),
@@ -70,26 +83,55 @@ Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
       stats(other.stats),
       cancel(other.cancel),
       deadline(other.deadline),
-      token_id(other.token_id),
+      running_id(other.running_id),
       compute_start(other.compute_start) {
-  other.token_id = 0;
+  other.running_id = 0;
 }
 
 Server::Impl::ModelCall::~ModelCall() {
-  if (token_id == 0) return;
-  internal::MutexLock lock(&server->tokens_mu);
-  server->running.erase(token_id);
+  if (running_id != 0) server->running.remove(running_id);
 }
 
 server::RepositoryModel Server::Impl::find_model(const std::string& name) {
   // A name that is not valid cannot be in the repository; say so without a rescan.
   if (!server::is_valid_model_name(name)) throw Error::not_found("unknown model '" + name + "'");
   auto model = repository.find(name);
-  if (!model) throw Error::not_found("unknown model '" + name + "'");
+  if (!model) {
+    host.forget(name);  // its files are gone: so is any engine still loaded from them
+    throw Error::not_found("unknown model '" + name + "'");
+  }
+  current_request().model = name;
   return *model;
 }
 
-Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server::EngineRole role) {
+std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                                    server::BodyBudget::Lease& lease) {
+  std::string body;
+  bool over_budget = false;
+  const bool ok = reader([&](const char* data, size_t n) {
+    // Each byte of a body counts kBodyCost times against the in-flight budget: the raw body
+    // and the parsing that follows it.
+    if (!lease.grow(n * server::BodyBudget::kBodyCost)) {
+      over_budget = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  deadlines.request_read();
+  if (over_budget) {
+    throw Error::overloaded("too many large request bodies are being read at once",
+                            "retry later, or send smaller bodies");
+  }
+  // A failed read is a client that went away, timed out or sent too much (cpp-httplib
+  // answers 413 itself): no one reads this answer.
+  if (!ok) throw Error::invalid_input("the request body could not be read");
+  (void)req;
+  return body;
+}
+
+Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server::EngineRole role,
+                                                 const httplib::Request& req) {
   ModelCall call;
   call.server = this;
   call.model = find_model(name);
@@ -108,14 +150,11 @@ Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server
     call.compute_start = Clock::now();
     const auto timeout = serving.request_timeout.value_or(options.request_timeout);
     if (timeout.count() > 0) call.deadline = call.compute_start + timeout;
-    {
-      internal::MutexLock lock(&tokens_mu);
-      call.token_id = next_token_id++;
-      running.emplace(call.token_id, call.cancel);
-    }
+    call.running_id = running.add(call.cancel, req.is_connection_closed);
     call.engine = host.acquire(call.model, role);
   } catch (const Error& e) {
     call.stats->count(outcome_for(e));
+    current_request().counted = true;
     throw;
   }
   return call;
@@ -128,6 +167,7 @@ void Server::Impl::finish_call(ModelCall& call, Outcome outcome) {
   call.stats->total.record(std::chrono::duration<double>(now - current_request().start).count());
   call.stats->count(outcome);
   current_request().compute_s = compute_s;
+  current_request().counted = true;
 }
 
 Outcome Server::Impl::outcome_for(const Error& error) {
@@ -151,9 +191,15 @@ void Server::Impl::guarded(httplib::Response& res, ApiStyle style, const std::fu
   } catch (const json::exception& e) {
     server::send_error(res, style, 400, std::string("malformed request: ") + e.what());
   } catch (const std::bad_alloc&) {
-    server::send_error(res, style, 503, "out of memory");
+    // Not 503: a resend would fail the same way; every limit that could have stopped it
+    // earlier answers with its own error.
+    server::send_error(res, style, 500, "out of memory");
   } catch (const std::exception& e) {
     server::send_error(res, style, 500, e.what());
+  }
+  // Client errors that never reached a model call are counted here too, by model.
+  if (res.status >= 400 && res.status < 500 && !current_request().model.empty() && !current_request().counted) {
+    metrics.model(current_request().model).count(Outcome::kClientError);
   }
 }
 
@@ -187,8 +233,10 @@ void log_request(const httplib::Request& req, const httplib::Response& res) {
 void Server::Impl::install_hooks() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     auto& ctx = current_request();
-    ctx = server::RequestContext{request_id_from(req), "", Clock::now(), 0, 0, ""};
+    ctx = server::RequestContext{request_id_from(req), "", Clock::now(), 0, 0, "", false};
     res.set_header("X-Request-Id", ctx.request_id);
+    // A request with a body stops its read clock once read_body() has it all.
+    if (req.method == "GET" || req.method == "HEAD") deadlines.request_read();
     if (req.path == "/v2/health/live") return httplib::Server::HandlerResponse::Unhandled;
     const ApiStyle style = server::style_for_path(req.path);
     if (!options.api_key.empty() && !server::authorized(req, options.api_key)) {
@@ -223,6 +271,7 @@ void Server::Impl::install_hooks() {
     server::send_error(res, server::style_for_path(req.path), 500, message);
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    deadlines.response_done();
     metrics.count_http(res.status);
     if (options.log_requests) log_request(req, res);
   });
@@ -238,7 +287,10 @@ void Server::Impl::register_health_routes() {
     res.set_content(R"({"ready":true})", "application/json");
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics.render(host.pool_metrics(), admission.all_counts()), "text/plain; version=0.0.4");
+    const server::HttpFigures http_figures{deadlines.open_connections(), deadlines.timeouts(),
+                                           running.client_cancellations(), bodies.in_use()};
+    res.set_content(metrics.render(host.pool_metrics(), admission.all_counts(), http_figures),
+                    "text/plain; version=0.0.4");
   });
   http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
     const json body = {{"name", "kapsl"},
@@ -260,12 +312,11 @@ void Server::Impl::drain() {
   while (!idle() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   admission.close();
   if (!idle()) {
-    spdlog::warn("shutdown: cancelling the requests still running after {} ms", options.shutdown_timeout.count());
-    internal::MutexLock lock(&tokens_mu);
-    for (auto& [id, token] : running) token.cancel();
+    const size_t n = running.cancel_all();
+    spdlog::warn("shutdown: cancelled {} requests still running after {} ms", n, options.shutdown_timeout.count());
   }
   // Cancelled generations stop within a token; give them a moment to write their last bytes.
-  const auto grace = Clock::now() + std::chrono::seconds(5);
+  const auto grace = Clock::now() + std::chrono::milliseconds(500);
   while (!idle() && Clock::now() < grace) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
@@ -292,14 +343,14 @@ void Server::start() {
   for (const auto& model : s.repository.list()) {
     if (model.resolved->package.manifest.serving.pin.value_or(false)) s.host.load(model);
   }
-  const size_t threads = s.options.http_threads;
   // cpp-httplib takes ownership of the queue it is handed and deletes it at shutdown.
-  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.http.new_task_queue = [&s] { return s.deadlines.make_task_queue(s.options.http_threads, s.options.http_max_threads); };
   s.http.set_payload_max_length(s.options.max_body_bytes);
   // Headers and body go out in separate writes; with Nagle's algorithm the body waits for
   // the client's delayed ACK, which measured 43 ms per small request.
   s.http.set_tcp_nodelay(true);
-  s.http.set_read_timeout(std::chrono::seconds(30));
+  // Per read; the whole request is bounded by options.read_timeout (ConnectionDeadlines).
+  s.http.set_read_timeout(s.options.read_timeout);
   s.http.set_write_timeout(std::chrono::seconds(30));
   const bool bound = s.options.port == 0 ? (s.port = s.http.bind_to_any_port(s.options.host)) > 0
                                          : s.http.bind_to_port(s.options.host, s.options.port);
@@ -308,7 +359,10 @@ void Server::start() {
                              "is the port in use or the address not local?");
   }
   if (s.options.port != 0) s.port = s.options.port;
-  s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+  s.listener = std::thread([&s] {
+    s.deadlines.listen_on_this_thread();
+    s.http.listen_after_bind();
+  });
   spdlog::info("kapsl serve: listening on http://{}:{} with {} models from {}", s.options.host, s.port,
                s.repository.list().size(), s.repository.root().string());
 }
@@ -331,7 +385,9 @@ void Server::shutdown() {
     s.shutdown_started = true;
   }
   s.drain();
+  // Whatever clients do: slow or idle connections are closed, so no worker waits on them.
   s.http.stop();
+  s.deadlines.close_all();
   if (s.listener.joinable()) s.listener.join();
   s.host.clear();
   internal::MutexLock lock(&s.mu);

@@ -23,11 +23,12 @@
 #include <httplib.h>
 
 #include "kapsl/server.h"
-#include "server/connection_watch.h"
+#include "server/connection_deadlines.h"
 #include "server/http_util.h"
 #include "server/model_host.h"
 #include "server/model_repository.h"
 #include "server/request_admission.h"
+#include "server/running_calls.h"
 #include "server/server_metrics.h"
 
 #include "core/mutex.h"
@@ -38,7 +39,7 @@ namespace kapsl {
 struct Server::Impl {
   explicit Impl(ServerOptions opts);
 
-  // One admitted request for one model. Movable; unregisters its cancellation token and
+  // One admitted request for one model. Movable; unregisters from the running calls and
   // gives back its admission turn when destroyed.
   struct ModelCall {
     Impl* server = nullptr;
@@ -48,7 +49,7 @@ struct Server::Impl {
     server::ModelStats* stats = nullptr;
     CancellationToken cancel;
     std::optional<Clock::time_point> deadline;  // the model's request_timeout from admission
-    uint64_t token_id = 0;
+    uint64_t running_id = 0;                    // in `running`, watched for its client
     Clock::time_point compute_start;
 
     ModelCall() = default;
@@ -57,10 +58,17 @@ struct Server::Impl {
     ~ModelCall();
   };
 
-  // Resolves, admits and loads. Throws Error: kNotFound (unknown model), kOverloaded,
-  // kUnavailable (disabled or shutting down), the load's error. A failure is counted in the
-  // model's stats (rejected or failure) when the model exists.
-  ModelCall begin_call(const std::string& name, server::EngineRole role);
+  // Resolves, admits and loads; the call's token is cancelled if the client of `req` goes
+  // away. Throws Error: kNotFound (unknown model), kOverloaded, kUnavailable (disabled or
+  // shutting down), the load's error. A failure is counted in the model's stats (rejected
+  // or failure) when the model exists. REQUIRES: `req` outlives the call.
+  ModelCall begin_call(const std::string& name, server::EngineRole role, const httplib::Request& req);
+  // The whole body, through the route's content reader: at most max_body_bytes (cpp-httplib
+  // answers 413 beyond), counted against the in-flight body budget by `lease`; stops the
+  // request's read clock. Throws Error(kOverloaded) when the budget is spent,
+  // Error(kInvalidInput) when the body could not be read.
+  std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                        server::BodyBudget::Lease& lease);
   // Records the outcome, compute and total latency of a call.
   void finish_call(ModelCall& call, server::Outcome outcome);
   // The outcome an Error stands for.
@@ -69,8 +77,9 @@ struct Server::Impl {
   server::RepositoryModel find_model(const std::string& name);
 
   // Runs `body`, turning what it throws into an error response in `style`: Error by its
-  // code, JSON type errors as 400, anything else as 500.
-  static void guarded(httplib::Response& res, server::ApiStyle style, const std::function<void()>& body);
+  // code, JSON type errors as 400, anything else as 500; counts a client error against the
+  // model the request named if no model call counted it.
+  void guarded(httplib::Response& res, server::ApiStyle style, const std::function<void()>& body);
 
   void install_hooks();
   void register_health_routes();
@@ -84,8 +93,12 @@ struct Server::Impl {
   server::ModelRepository repository;
   server::ModelHost host;
   server::Admission admission;
+  server::BodyBudget bodies;  // bytes of request bodies being read and parsed
   server::ServerMetrics metrics;
-  server::ConnectionWatch connections;  // cancels non-streaming generations of departed clients
+  server::RunningCalls running;  // cancels calls whose client went away, and all at shutdown
+  // Declared before `http` so that it outlives the connections' jobs: http's destructor
+  // stops them first.
+  server::ConnectionDeadlines deadlines;
   httplib::Server http;
   std::thread listener;
   int port = 0;
@@ -98,9 +111,6 @@ struct Server::Impl {
   bool shutdown_started GUARDED_BY(mu) = false;
   bool stopped GUARDED_BY(mu) = false;
 
-  internal::Mutex tokens_mu;  // guards the running calls' tokens
-  std::map<uint64_t, CancellationToken> running GUARDED_BY(tokens_mu);  // tokens of running calls
-  uint64_t next_token_id GUARDED_BY(tokens_mu) = 1;
 };
 
 }  // namespace kapsl

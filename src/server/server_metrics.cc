@@ -9,6 +9,8 @@
 
 #include "server/server_metrics.h"
 
+#include "server/http_util.h"
+
 namespace kapsl::server {
 
 namespace {
@@ -168,7 +170,16 @@ void ServerMetrics::render_models(std::string& out, const std::map<std::string, 
   for (const auto& [name, c] : admission) sample(out, "kapsl_inference_queued_requests", "model=\"" + escape_label(name) + "\"", c.waiting);
 }
 
-std::string ServerMetrics::render(const PoolMetrics& pool, const std::map<std::string, Admission::Counts>& admission) const {
+void record_generation(ModelStats& stats, const GenerationUsage& usage, Clock::time_point generate_start) {
+  stats.prompt_tokens.fetch_add(usage.prompt_tokens, std::memory_order_relaxed);
+  stats.generated_tokens.fetch_add(usage.completion_tokens, std::memory_order_relaxed);
+  if (usage.completion_tokens == 0) return;
+  const double before = std::chrono::duration<double>(generate_start - current_request().start).count();
+  stats.first_token.record(before + usage.time_to_first_token_s);
+}
+
+std::string ServerMetrics::render(const PoolMetrics& pool, const std::map<std::string, Admission::Counts>& admission,
+                                  const HttpFigures& http) const {
   std::string out;
   out.reserve(16384);
   render_models(out, admission);
@@ -180,6 +191,17 @@ std::string ServerMetrics::render(const PoolMetrics& pool, const std::map<std::s
     sample(out, "kapsl_http_responses_total", std::string("code=\"") + classes[i] + "\"",
            static_cast<double>(http_by_class_[i].load(std::memory_order_relaxed)));
   }
+  family(out, "kapsl_http_open_connections", "gauge", "HTTP connections open now.");
+  sample(out, "kapsl_http_open_connections", "", static_cast<double>(http.open_connections));
+  family(out, "kapsl_http_read_timeouts_total", "counter",
+         "Connections closed because a request's headers and body took longer than the read timeout.");
+  sample(out, "kapsl_http_read_timeouts_total", "", static_cast<double>(http.read_timeouts));
+  family(out, "kapsl_http_client_disconnects_total", "counter",
+         "Requests cancelled because their client closed its connection before the answer.");
+  sample(out, "kapsl_http_client_disconnects_total", "", static_cast<double>(http.client_disconnects));
+  family(out, "kapsl_http_inflight_body_bytes", "gauge",
+         "Memory charged to request bodies being read and parsed (three times their size).");
+  sample(out, "kapsl_http_inflight_body_bytes", "", static_cast<double>(http.inflight_body_bytes));
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "kapsl/engine.h"
 #include "kapsl/engine_pool.h"
 #include "kapsl/metrics.h"
 #include "server/request_admission.h"
@@ -32,6 +33,14 @@ inline constexpr size_t kOutcomeCount = 6;
 // "success", "client_error", "rejected", "failure", "cancelled", "timeout".
 const char* outcome_name(Outcome outcome) noexcept;
 
+// The HTTP edge's figures at scrape time.
+struct HttpFigures {
+  size_t open_connections = 0;
+  uint64_t read_timeouts = 0;       // connections closed for a request that took too long to arrive
+  uint64_t client_disconnects = 0;  // calls cancelled because their client left
+  size_t inflight_body_bytes = 0;   // BodyBudget in use
+};
+
 struct ModelStats {
   std::array<std::atomic<uint64_t>, kOutcomeCount> outcomes{};
   LatencyHistogram queue;         // waiting for admission
@@ -43,6 +52,10 @@ struct ModelStats {
 
   void count(Outcome outcome) noexcept { outcomes[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed); }
 };
+
+// Counts a generation's tokens and its time to first token (`generate_start` is when the
+// generation began; the request's arrival is current_request().start).
+void record_generation(ModelStats& stats, const GenerationUsage& usage, Clock::time_point generate_start);
 
 class ServerMetrics {
  public:
@@ -56,7 +69,8 @@ class ServerMetrics {
   void count_http(int status) noexcept;
 
   // Everything in Prometheus text format 0.0.4.
-  std::string render(const PoolMetrics& pool, const std::map<std::string, Admission::Counts>& admission) const;
+  std::string render(const PoolMetrics& pool, const std::map<std::string, Admission::Counts>& admission,
+                     const HttpFigures& http) const;
 
  private:
   void render_models(std::string& out, const std::map<std::string, Admission::Counts>& admission) const;

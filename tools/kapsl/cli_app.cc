@@ -17,9 +17,13 @@ std::string hint_for(const Error& e) { return e.code() == ErrorCode::kNotFound ?
 }  // namespace
 
 int run_cli(int argc, char** argv, std::shared_ptr<const BackendRegistry> backends) {
-  // Diagnostics go to stderr: stdout carries results (JSON, tensors, generated text).
+  // Diagnostics go to stderr: stdout carries results (JSON, tensors, generated text). The
+  // backend libraries' own messages (ONNX Runtime, llama.cpp) go through the "backends"
+  // logger, shown only with -v (kapsl serve shows their warnings).
   if (!spdlog::get("kapsl")) spdlog::set_default_logger(spdlog::stderr_color_mt("kapsl"));
+  if (!spdlog::get("backends")) spdlog::stderr_color_mt("backends");
   spdlog::set_level(spdlog::level::warn);
+  spdlog::get("backends")->set_level(spdlog::level::off);
   const CliContext context(backends ? std::move(backends) : builtin_backends());
   CLI::App app{"kapsl: run ONNX and GGUF models (kapsl " + std::string(version_string()) + ")", "kapsl"};
   app.require_subcommand(1);
@@ -27,7 +31,9 @@ int run_cli(int argc, char** argv, std::shared_ptr<const BackendRegistry> backen
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log what the backends say");
   app.parse_complete_callback([&verbose] {
-    if (verbose) spdlog::set_level(spdlog::level::info);
+    if (!verbose) return;
+    spdlog::set_level(spdlog::level::info);
+    spdlog::get("backends")->set_level(spdlog::level::info);
   });
   register_version(app, context);
   register_devices(app, context);

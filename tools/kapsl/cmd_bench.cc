@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "input_flags.h"
 #include "progress.h"
 #include "tensor_io.h"
 
@@ -23,7 +24,15 @@ struct BenchArgs {
   int prompt_tokens = 128;
   int gen_tokens = 32;
   LoadFlags load;
+  InputFlags in;
 };
+
+// The threads the engine computes with, as its backend reports them.
+std::string threads_of(const Engine& engine) {
+  const auto& meta = engine.model_info().metadata;
+  const auto it = meta.find("threads");
+  return it == meta.end() ? std::string("?") : it->second;
+}
 
 double percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -64,12 +73,15 @@ std::vector<double> timed_runs(Engine& engine, const InferenceRequest& req, cons
 }
 
 void bench_infer(const BenchArgs& a, const std::shared_ptr<Engine>& engine) {
-  InferenceRequest req;
-  for (const auto& t : engine->model_info().inputs) req.add_input(t.name, synthesize_tensor(t, Fill::kRandom, 0, nullptr));
+  const InferenceRequest req = build_request(a.in, engine->model_info());
   for (int i = 0; i < a.warmup; ++i) engine->infer(req);
   double wall = 0;
   const auto lat = timed_runs(*engine, req, a, &wall);
-  std::printf("runs %zu, concurrency %d, wall %.2f s\n", lat.size(), a.concurrency, wall);
+  std::string shapes;
+  for (const auto& in : req.inputs) shapes += (shapes.empty() ? "" : ", ") + in.name + " " + shape_to_string(in.tensor.shape());
+  std::printf("inputs %s\n", shapes.c_str());
+  std::printf("runs %zu, concurrency %d, threads per run %s, wall %.2f s\n", lat.size(), a.concurrency,
+              threads_of(*engine).c_str(), wall);
   std::printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", percentile(lat, 0.5), percentile(lat, 0.9),
               percentile(lat, 0.99), percentile(lat, 1.0));
   std::printf("throughput: %.1f runs/s\n", static_cast<double>(lat.size()) / wall);
@@ -99,9 +111,9 @@ void bench_generation(const BenchArgs& a, Engine& engine) {
   }
   const auto& meta = engine.model_info().metadata;
   const auto description = meta.find("description");
-  std::printf("model %s, %d runs, threads %d\n",
+  std::printf("model %s, %d runs, threads %s\n",
               description != meta.end() ? description->second.c_str() : engine.model_info().name.c_str(), reps,
-              a.load.threads.value_or(0));
+              threads_of(engine).c_str());
   std::printf("pp%d: %.1f tok/s (median)\n", a.prompt_tokens, median(pp));
   std::printf("tg%d: %.1f tok/s (median)\n", a.gen_tokens, median(tg));
   std::printf("time to first token: %.1f ms (median)\n", median(ttft));
@@ -120,6 +132,7 @@ void register_bench(CLI::App& app, const CliContext& context) {
   cmd->add_option("-p,--prompt-tokens", a->prompt_tokens, "prompt length (text generators)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("-n,--gen-tokens", a->gen_tokens, "tokens to generate (text generators)")->capture_default_str()->check(CLI::PositiveNumber);
   add_load_flags(*cmd, a->load, /*text=*/true);
+  add_input_flags(*cmd, a->in, "random");
   cmd->callback([a, &context] {
     const std::shared_ptr<Engine> engine = load_model(context, a->model, a->load).engine;
     if (engine->text_generator() != nullptr) bench_generation(*a, *engine);

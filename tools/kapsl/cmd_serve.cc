@@ -193,7 +193,11 @@ void register_serve(CLI::App& app, const CliContext& context) {
   cmd->add_flag("-q,--quiet", f.quiet, "no per-request log lines");
   cmd->callback([cmd, flags, &context] {
     const ServerOptions options = server_options(*cmd, *flags, context);
+    // An operator wants the backends' warnings too (a model's odd metadata); -v shows more.
+    const auto backends = spdlog::get("backends");
+    const auto backends_level = backends ? backends->level() : spdlog::level::off;
     if (options.log_requests) spdlog::set_level(spdlog::level::info);
+    if (backends) backends->set_level(backends_level == spdlog::level::off ? spdlog::level::warn : backends_level);
     serve(options);
   });
 }

@@ -13,59 +13,14 @@
 namespace kapsl::cli {
 namespace {
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1F;
-  const uint32_t mant = h & 0x3FF;
-  float value;
-  if (exp == 0) {
-    value = std::ldexp(static_cast<float>(mant), -24);
-  } else if (exp == 31) {
-    value = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    value = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  }
-  return sign ? -value : value;
-}
-
-// Round-to-nearest-even float -> half via the float's bits.
-uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
-  const int32_t exp = static_cast<int32_t>((x >> 23) & 0xFF) - 127 + 15;
-  uint32_t mant = x & 0x7FFFFF;
-  if (((x >> 23) & 0xFF) == 0xFF) return sign | 0x7C00 | (mant ? 0x200 : 0);
-  if (exp >= 31) return sign | 0x7C00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const uint32_t shift = static_cast<uint32_t>(14 - exp);
-    uint32_t h = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (h & 1))) ++h;
-    return static_cast<uint16_t>(sign | h);
-  }
-  uint32_t h = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1FFF;
-  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;
-  return static_cast<uint16_t>(sign | h);
-}
-
 void set_element(Tensor& t, size_t i, double v) {
   auto* p = t.mutable_bytes().data() + i * dtype_size(t.dtype());
   const auto store = [p](auto value) { std::memcpy(p, &value, sizeof(value)); };
   switch (t.dtype()) {
     case DType::kFloat32: store(static_cast<float>(v)); break;
     case DType::kFloat64: store(v); break;
-    case DType::kFloat16: store(float_to_half(static_cast<float>(v))); break;
-    case DType::kBFloat16: {
-      const float f = static_cast<float>(v);
-      uint32_t bits;
-      std::memcpy(&bits, &f, 4);
-      store(static_cast<uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16));
-      break;
-    }
+    case DType::kFloat16: store(float_to_fp16(static_cast<float>(v))); break;
+    case DType::kBFloat16: store(float_to_bf16(static_cast<float>(v))); break;
     case DType::kInt8: store(static_cast<int8_t>(v)); break;
     case DType::kInt16: store(static_cast<int16_t>(v)); break;
     case DType::kInt32: store(static_cast<int32_t>(v)); break;
@@ -76,6 +31,44 @@ void set_element(Tensor& t, size_t i, double v) {
     case DType::kUInt64: store(static_cast<uint64_t>(v)); break;
     case DType::kBool: store(static_cast<uint8_t>(v != 0)); break;
     case DType::kString: break;
+  }
+}
+
+bool is_integer_dtype(DType d) {
+  return d == DType::kInt8 || d == DType::kInt16 || d == DType::kInt32 || d == DType::kInt64 || d == DType::kUInt8 ||
+         d == DType::kUInt16 || d == DType::kUInt32 || d == DType::kUInt64;
+}
+
+// An integer JSON value into an integer element, exactly (never through double), or an
+// error naming the value if the dtype cannot hold it.
+void set_integer(Tensor& t, size_t i, const nlohmann::json& v, const std::string& what) {
+  auto* p = t.mutable_bytes().data() + i * dtype_size(t.dtype());
+  const auto fits = [&](auto type_tag) {
+    using T = decltype(type_tag);
+    if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max());
+    const int64_t x = v.get<int64_t>();
+    if constexpr (std::is_unsigned_v<T>) return x >= 0 && static_cast<uint64_t>(x) <= std::numeric_limits<T>::max();
+    else return x >= std::numeric_limits<T>::min() && x <= std::numeric_limits<T>::max();
+  };
+  const auto store = [&](auto type_tag) {
+    using T = decltype(type_tag);
+    if (!fits(type_tag)) {
+      throw Error::invalid_input(what + ": value " + std::to_string(i) + " (" + v.dump() + ") is out of range for " +
+                                 std::string(dtype_name(t.dtype())));
+    }
+    const T x = v.is_number_unsigned() ? static_cast<T>(v.get<uint64_t>()) : static_cast<T>(v.get<int64_t>());
+    std::memcpy(p, &x, sizeof x);
+  };
+  switch (t.dtype()) {
+    case DType::kInt8: store(int8_t{}); break;
+    case DType::kInt16: store(int16_t{}); break;
+    case DType::kInt32: store(int32_t{}); break;
+    case DType::kInt64: store(int64_t{}); break;
+    case DType::kUInt8: store(uint8_t{}); break;
+    case DType::kUInt16: store(uint16_t{}); break;
+    case DType::kUInt32: store(uint32_t{}); break;
+    case DType::kUInt64: store(uint64_t{}); break;
+    default: break;
   }
 }
 
@@ -124,10 +117,14 @@ Tensor tensor_from_json(const nlohmann::json& j, const TensorInfo* declared, con
   }
   Tensor t = Tensor::zeros(dtype, final_shape);
   for (size_t i = 0; i < leaves.size(); ++i) {
-    if (!leaves[i]->is_number() && !leaves[i]->is_boolean()) {
-      throw Error::invalid_input(what + ": value " + std::to_string(i) + " is " + leaves[i]->dump() + ", not a number");
+    const nlohmann::json& v = *leaves[i];
+    if (!v.is_number() && !v.is_boolean()) {
+      throw Error::invalid_input(what + ": value " + std::to_string(i) + " is " + v.dump() + ", not a number");
     }
-    set_element(t, i, leaves[i]->is_boolean() ? (leaves[i]->get<bool>() ? 1.0 : 0.0) : leaves[i]->get<double>());
+    if (is_integer_dtype(dtype) && v.is_number_integer()) set_integer(t, i, v, what);
+    else if (is_integer_dtype(dtype) && v.is_number_float()) {
+      throw Error::invalid_input(what + ": value " + std::to_string(i) + " (" + v.dump() + ") is not an integer");
+    } else set_element(t, i, v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>());
   }
   return t;
 }
@@ -204,7 +201,7 @@ double element_as_double(const Tensor& t, size_t i) {
   switch (t.dtype()) {
     case DType::kFloat32: return load(float{});
     case DType::kFloat64: return load(double{});
-    case DType::kFloat16: return half_to_float(static_cast<uint16_t>(load(uint16_t{})));
+    case DType::kFloat16: return fp16_to_float(static_cast<uint16_t>(load(uint16_t{})));
     case DType::kBFloat16: {
       const uint32_t bits = static_cast<uint32_t>(load(uint16_t{})) << 16;
       float f;
@@ -264,11 +261,31 @@ std::string summarize_tensor(const Tensor& t, size_t max_values) {
   return out.str();
 }
 
+// An integer element exactly: JSON numbers are arbitrary-precision text, doubles are not.
+nlohmann::json integer_element(const Tensor& t, size_t i) {
+  const std::byte* p = t.bytes().data() + i * dtype_size(t.dtype());
+  const auto load = [p](auto x) {
+    std::memcpy(&x, p, sizeof x);
+    return nlohmann::json(x);
+  };
+  switch (t.dtype()) {
+    case DType::kInt8: return load(int8_t{});
+    case DType::kInt16: return load(int16_t{});
+    case DType::kInt32: return load(int32_t{});
+    case DType::kInt64: return load(int64_t{});
+    case DType::kUInt8: return load(uint8_t{});
+    case DType::kUInt16: return load(uint16_t{});
+    case DType::kUInt32: return load(uint32_t{});
+    default: return load(uint64_t{});
+  }
+}
+
 nlohmann::json tensor_to_json(const std::string& name, const Tensor& t) {
   nlohmann::json data = nlohmann::json::array();
   for (size_t i = 0; i < static_cast<size_t>(t.element_count()); ++i) {
     if (t.dtype() == DType::kString) data.push_back(t.strings()[i]);
     else if (t.dtype() == DType::kBool) data.push_back(element_as_double(t, i) != 0);
+    else if (is_integer_dtype(t.dtype())) data.push_back(integer_element(t, i));
     else data.push_back(element_as_double(t, i));
   }
   return {{"name", name}, {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data", std::move(data)}};

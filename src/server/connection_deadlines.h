@@ -1,0 +1,102 @@
+// ConnectionDeadlines: a whole-request deadline for reading each request — its headers and
+// its body — whatever the client does, and the means to close every connection at once.
+//
+// Why. cpp-httplib's read timeout applies to each read, so a client sending a byte every
+// few seconds holds an HTTP worker for ever, and stop() waits for every worker. Here every
+// accepted connection is tracked from accept to close, with a clock running while a request
+// is being read: from accept (or from the end of the previous response on a keep-alive
+// connection) until the request has been read whole and routed. When the clock passes
+// `read_timeout` a watchdog shuts the socket down (shutdown(2) on a duplicate of the
+// descriptor, so that a descriptor number reused after close is never touched), the read
+// fails and cpp-httplib drops the connection. Time spent in handlers and writing responses
+// is not counted: the server's own limits bound it.
+//
+// How it is told. cpp-httplib offers no accept hook, so its one accept4() call is renamed
+// at build time (src/server/CMakeLists.txt) to kapsl_httplib_accept4(), which reports the
+// new socket to the ConnectionDeadlines of the listener thread that accepted it
+// (listen_on_this_thread). The task queue (make_task_queue) hands each connection's job to
+// a worker with that socket, so the hooks a worker runs — request_read() once a request is
+// routed, response_done() after its response — know their connection.
+//
+// Thread-safety: safe for concurrent use without external synchronization. The destructor
+// joins the watchdog. REQUIRES: no connection job outlives the object (destroy the
+// httplib::Server, or stop() it, first).
+#ifndef KAPSL_SRC_SERVER_CONNECTION_DEADLINES_H_
+#define KAPSL_SRC_SERVER_CONNECTION_DEADLINES_H_
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "core/mutex.h"
+#include "kapsl/request.h"
+
+namespace kapsl::server {
+
+class ConnectionDeadlines {
+ public:
+  explicit ConnectionDeadlines(std::chrono::milliseconds read_timeout);
+  ConnectionDeadlines(const ConnectionDeadlines&) = delete;
+  ConnectionDeadlines& operator=(const ConnectionDeadlines&) = delete;
+  ~ConnectionDeadlines();
+
+  // Makes the calling thread's accepts report to *this, for the thread's lifetime (call it
+  // on the thread that runs httplib::Server::listen_after_bind).
+  void listen_on_this_thread();
+
+  // The task queue for httplib::Server::new_task_queue: a thread pool of `threads` workers
+  // growing to `max_threads` while all are busy, whose jobs carry their connection. The
+  // server owns and deletes it.
+  httplib::TaskQueue* make_task_queue(size_t threads, size_t max_threads);
+
+  // --- Called by the hooks, on the connection's worker thread. Never throw.
+  // The current request has been read whole: its clock stops.
+  void request_read() noexcept;
+  // Its response is written: the clock of the connection's next request starts.
+  void response_done() noexcept;
+
+  // Shuts down every open connection (for the end of a shutdown: workers blocked on a slow
+  // client return at once). Never throws.
+  void close_all() noexcept;
+
+  // Connections closed because a request took too long to arrive. Never throws.
+  uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
+  // Connections open now. Never throws.
+  size_t open_connections() const;
+
+  // --- Internal: reported by the accept hook, on the listener thread.
+  void accepted(int fd) noexcept;
+
+ private:
+  class Queue;
+  struct Connection {
+    int dup_fd = -1;                        // our own descriptor of the socket
+    std::optional<Clock::time_point> due;   // while a request is being read
+    bool closed = false;                    // shut down by us
+  };
+
+  void begin_job(int fd) LOCKS_EXCLUDED(mu_);
+  void end_job(int fd) LOCKS_EXCLUDED(mu_);
+  // The socket accepted last on this listener and not yet given to a job, or -1.
+  int take_accepted() LOCKS_EXCLUDED(mu_);
+  void arm(int fd, bool running) LOCKS_EXCLUDED(mu_);
+  void watch();
+
+  const std::chrono::milliseconds read_timeout_;
+  std::atomic<uint64_t> timeouts_{0};
+  mutable internal::Mutex mu_;
+  internal::CondVar wake_;
+  std::map<int, Connection> connections_ GUARDED_BY(mu_);  // by httplib's descriptor
+  int pending_ GUARDED_BY(mu_) = -1;  // accepted, not yet enqueued
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread watchdog_;  // last: started once everything above exists
+};
+
+}  // namespace kapsl::server
+
+#endif  // KAPSL_SRC_SERVER_CONNECTION_DEADLINES_H_
