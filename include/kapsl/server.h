@@ -68,7 +68,7 @@ struct ServerOptions {
   size_t max_body_bytes = size_t{64} << 20;      // larger request bodies get 413, whatever the encoding (64 MiB)
   // Request bodies being read and parsed at once may hold this much memory, each counted
   // three times its size (the body, and parsing it); beyond, requests get 503/429 with
-  // Retry-After before their body is read further. >= max_body_bytes. Default 512 MiB.
+  // Retry-After before their body is read further. >= 3 x max_body_bytes. Default 512 MiB.
   size_t max_inflight_body_bytes = size_t{512} << 20;
   // Longest time to receive one request's headers and body, whatever the client's pace; the
   // connection is closed past it. Also the limit of each single read. Default 10 s.

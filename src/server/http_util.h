@@ -9,6 +9,7 @@
 #ifndef KAPSL_SRC_SERVER_HTTP_UTIL_H_
 #define KAPSL_SRC_SERVER_HTTP_UTIL_H_
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,13 @@ struct RequestContext {
   bool counted = false;  // its outcome is in the model's metrics already
 };
 RequestContext& current_request();
+
+// An answer that is an HTTP matter rather than a kapsl::Error (413: a body declared larger
+// than the limit is refused before it is read).
+struct HttpError : std::runtime_error {
+  HttpError(int status_code, const std::string& message) : std::runtime_error(message), status(status_code) {}
+  int status;
+};
 
 // The status for an error code in `style` (kOverloaded: 503 for KServe, 429 for OpenAI).
 int status_for(ErrorCode code, ApiStyle style);

@@ -1,5 +1,6 @@
 #include "kapsl/server.h"
 
+#include <charconv>
 #include <csignal>
 
 #include <nlohmann/json.hpp>
@@ -31,9 +32,10 @@ ServerOptions validated(ServerOptions o) {
   if (o.port < 0 || o.port > 65535) throw Error::invalid_input("port", "expected 0..65535, got " + std::to_string(o.port));
   if (o.read_timeout.count() <= 0) throw Error::invalid_input("read_timeout", "expected a positive duration");
   if (o.max_body_bytes == 0) throw Error::invalid_input("max_body_bytes", "expected >= 1");
-  if (o.max_inflight_body_bytes < o.max_body_bytes) {
-    throw Error::invalid_input("max_inflight_body_bytes", "expected >= max_body_bytes (" +
-                                                              std::to_string(o.max_body_bytes) + ")");
+  // Each body counts three times its size: a budget below that refuses every large body.
+  if (o.max_inflight_body_bytes / server::BodyBudget::kBodyCost < o.max_body_bytes) {
+    throw Error::invalid_input("max_inflight_body_bytes", "expected >= 3 x max_body_bytes (" +
+                                                              std::to_string(3 * o.max_body_bytes) + ")");
   }
   o.pool.validate();
   return o;
@@ -84,12 +86,15 @@ Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
       cancel(other.cancel),
       deadline(other.deadline),
       running_id(other.running_id),
+      finished(other.finished),
       compute_start(other.compute_start) {
   other.running_id = 0;
+  other.finished = true;
 }
 
 Server::Impl::ModelCall::~ModelCall() {
   if (running_id != 0) server->running.remove(running_id);
+  if (!finished && stats != nullptr && engine) stats->count(Outcome::kCancelled);
 }
 
 server::RepositoryModel Server::Impl::find_model(const std::string& name) {
@@ -106,6 +111,16 @@ server::RepositoryModel Server::Impl::find_model(const std::string& name) {
 
 std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
                                     server::BodyBudget::Lease& lease) {
+  // A declared length over the limit is refused at once, not after reading what arrives.
+  if (req.has_header("Content-Length")) {
+    const std::string declared = req.get_header_value("Content-Length");
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), n);
+    if (ec != std::errc() || end != declared.data() + declared.size() || n > options.max_body_bytes) {
+      throw server::HttpError(413, "request body too large: Content-Length " + declared.substr(0, 24) +
+                                       " is over the limit of " + std::to_string(options.max_body_bytes) + " bytes");
+    }
+  }
   std::string body;
   bool over_budget = false;
   const bool ok = reader([&](const char* data, size_t n) {
@@ -126,7 +141,6 @@ std::string Server::Impl::read_body(const httplib::Request& req, const httplib::
   // A failed read is a client that went away, timed out or sent too much (cpp-httplib
   // answers 413 itself): no one reads this answer.
   if (!ok) throw Error::invalid_input("the request body could not be read");
-  (void)req;
   return body;
 }
 
@@ -154,6 +168,7 @@ Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server
     call.engine = host.acquire(call.model, role);
   } catch (const Error& e) {
     call.stats->count(outcome_for(e));
+    call.finished = true;
     current_request().counted = true;
     throw;
   }
@@ -161,6 +176,7 @@ Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server
 }
 
 void Server::Impl::finish_call(ModelCall& call, Outcome outcome) {
+  call.finished = true;
   const auto now = Clock::now();
   const double compute_s = std::chrono::duration<double>(now - call.compute_start).count();
   call.stats->compute.record(compute_s);
@@ -188,6 +204,8 @@ void Server::Impl::guarded(httplib::Response& res, ApiStyle style, const std::fu
     body();
   } catch (const Error& e) {
     server::send_error(res, style, e);
+  } catch (const server::HttpError& e) {
+    server::send_error(res, style, e.status, e.what());  // cpp-httplib closes the connection: its body is unread
   } catch (const json::exception& e) {
     server::send_error(res, style, 400, std::string("malformed request: ") + e.what());
   } catch (const std::bad_alloc&) {

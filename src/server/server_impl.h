@@ -40,7 +40,8 @@ struct Server::Impl {
   explicit Impl(ServerOptions opts);
 
   // One admitted request for one model. Movable; unregisters from the running calls and
-  // gives back its admission turn when destroyed.
+  // gives back its admission turn when destroyed, counting it cancelled if it never
+  // finished (a stream whose client left before it started).
   struct ModelCall {
     Impl* server = nullptr;
     server::RepositoryModel model;
@@ -50,6 +51,7 @@ struct Server::Impl {
     CancellationToken cancel;
     std::optional<Clock::time_point> deadline;  // the model's request_timeout from admission
     uint64_t running_id = 0;                    // in `running`, watched for its client
+    bool finished = false;                      // finish_call counted its outcome
     Clock::time_point compute_start;
 
     ModelCall() = default;
