@@ -218,7 +218,9 @@ void Batcher::step() {
     }
     if (s->in_batch > 0) in_batch_.push_back(s.get());
   }
+  DeferredDecodeLog log;
   const int32_t rc = llama_decode(ctx_.get(), b);
+  log.finish(rc);
   if (rc != 0) {
     fail_batch(rc);
     return;

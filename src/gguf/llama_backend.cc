@@ -15,6 +15,19 @@ namespace {
 
 thread_local std::string t_last_error;
 thread_local ggml_log_level t_last_level = GGML_LOG_LEVEL_INFO;
+// While a DeferredDecodeLog lives on this thread: its held-back lines (bounded).
+thread_local bool t_deferring = false;
+thread_local std::vector<std::pair<ggml_log_level, std::string>> t_deferred;
+constexpr size_t kMaxDeferredLines = 64;
+
+void log_line(ggml_log_level level, std::string_view line) {
+  switch (level) {
+    case GGML_LOG_LEVEL_ERROR: internal::backend_logger().error("llama.cpp: {}", line); break;
+    case GGML_LOG_LEVEL_WARN: internal::backend_logger().warn("llama.cpp: {}", line); break;
+    case GGML_LOG_LEVEL_INFO: internal::backend_logger().debug("llama.cpp: {}", line); break;
+    default: internal::backend_logger().trace("llama.cpp: {}", line); break;
+  }
+}
 
 std::string_view trim_newline(const char* text) {
   std::string_view s = text != nullptr ? text : "";
@@ -30,16 +43,16 @@ void route_log(ggml_log_level level, const char* text, void* /*user_data*/) noex
     t_last_level = level;
     const std::string_view line = trim_newline(text);
     if (line.empty()) return;
-    switch (level) {
-      case GGML_LOG_LEVEL_ERROR:
-        // Keep every error line of the failing call: the first usually says why, the
-        // last only that it failed. Bounded, in case a caller never clears.
-        if (t_last_error.size() < 2048) t_last_error.append(t_last_error.empty() ? "" : "; ").append(line);
-        internal::backend_logger().error("llama.cpp: {}", line);
-        break;
-      case GGML_LOG_LEVEL_WARN: internal::backend_logger().warn("llama.cpp: {}", line); break;
-      case GGML_LOG_LEVEL_INFO: internal::backend_logger().debug("llama.cpp: {}", line); break;
-      default: internal::backend_logger().trace("llama.cpp: {}", line); break;
+    if (level == GGML_LOG_LEVEL_ERROR && t_last_error.size() < 2048) {
+      // Keep every error line of the failing call: the first usually says why, the
+      // last only that it failed. Bounded, in case a caller never clears.
+      t_last_error.append(t_last_error.empty() ? "" : "; ").append(line);
+    }
+    const bool held = t_deferring && (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN);
+    if (!held) {
+      log_line(level, line);
+    } else if (t_deferred.size() < kMaxDeferredLines) {
+      t_deferred.emplace_back(level, std::string(line));
     }
   } catch (...) {
     // Logging is best effort; an allocation failure here must not unwind through C.
@@ -54,6 +67,29 @@ void ensure_llama_backend() noexcept {
     llama_log_set(route_log, nullptr);
     llama_backend_init();
   });
+}
+
+void log_as_llama(int level, const char* text) noexcept {
+  route_log(static_cast<ggml_log_level>(level), text, nullptr);
+}
+
+DeferredDecodeLog::DeferredDecodeLog() noexcept {
+  t_deferring = true;
+  t_deferred.clear();
+}
+
+DeferredDecodeLog::~DeferredDecodeLog() { finish(0); }
+
+void DeferredDecodeLog::finish(int32_t rc) noexcept {
+  if (finished_) return;
+  finished_ = true;
+  t_deferring = false;
+  try {
+    for (const auto& [level, line] : t_deferred) log_line(rc == 2 ? GGML_LOG_LEVEL_INFO : level, line);
+  } catch (...) {
+    // Best effort, as route_log.
+  }
+  t_deferred.clear();
 }
 
 void clear_llama_error() noexcept { t_last_error.clear(); }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kapsl::gguf {
 
@@ -30,6 +31,30 @@ std::string last_llama_error();
 
 // Throws the kapsl::Error for a failed llama_decode/llama_encode (rc != 0):
 // 1 -> kResourceExhausted, 2 -> kCancelled, -1 -> kInvalidInput, < -1 -> kBackend.
+// Logs `text` as llama.cpp's logger would at `level` (a ggml_log_level): the callback
+// ensure_llama_backend() installs. For tests — llama.cpp is linked into libkapsl with its
+// symbols hidden, so a test's own llama_log_get reaches another copy.
+void log_as_llama(int level, const char* text) noexcept;
+
+// Holds back the warning and error lines llama.cpp logs on this thread while it lives,
+// because whether they are errors depends on the decode's return code: a decode aborted on
+// purpose (rc 2: every sequence in it was cancelled or timed out) logs "failed to compute
+// graph" and friends, which are not backend errors. finish(rc) logs them at their level,
+// or at debug when rc is 2; the destructor calls finish(0) if finish was not called.
+// Not nestable; one per thread at a time.
+class DeferredDecodeLog {
+ public:
+  DeferredDecodeLog() noexcept;
+  DeferredDecodeLog(const DeferredDecodeLog&) = delete;
+  DeferredDecodeLog& operator=(const DeferredDecodeLog&) = delete;
+  ~DeferredDecodeLog();
+
+  void finish(int32_t rc) noexcept;
+
+ private:
+  bool finished_ = false;
+};
+
 [[noreturn]] void throw_decode_error(int32_t rc, std::string_view what);
 
 }  // namespace kapsl::gguf

@@ -228,9 +228,12 @@ void Server::Impl::register_repository_routes() {
     guarded(res, ApiStyle::kKServe, [&] {
       check_repository_fields(repository_body(*this, req, reader), {"parameters"});
       const std::string name = req.matches[1];
-      // A model whose files are gone may still have engines loaded: unload them too.
-      if (!repository.find(name) && !host.unload(name)) find_model(name);
-      if (repository.find(name)) host.unload(name);
+      if (repository.find(name)) {
+        host.unload(name);
+      } else if (!server::is_valid_model_name(name) || !host.forget(name)) {
+        // A model whose files are gone may still have engines loaded: those go; else 404.
+        throw Error::not_found("unknown model '" + name + "'");
+      }
       res.set_content("{}", "application/json");
     });
   });

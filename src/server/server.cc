@@ -111,7 +111,16 @@ server::RepositoryModel Server::Impl::find_model(const std::string& name) {
 
 std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
                                     server::BodyBudget::Lease& lease) {
-  // A declared length over the limit is refused at once, not after reading what arrives.
+  const auto too_many = [] {
+    return Error::overloaded("too many large request bodies are being read at once",
+                             "retry later, or send smaller bodies");
+  };
+  // Each body byte counts kBodyCost times against the in-flight budget: the raw body and
+  // the parsing that follows it. A declared length is refused at once if over the limit,
+  // and reserved whole before reading, so that bodies arriving together do not all fail
+  // halfway; cpp-httplib drains (and discards) what a refused client still sends.
+  std::string body;
+  bool reserved = false;
   if (req.has_header("Content-Length")) {
     const std::string declared = req.get_header_value("Content-Length");
     uint64_t n = 0;
@@ -120,13 +129,13 @@ std::string Server::Impl::read_body(const httplib::Request& req, const httplib::
       throw server::HttpError(413, "request body too large: Content-Length " + declared.substr(0, 24) +
                                        " is over the limit of " + std::to_string(options.max_body_bytes) + " bytes");
     }
+    if (!lease.grow(n * server::BodyBudget::kBodyCost)) throw too_many();
+    body.reserve(n);
+    reserved = true;
   }
-  std::string body;
   bool over_budget = false;
   const bool ok = reader([&](const char* data, size_t n) {
-    // Each byte of a body counts kBodyCost times against the in-flight budget: the raw body
-    // and the parsing that follows it.
-    if (!lease.grow(n * server::BodyBudget::kBodyCost)) {
+    if (!reserved && !lease.grow(n * server::BodyBudget::kBodyCost)) {
       over_budget = true;
       return false;
     }
@@ -134,10 +143,7 @@ std::string Server::Impl::read_body(const httplib::Request& req, const httplib::
     return true;
   });
   deadlines.request_read();
-  if (over_budget) {
-    throw Error::overloaded("too many large request bodies are being read at once",
-                            "retry later, or send smaller bodies");
-  }
+  if (over_budget) throw too_many();
   // A failed read is a client that went away, timed out or sent too much (cpp-httplib
   // answers 413 itself): no one reads this answer.
   if (!ok) throw Error::invalid_input("the request body could not be read");
@@ -331,7 +337,7 @@ void Server::Impl::drain() {
   admission.close();
   if (!idle()) {
     const size_t n = running.cancel_all();
-    spdlog::warn("shutdown: cancelled {} requests still running after {} ms", n, options.shutdown_timeout.count());
+    spdlog::warn("shutdown: cancelled {} request(s) still running after {} ms", n, options.shutdown_timeout.count());
   }
   // Cancelled generations stop within a token; give them a moment to write their last bytes.
   const auto grace = Clock::now() + std::chrono::milliseconds(500);

@@ -389,11 +389,16 @@ def main():
     post(port, "/v1/completions", '{"model":"tiny","prompt":"hi","max_tokens":2}')
     baseline = server.rss()
     monitor = LivenessMonitor(port)
-    crashes_and_lies(port)
-    max_size_bodies(server)
-    slow_clients(port, monitor)
-    concurrency_and_disconnects(port)
+    worst = {}
+    for name, phase in (("crashes and lies", lambda: crashes_and_lies(port)),
+                        ("max-size bodies", lambda: max_size_bodies(server)),
+                        ("slow clients", lambda: slow_clients(port, monitor)),
+                        ("concurrency and disconnects", lambda: concurrency_and_disconnects(port))):
+        before = len(monitor.latencies)
+        phase()
+        worst[name] = max(monitor.latencies[before:], default=0.0)
     monitor.stop()
+    figures["worst liveness per phase"] = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in worst.items())
     check(server.alive(), "the process stayed up")
     lat = monitor.latencies
     figures["liveness throughout"] = \

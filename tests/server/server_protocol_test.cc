@@ -1,0 +1,206 @@
+// Protocol regressions of `kapsl serve`, each a defect found by trying the server as a
+// hostile or careless client would: status codes of cut generations, fields the docs
+// promise to refuse, exact integers, engines reloaded when their files change, RFC 9110
+// authentication, client errors in the metrics, KServe on a text generator.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "kapsl/server.h"
+#include "onnx/test_models.h"
+#include "support/scale_backend.h"
+#include "support/test_util.h"
+
+namespace kapsl {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string test_data(const std::string& name) {
+  const char* dir = std::getenv("KAPSL_TEST_DATA");
+  return std::string(dir != nullptr ? dir : "/tmp/kapsl-test-data") + "/" + name;
+}
+
+class ServerProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::copy_file(test_data("tiny-spm.gguf"), repo_.path() / "tiny.gguf");
+    testing::write_file((repo_.path() / "ids.onnx").string(),
+                        testing::identity_model(::onnx::TensorProto::INT64, {-1}));
+    std::ofstream(repo_.path() / "double.scale") << "2";
+  }
+  void start(ServerOptions options = {}) {
+    options.model_repository = repo_.path().string();
+    options.port = 0;
+    options.log_requests = false;
+    options.backends = testing::backends_with_scale();
+    options.model_defaults = R"({"gguf": {"context": 4096}})";
+    server_ = std::make_unique<Server>(options);
+    server_->start();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(30s);
+  }
+  httplib::Result post(const std::string& path, const std::string& body) {
+    return client_->Post(path, body, "application/json");
+  }
+  double metric(const std::string& series) {
+    const auto res = client_->Get("/metrics");
+    std::istringstream lines(res->body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    }
+    return 0;
+  }
+
+  testing::TempDir repo_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+// KServe on a text generator: the request's parameters reach it, and its tokens count.
+TEST_F(ServerProtocolTest, KServeOnATextGeneratorTakesParametersAndCountsTokens) {
+  start();
+  const auto res = post("/v2/models/tiny/infer",
+                        R"({"inputs":[{"name":"prompt","shape":[1],"datatype":"BYTES","data":["Count:"]}],)"
+                        R"("parameters":{"max_tokens":5,"ignore_eos":true,"temperature":0}})");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(metric(R"(kapsl_inference_generated_tokens_total{model="tiny"})"), 5);
+  const auto onnx = post("/v2/models/ids/infer",
+                         R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}],)"
+                         R"("parameters":{"max_tokens":5}})");
+  EXPECT_EQ(onnx->status, 400);
+  EXPECT_NE(onnx->body.find("max_tokens"), std::string::npos) << onnx->body;
+  const auto unknown = post("/v2/models/tiny/infer",
+                            R"({"inputs":[{"name":"prompt","shape":[1],"datatype":"BYTES","data":["x"]}],)"
+                            R"("parameters":{"max_tokenz":5}})");
+  EXPECT_EQ(unknown->status, 400);
+}
+
+TEST_F(ServerProtocolTest, IntegersAreExactAndFloatsStayInRange) {
+  start();
+  const auto res = post("/v2/models/ids/infer",
+                        R"({"inputs":[{"name":"x","shape":[3],"datatype":"INT64",)"
+                        R"("data":[9007199254740993,9223372036854775807,-9223372036854775808]}]})");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->body.find("[9007199254740993,9223372036854775807,-9223372036854775808]"), std::string::npos)
+      << res->body;
+  const auto over = post("/v2/models/ids/infer",
+                         R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9223372036854775808]}]})");
+  EXPECT_EQ(over->status, 400);
+  const auto fp = post("/v2/models/double/infer", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1e39]}]})");
+  EXPECT_EQ(fp->status, 400);
+  EXPECT_NE(fp->body.find("out of range"), std::string::npos) << fp->body;
+}
+
+TEST_F(ServerProtocolTest, UnknownAndUnsupportedFieldsAreRefused) {
+  start();
+  const std::string x = R"({"name":"x","shape":[1],"datatype":"FP32","data":[1]})";
+  EXPECT_EQ(post("/v2/models/double/infer", R"({"inputs":[)" + x + R"(],"extra":1})")->status, 400);
+  EXPECT_EQ(post("/v2/models/double/infer", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1],"dat":2}]})")
+                ->status,
+            400);
+  for (const char* body : {R"({"model":"tiny","prompt":"x","max_tokens":1,"temprature":0.5})",
+                           R"({"model":"tiny","prompt":[4294967297],"max_tokens":1})",
+                           R"({"model":"tiny","prompt":"x","response_format":{"type":"json_object"}})"}) {
+    const auto res = post("/v1/completions", body);
+    EXPECT_EQ(res->status, 400) << body << " -> " << res->body;
+  }
+  const auto dims = post("/v1/embeddings", R"({"model":"tiny","input":"hello","dimensions":8})");
+  EXPECT_EQ(dims->status, 400) << dims->body;
+  EXPECT_NE(dims->body.find("dimensions"), std::string::npos);
+  // Garbage on a repository route is a client error, not a silent 200.
+  EXPECT_EQ(post("/v2/repository/models/double/load", "garbage")->status, 400);
+  EXPECT_EQ(post("/v2/repository/models/double/load", "")->status, 200);
+  EXPECT_EQ(post("/v2/repository/models/double/load", R"({"parameters":{}})")->status, 200);
+}
+
+// A deadline is 504 on every route; a stream that cannot send a status says so in an event.
+TEST_F(ServerProtocolTest, DeadlinesAre504AndCutStreamsSayWhy) {
+  ServerOptions options;
+  options.request_timeout = 50ms;
+  start(options);
+  const std::string long_generation = R"({"model":"tiny","prompt":"Count:","max_tokens":3000,"ignore_eos":true)";
+  const auto plain = post("/v1/completions", long_generation + "}");
+  EXPECT_EQ(plain->status, 504) << plain->body;
+  const auto stream = post("/v1/completions", long_generation + R"(,"stream":true})");
+  ASSERT_EQ(stream->status, 200);
+  EXPECT_NE(stream->body.find(R"("code":"timeout")"), std::string::npos) << stream->body.substr(0, 400);
+  EXPECT_EQ(stream->body.find(R"("finish_reason":"timeout")"), std::string::npos);
+  EXPECT_NE(stream->body.find("data: [DONE]"), std::string::npos);
+}
+
+TEST_F(ServerProtocolTest, AGenerationCutByShutdownIsNotANormalStop) {
+  ServerOptions options;
+  options.shutdown_timeout = 100ms;
+  start(options);
+  httplib::Result res;
+  std::thread client([&] {  // its own connection: the fixture's client asks for the metrics meanwhile
+    httplib::Client generation("127.0.0.1", server_->port());
+    generation.set_read_timeout(30s);
+    res = generation.Post("/v1/completions", R"({"model":"tiny","prompt":"Count:","max_tokens":4000,"ignore_eos":true})",
+                          "application/json");
+  });
+  // Wait for the generation to run, then shut down with no grace.
+  for (int i = 0; i < 200 && metric(R"(kapsl_inference_in_flight_requests{model="tiny"})") == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  server_->shutdown();
+  client.join();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503) << res->body.substr(res->body.size() - 300);
+  EXPECT_NE(res->body.find("shutting down"), std::string::npos) << res->body.substr(0, 300);
+}
+
+TEST_F(ServerProtocolTest, ChangedFilesReloadAndDeletedOnesUnload) {
+  start();
+  const std::string x = R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[5]}]})";
+  EXPECT_NE(post("/v2/models/double/infer", x)->body.find("[10.0]"), std::string::npos);
+  std::ofstream(repo_.path() / "double.scale") << "3";
+  fs::last_write_time(repo_.path() / "double.scale", fs::last_write_time(repo_.path() / "double.scale") + 2s);
+  const auto changed = post("/v2/models/double/infer", x);
+  EXPECT_NE(changed->body.find("[15.0]"), std::string::npos) << changed->body;
+  // Pinned, then deleted: it answers 404 and its engine leaves; unload still works once.
+  ASSERT_EQ(post("/v2/repository/models/double/load", "")->status, 200);
+  fs::remove(repo_.path() / "double.scale");
+  EXPECT_EQ(post("/v2/models/double/infer", x)->status, 404);
+  EXPECT_EQ(post("/v2/repository/models/double/unload", "")->status, 404);  // nothing left to unload
+  std::ofstream(repo_.path() / "gone.scale") << "4";
+  EXPECT_EQ(post("/v2/repository/models/gone/load", "")->status, 200);
+  fs::remove(repo_.path() / "gone.scale");
+  EXPECT_EQ(post("/v2/repository/models/gone/unload", "")->status, 200);  // its resident engine goes
+  EXPECT_EQ(metric("kapsl_pool_entries"), 0);
+}
+
+TEST_F(ServerProtocolTest, BearerSchemeIsCaseInsensitiveAndTheKeyTrimmed) {
+  ServerOptions options;
+  options.api_key = "s3cret";
+  start(options);
+  for (const char* header : {"Bearer s3cret", "bearer s3cret", "BEARER   s3cret"}) {
+    const auto res = client_->Get("/v2/models/double", httplib::Headers{{"Authorization", header}});
+    ASSERT_TRUE(res) << header << ": " << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200) << header;
+  }
+  for (const char* header : {"Bearer s3cre", "Bearers3cret", "Basic s3cret"}) {
+    EXPECT_EQ(client_->Get("/v2/models/double", httplib::Headers{{"Authorization", header}})->status, 401) << header;
+  }
+}
+
+TEST_F(ServerProtocolTest, EveryClientErrorIsCounted) {
+  start();
+  const std::string series = R"(kapsl_inference_requests_total{model="double",outcome="client_error"})";
+  const double before = metric(series);
+  EXPECT_EQ(post("/v2/models/double/infer", "{not json")->status, 400);
+  EXPECT_EQ(post("/v2/models/double/infer", R"({"inputs":[]})")->status, 400);
+  EXPECT_EQ(metric(series), before + 2);
+}
+
+}  // namespace
+}  // namespace kapsl
