@@ -8,11 +8,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "npy.h"
+#include "onnx/test_models.h"
 
 namespace kapsl::cli {
 namespace {
@@ -232,6 +235,106 @@ TEST_F(CliTest, BenchPrintsPercentiles) {
   EXPECT_THAT(g.out, HasSubstr("pp16"));
   EXPECT_THAT(g.out, HasSubstr("tg4"));
   EXPECT_THAT(g.err, Not(HasSubstr("[")));  // no progress bar when stderr is not a terminal
+}
+
+// --- Hostile models and files: the CLI treats them as the server does.
+
+// Output names come from the model: they never choose where a file goes.
+TEST_F(CliTest, OutputFilesStayInsideTheOutputDirectoryWhateverTheNames) {
+  const std::vector<std::string> names = {"../escape", "/tmp/kapsl-abs", "a/b", "..", "a/b"};
+  testing::GraphBuilder g("hostile_names");
+  g.input("x", ::onnx::TensorProto::FLOAT, {2});
+  // ONNX needs distinct value names: the last "a/b" is written as "a/b " (a space).
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string name = names[i] + (i == 4 ? " " : "");
+    g.output(name, ::onnx::TensorProto::FLOAT, {2});
+    g.node("Identity", {"x"}, {name});
+  }
+  testing::write_file(file("hostile_names.onnx"), g.serialize());
+  const fs::path parent = dir_ / "outs";
+  const fs::path out = parent / "in";
+  const CliRun r = kapsl("run " + file("hostile_names.onnx") + " --fill ones -o " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::set<std::string> written;
+  for (const auto& e : fs::directory_iterator(out)) written.insert(e.path().filename().string());
+  EXPECT_EQ(written, (std::set<std::string>{".._escape.npy", "_tmp_kapsl-abs.npy", "a_b.npy", "output3.npy", "a_b_.npy"}));
+  EXPECT_FALSE(fs::exists(parent / "escape.npy"));
+  EXPECT_FALSE(fs::exists("/tmp/kapsl-abs.npy"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(parent), fs::directory_iterator()), 1);  // only "in"
+  EXPECT_FLOAT_EQ(npy_load((out / "output3.npy").string()).data<float>()[1], 1.0f);
+}
+
+// int64 values beyond 2^53 (where a double loses them) go in and come out exact.
+TEST_F(CliTest, Int64IsExactThroughJsonBothWays) {
+  testing::write_file(file("ids.onnx"), testing::identity_model(::onnx::TensorProto::INT64, {-1}));
+  const std::vector<int64_t> values = {9007199254740993, std::numeric_limits<int64_t>::max(),
+                                       std::numeric_limits<int64_t>::min(), -9007199254740993};
+  std::ofstream(file("ids.json")) << nlohmann::json{{"dtype", "int64"}, {"data", values}}.dump();
+  const CliRun r = kapsl("run " + file("ids.onnx") + " -i x=" + file("ids.json") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("[9007199254740993,9223372036854775807,-9223372036854775808,-9007199254740993]"));
+  EXPECT_EQ(nlohmann::json::parse(r.out)["outputs"][0]["data"].get<std::vector<int64_t>>(), values);
+  // Out of range, or not an integer, is an error naming the value's place, not a rounding.
+  std::ofstream(file("big.json")) << R"({"dtype":"int64","data":[9223372036854775808]})";
+  const CliRun big = kapsl("run " + file("ids.onnx") + " -i x=" + file("big.json"));
+  EXPECT_EQ(big.code, 1);
+  EXPECT_THAT(big.err, HasSubstr("big.json"));
+  std::ofstream(file("frac.json")) << R"({"dtype":"int64","data":[1.5]})";
+  EXPECT_EQ(kapsl("run " + file("ids.onnx") + " -i x=" + file("frac.json")).code, 1);
+}
+
+// ONNX Runtime warns about an unused initializer while loading: its line goes through
+// kapsl's "backends" logger, shown with -v only, and without colour codes off a terminal.
+TEST_F(CliTest, BackendLogLinesAppearOnlyWithVerbose) {
+  testing::GraphBuilder g("unused_initializer");
+  g.input("x", ::onnx::TensorProto::FLOAT, {2}).output("y", ::onnx::TensorProto::FLOAT, {2});
+  g.float_initializer("never_used", {2}, {1, 2});
+  g.node("Identity", {"x"}, {"y"});
+  testing::write_file(file("unused.onnx"), g.serialize());
+  const CliRun quiet = kapsl("run " + file("unused.onnx") + " --fill ones");
+  ASSERT_EQ(quiet.code, 0) << quiet.err;
+  EXPECT_THAT(quiet.err, Not(HasSubstr("never_used")));
+  const CliRun verbose = kapsl("-v run " + file("unused.onnx") + " --fill ones");
+  ASSERT_EQ(verbose.code, 0) << verbose.err;
+  EXPECT_THAT(verbose.err, HasSubstr("never_used"));
+  EXPECT_THAT(verbose.err, HasSubstr("onnxruntime"));
+  EXPECT_THAT(verbose.err, Not(HasSubstr("\x1b[")));
+}
+
+// A valid file with an operator no kernel implements: the error says so, and does not
+// suggest the file is broken.
+TEST_F(CliTest, ErrorsNameTheRealCause) {
+  testing::GraphBuilder g("unknown_op");
+  g.input("x", ::onnx::TensorProto::FLOAT, {2}).output("y", ::onnx::TensorProto::FLOAT, {2});
+  g.node("NoSuchOperator", {"x"}, {"y"});
+  testing::write_file(file("unknown_op.onnx"), g.serialize());
+  const CliRun r = kapsl("info " + file("unknown_op.onnx"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NoSuchOperator"));
+  EXPECT_THAT(r.err, Not(HasSubstr("valid model file")));
+}
+
+TEST_F(CliTest, AnInputGivenTwiceIsAUsageError) {
+  npy_save(file("twice.npy"), Tensor::zeros(DType::kFloat32, {3, 4, 5}));
+  const CliRun r = kapsl("run " + add_ + " -i x=" + file("twice.npy") + " -i x=" + file("twice.npy") + " --fill ones");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("'x' more than once"));
+  EXPECT_EQ(kapsl("bench " + add_ + " -i x=" + file("twice.npy") + " -i x=" + file("twice.npy")).code, 2);
+  EXPECT_EQ(kapsl("run " + add_ + " --shape x=3x4x5 --shape x=1 --fill ones").code, 2);
+}
+
+// bench takes run's input flags: a dynamic dimension is benchmarked at the size asked for.
+TEST_F(CliTest, BenchTakesShapesAndInputsAndPrintsThreads) {
+  testing::write_file(file("mm.onnx"), testing::matmul_relu_model(16));
+  const CliRun shaped = kapsl("bench " + file("mm.onnx") + " -r 3 --shape x=8x16 --fill random --seed 1");
+  ASSERT_EQ(shaped.code, 0) << shaped.err;
+  EXPECT_THAT(shaped.out, HasSubstr("inputs x [8, 16]"));
+  EXPECT_THAT(shaped.out, ::testing::ContainsRegex("threads per run [0-9]+"));
+  npy_save(file("mm_x.npy"), Tensor::zeros(DType::kFloat32, {5, 16}));
+  const CliRun given = kapsl("bench " + file("mm.onnx") + " -r 3 -i x=" + file("mm_x.npy"));
+  ASSERT_EQ(given.code, 0) << given.err;
+  EXPECT_THAT(given.out, HasSubstr("inputs x [5, 16]"));
+  EXPECT_EQ(kapsl("bench " + file("mm.onnx") + " -r 3 --shape y=8x16").code, 2);  // no input 'y'
 }
 
 }  // namespace

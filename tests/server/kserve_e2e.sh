@@ -150,13 +150,15 @@ stop_server
 grep -q '"request_id"' "$LOG" || fail "no structured request log lines"
 
 # --- Body size limit and API key, on a second server
-echo secret-key > "$TMP/key"
+# Written as Windows editors do, with spaces around: the key is the trimmed first line.
+printf '  secret-key \r\n' > "$TMP/key"
 start_server "$REPO" --max-body-mib 1 --api-key-file "$TMP/key"
 http 200 GET /v2/health/live
 http 401 GET /v2/health/ready
 http 401 GET /v2/health/ready -H 'Authorization: Bearer wrong'
 http 401 GET /metrics
 http 200 GET /v2/health/ready -H 'Authorization: Bearer secret-key'
+http 200 GET /v2/health/ready -H 'Authorization: bearer secret-key'
 head -c 2000000 /dev/zero > "$TMP/big"
 http 413 POST /v2/models/add/infer -H 'Authorization: Bearer secret-key' --data-binary @"$TMP/big"
 http 200 POST /v2/models/add/infer -H 'Authorization: Bearer secret-key' -d "$REQ"

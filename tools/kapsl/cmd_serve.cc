@@ -62,11 +62,15 @@ json read_config(const std::string& path) {
   return doc;
 }
 
+// The key is the file's first line without surrounding whitespace: editors and `echo` add
+// newlines, Windows ones add "\r", and a key that cannot match any header locks everyone out.
 std::string read_key_file(const std::string& path) {
   std::ifstream in(path);
-  std::string key;
-  if (!in || !std::getline(in, key) || key.empty()) throw Error::invalid_input("cannot read an API key from", path);
-  return key;
+  std::string line;
+  if (!in || !std::getline(in, line)) throw Error::invalid_input("cannot read an API key from", path);
+  const auto first = line.find_first_not_of(" \t\r\f\v");
+  if (first == std::string::npos) throw Error::invalid_input("the API key file's first line is empty", path);
+  return line.substr(first, line.find_last_not_of(" \t\r\f\v") - first + 1);
 }
 
 // Config-file "server" values for the flags the command line did not set.
