@@ -17,6 +17,15 @@ if(KAPSL_SANITIZE STREQUAL "address")
 elseif(KAPSL_SANITIZE STREQUAL "thread")
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
   add_link_options(-fsanitize=thread)
+elseif(KAPSL_SANITIZE STREQUAL "fuzzer")
+  # libFuzzer's coverage instrumentation everywhere, ASan + UBSan; the fuzz targets alone
+  # link libFuzzer's main (fuzz/CMakeLists.txt). Clang only.
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "KAPSL_SANITIZE=fuzzer needs Clang (the fuzz preset uses clang-14)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
 elseif(NOT KAPSL_SANITIZE STREQUAL "")
-  message(FATAL_ERROR "KAPSL_SANITIZE must be '', 'address' or 'thread', not '${KAPSL_SANITIZE}'")
+  message(FATAL_ERROR "KAPSL_SANITIZE must be '', 'address', 'thread' or 'fuzzer', not '${KAPSL_SANITIZE}'")
 endif()

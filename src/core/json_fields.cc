@@ -58,6 +58,9 @@ json parse_json_document(std::string_view text, std::string_view source, int max
     return json::parse(text, limit_depth);
   } catch (const json::parse_error& e) {
     throw Error::invalid_input(std::string(source) + ": not valid JSON", "syntax error at byte " + std::to_string(e.byte));
+  } catch (const json::out_of_range&) {
+    // nlohmann throws this for a number beyond a double (1e400); found by fuzzing.
+    throw Error::invalid_input(std::string(source) + ": not accepted", "a number beyond the range of a double");
   }
 }
 

@@ -218,7 +218,7 @@ class Reader final : public nlohmann::json_sax<json> {
     return true;
   }
 
-  [[noreturn]] void unexpected(const std::string& what) const { bad(where(), "unexpected " + what); }
+  [[noreturn]] void unexpected(const std::string& what) const { bad(where(), what + " is not allowed here"); }
 
   std::string where() const {
     if (stack_.empty()) return "the request body";

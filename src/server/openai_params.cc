@@ -258,4 +258,36 @@ std::vector<EmbeddingInput> parse_embedding_input(const json& body) {
   return inputs;
 }
 
+GenerationBody parse_generation_body(const json& body, bool chat) {
+  GenerationBody out;
+  out.model = model_field(body);
+  if (chat) check_fields(body, {"messages", "chat_template"});
+  else check_fields(body, {"prompt"});
+  out.sampling = parse_sampling(body);
+  if (chat) out.input = parse_messages(body);
+  else out.input = parse_completion_prompt(body);
+  if (const auto t = body.find("chat_template"); chat && t != body.end() && !t->is_null()) {
+    if (!t->is_string()) bad("chat_template", "a string", *t);
+    out.chat_template = t->get<std::string>();
+  }
+  return out;
+}
+
+EmbeddingsBody parse_embeddings_body(const json& body) {
+  EmbeddingsBody out;
+  out.model = model_field(body);
+  for (const auto& [key, value] : body.items()) {
+    if (key != "model" && key != "input" && key != "encoding_format" && key != "dimensions" && key != "user") {
+      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'", "see docs/server.md");
+    }
+  }
+  out.inputs = parse_embedding_input(body);
+  if (const auto f = body.find("encoding_format"); f != body.end() && !f->is_null()) {
+    if (*f != "float" && *f != "base64") bad("encoding_format", "\"float\" or \"base64\"", *f);
+    out.base64 = *f == "base64";
+  }
+  out.dimensions = integer(body, "dimensions", 1, std::numeric_limits<int32_t>::max());
+  return out;
+}
+
 }  // namespace kapsl::server

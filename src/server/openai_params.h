@@ -60,6 +60,25 @@ std::vector<ChatMessage> parse_messages(const nlohmann::json& body);
 // of token-id arrays; at most 2048 inputs, none empty.
 std::vector<EmbeddingInput> parse_embedding_input(const nlohmann::json& body);
 
+// A whole /v1/completions or /v1/chat/completions body, as its route reads it: every field
+// checked (check_fields), then the sampling options and the prompt or messages.
+struct GenerationBody {
+  std::string model;
+  SamplingRequest sampling;
+  std::variant<std::vector<ChatMessage>, CompletionPrompt> input;  // messages for chat
+  std::string chat_template;                                       // chat only; "" = the model's
+};
+GenerationBody parse_generation_body(const nlohmann::json& body, bool chat);
+
+// A whole /v1/embeddings body.
+struct EmbeddingsBody {
+  std::string model;
+  std::vector<EmbeddingInput> inputs;
+  bool base64 = false;                 // encoding_format "base64" (else "float")
+  std::optional<int64_t> dimensions;   // as asked; the route refuses any but the model's own
+};
+EmbeddingsBody parse_embeddings_body(const nlohmann::json& body);
+
 }  // namespace kapsl::server
 
 #endif  // KAPSL_SRC_SERVER_OPENAI_PARAMS_H_

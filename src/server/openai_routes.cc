@@ -139,7 +139,7 @@ auto within(Server::Impl& s, ModelCall& call, F&& body) {
   }
 }
 
-using ChatOrPrompt = std::variant<std::vector<ChatMessage>, server::CompletionPrompt>;
+using ChatOrPrompt = decltype(server::GenerationBody::input);
 
 Generation prepare(ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
                    const server::SamplingRequest& sampling) {
@@ -279,19 +279,10 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
   const json body = read_object(s, req, reader);
   const std::string name = server::model_field(body);
   s.find_model(name);  // an unknown model is a 404 before anything else
-  if (chat) server::check_fields(body, {"messages", "chat_template"});
-  else server::check_fields(body, {"prompt"});
-  const server::SamplingRequest sampling = server::parse_sampling(body);
-  ChatOrPrompt input;
-  if (chat) input = server::parse_messages(body);
-  else input = server::parse_completion_prompt(body);
-  std::string chat_template;
-  if (chat && body.contains("chat_template")) {
-    if (!body["chat_template"].is_string()) throw Error::invalid_input("'chat_template' must be a string");
-    chat_template = body["chat_template"].get<std::string>();
-  }
+  const server::GenerationBody parsed = server::parse_generation_body(body, chat);
+  const server::SamplingRequest& sampling = parsed.sampling;
   ModelCall call = s.begin_call(name, EngineRole::kMain, req);
-  Generation g = within(s, call, [&] { return prepare(call, input, chat_template, sampling); });
+  Generation g = within(s, call, [&] { return prepare(call, parsed.input, parsed.chat_template, sampling); });
   if (sampling.stream) {
     auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g)});
     res.set_header("Cache-Control", "no-cache");
@@ -317,22 +308,12 @@ void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Res
   const json body = read_object(s, req, reader);
   const std::string name = server::model_field(body);
   s.find_model(name);  // an unknown model is a 404 before anything else
-  for (const auto& [key, value] : body.items()) {
-    if (key != "model" && key != "input" && key != "encoding_format" && key != "dimensions" && key != "user") {
-      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'", "see docs/server.md");
-    }
-  }
-  const std::vector<EmbeddingInput> inputs = server::parse_embedding_input(body);
-  const std::string format = body.value("encoding_format", std::string("float"));
-  if (format != "float" && format != "base64") {
-    throw Error::invalid_input("'encoding_format'", "expected \"float\" or \"base64\", got \"" + format + "\"");
-  }
+  const server::EmbeddingsBody parsed = server::parse_embeddings_body(body);
   ModelCall call = s.begin_call(name, EngineRole::kEmbed, req);
   const Embeddings result = within(s, call, [&] {
     Embedder& embedder = embedder_of(*call.engine, call.model);
     // Truncating to fewer dimensions is only meaningful for models trained for it: refused.
-    if (const auto d = body.find("dimensions"); d != body.end() && !d->is_null() &&
-                                               *d != json(embedder.embedding_size())) {
+    if (parsed.dimensions && *parsed.dimensions != static_cast<int64_t>(embedder.embedding_size())) {
       throw Error::invalid_input("'dimensions'", "model '" + name + "' gives " +
                                                      std::to_string(embedder.embedding_size()) +
                                                      " dimensions and cannot give others");
@@ -340,14 +321,14 @@ void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Res
     EmbedOptions options;
     options.deadline = call.deadline;
     options.cancel = call.cancel;
-    return embedder.embed(inputs, options);
+    return embedder.embed(parsed.inputs, options);
   });
   s.finish_call(call, Outcome::kSuccess);
   call.stats->prompt_tokens.fetch_add(result.prompt_tokens, std::memory_order_relaxed);
   json data = json::array();
   for (size_t i = 0; i < result.vectors.size(); ++i) {
     json e = {{"object", "embedding"}, {"index", i}};
-    if (format == "base64") e["embedding"] = base64(std::as_bytes(std::span(result.vectors[i])));
+    if (parsed.base64) e["embedding"] = base64(std::as_bytes(std::span(result.vectors[i])));
     else e["embedding"] = result.vectors[i];
     data.push_back(std::move(e));
   }

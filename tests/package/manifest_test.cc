@@ -79,6 +79,12 @@ TEST(ManifestTest, NotJsonNamesTheOffset) {
                ErrorCode::kInvalidInput, {"pkg.aimod: metadata.json", "not valid JSON", "byte"});
 }
 
+// Found by fuzzing: the JSON library's overflow exception escaped parse_manifest.
+TEST(ManifestTest, ANumberBeyondADoubleIsAnError) {
+  expect_error([] { parse_manifest(R"({"project_name": "x", "threads": 8999999.99e399})", "metadata.json"); },
+               ErrorCode::kInvalidInput, {"metadata.json", "beyond the range of a double"});
+}
+
 TEST(ManifestTest, RootMustBeAnObject) {
   expect_error([] { parse_manifest("[1,2]"); }, ErrorCode::kInvalidInput, {"JSON object", "array"});
 }

@@ -98,6 +98,11 @@ TEST_F(ServerProtocolTest, IntegersAreExactAndFloatsStayInRange) {
   const auto fp = post("/v2/models/double/infer", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1e39]}]})");
   EXPECT_EQ(fp->status, 400);
   EXPECT_NE(fp->body.find("out of range"), std::string::npos) << fp->body;
+  // A number beyond a double, in a body parsed whole (found by fuzzing: an uncaught
+  // exception from the JSON library): a 400 like any other bad number.
+  const auto huge = post("/v1/completions", R"({"model":"tiny","prompt":"x","max_tokens":1e400})");
+  EXPECT_EQ(huge->status, 400) << huge->body;
+  EXPECT_NE(huge->body.find("beyond the range of a double"), std::string::npos) << huge->body;
 }
 
 TEST_F(ServerProtocolTest, UnknownAndUnsupportedFieldsAreRefused) {

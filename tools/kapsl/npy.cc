@@ -221,7 +221,7 @@ std::string encode_body(const Tensor& t, size_t item) {
     std::string body(t.strings().size() * item, '\0');
     for (size_t i = 0; i < t.strings().size(); ++i) {
       const auto cps = utf8_to_utf32(t.strings()[i]);
-      std::memcpy(body.data() + i * item, cps.data(), cps.size() * 4);
+      if (!cps.empty()) std::memcpy(body.data() + i * item, cps.data(), cps.size() * 4);  // "" has no data()
     }
     return body;
   }

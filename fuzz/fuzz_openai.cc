@@ -1,0 +1,30 @@
+// OpenAI-compatible request bodies as the routes read them: the bounded JSON parser, then
+// the body of /v1/completions, /v1/chat/completions or /v1/embeddings, or a KServe
+// request's sampling parameters. The first byte of the input picks which (modulo 4); the
+// rest is the body.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fuzz_util.h"
+#include "server/openai_params.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  kapsl::fuzz::quiet_logs();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
+  kapsl::fuzz::expect_clean([&] {
+    const nlohmann::json doc = kapsl::server::parse_object(body);
+    switch (data[0] % 4) {
+      case 0: kapsl::server::parse_generation_body(doc, /*chat=*/false); break;
+      case 1: kapsl::server::parse_generation_body(doc, /*chat=*/true); break;
+      case 2: kapsl::server::parse_embeddings_body(doc); break;
+      default: kapsl::server::parse_sampling(doc, /*kserve=*/true); break;
+    }
+  });
+  return 0;
+}
