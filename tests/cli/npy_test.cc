@@ -93,6 +93,13 @@ TEST_F(NpyTest, RoundTripsEveryDtype) {
   }
   const Tensor s = Tensor::from_strings({1, 3}, {"x", "🙂", ""});  // "" once passed memcpy a null (fuzzing)
   EXPECT_EQ(npy_parse(npy_serialize(s)), s);
+  // Found by fuzzing: bytes that are not UTF-8 (from an '|S' file) and NULs inside a string.
+  const Tensor bytes = Tensor::from_strings({2}, {std::string("ab\0 ", 4), "\xf6\xa0" "b"});
+  EXPECT_EQ(npy_parse(npy_serialize(bytes)), bytes);
+  EXPECT_NE(npy_serialize(bytes).find("'|S4'"), std::string::npos);
+  const Tensor nul_inside = Tensor::from_strings({1}, {std::string("a\0b", 3)});
+  EXPECT_EQ(npy_parse(npy_serialize(nul_inside)), nul_inside);
+  EXPECT_NE(npy_serialize(nul_inside).find("'<U3'"), std::string::npos);
 }
 
 TEST(NpyErrorTest, MalformedInputIsAnErrorNamingTheProblem) {
@@ -116,6 +123,16 @@ TEST(NpyErrorTest, MalformedInputIsAnErrorNamingTheProblem) {
   std::string obj = good;
   obj.replace(obj.find("<f4"), 3, "|O8");
   EXPECT_THAT(message(obj), ::testing::HasSubstr("pickles"));
+  // Found by fuzzing: a key with nothing after its ':' read past the header.
+  std::string header = "{'descr':";
+  header.append(35 - header.size(), ' ');
+  const std::string no_value = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + '\0' + header;
+  EXPECT_THAT(message(no_value), ::testing::HasSubstr("malformed header"));
+  // Found by fuzzing: zero-width strings declared a billion elements backed by no data.
+  std::string zero_width = npy_serialize(Tensor::from_strings({1}, {"a"}));
+  zero_width.replace(zero_width.find("(1,)"), 4, "(999999999,)");
+  zero_width.replace(zero_width.find("<U1"), 3, "<U0");
+  EXPECT_THAT(message(zero_width), ::testing::HasSubstr("zero-width string dtype"));
   std::string cplx = good;
   cplx.replace(cplx.find("<f4"), 3, "<c8");
   EXPECT_THAT(message(cplx), ::testing::HasSubstr("unsupported dtype"));

@@ -54,6 +54,9 @@ Descr parse_descr(std::string_view d, std::string_view what) {
     case 'O': bad(what, "object arrays are Python pickles and are not supported");
     default: bad(what, "unsupported dtype descr '" + std::string(d) + "' (complex, datetime and void are not supported)");
   }
+  // Zero-width strings would let a header declare any element count with no data behind
+  // it (found by fuzzing); NumPy itself writes at least 'U1'/'S1'.
+  if (out.dtype == DType::kString && n == 0) bad(what, "zero-width string dtype '" + std::string(d) + "'");
   return out;
 }
 
@@ -66,6 +69,7 @@ std::string_view dict_value(std::string_view header, std::string_view key, std::
   if (p == std::string_view::npos) bad(what, "malformed header");
   std::string_view rest = header.substr(p + 1);
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  if (rest.empty()) bad(what, "malformed header");  // a key with no value: found by fuzzing
   const size_t end = rest.front() == '(' ? rest.find(')') + 1 : rest.find_first_of(",}");
   if (end == std::string_view::npos || end == 0) bad(what, "malformed header");
   return rest.substr(0, end);
@@ -138,12 +142,19 @@ std::string decode_string(const char* p, const Descr& d) {
     s.erase(s.find_last_not_of('\0') + 1);
     return s;
   }
-  for (size_t k = 0; k < d.item / 4; ++k) {
-    const uint32_t cp = load_u32(p + 4 * k, d.big_endian);
-    if (cp == 0) break;
-    append_utf8(s, cp);
-  }
+  // NumPy drops trailing NULs only: one inside the string is part of it.
+  size_t n = d.item / 4;
+  while (n > 0 && load_u32(p + 4 * (n - 1), d.big_endian) == 0) --n;
+  for (size_t k = 0; k < n; ++k) append_utf8(s, load_u32(p + 4 * k, d.big_endian));
   return s;
+}
+
+// True if `s` is UTF-8 that UTF-32 holds exactly (no invalid, overlong or surrogate
+// sequences): such strings are written as '<U' (NumPy's str), others as '|S' (bytes).
+bool fits_utf32(std::string_view s) {
+  std::string again;
+  for (const uint32_t cp : utf8_to_utf32(s)) append_utf8(again, cp);
+  return again == s;
 }
 
 // Offset, in elements, of C-order element `i` in a Fortran-order array of `shape`.
@@ -202,8 +213,14 @@ std::string descr_for(const Tensor& t, size_t* item) {
     case DType::kBool: *item = 1; return "|b1";
     case DType::kString: break;
   }
+  const auto& strings = t.strings();
   size_t width = 1;
-  for (const auto& s : t.strings()) width = std::max(width, utf8_to_utf32(s).size());
+  if (!std::all_of(strings.begin(), strings.end(), fits_utf32)) {
+    for (const auto& s : strings) width = std::max(width, s.size());
+    *item = width;
+    return "|S" + std::to_string(width);
+  }
+  for (const auto& s : strings) width = std::max(width, utf8_to_utf32(s).size());
   *item = width * 4;
   return "<U" + std::to_string(width);
 }
@@ -216,11 +233,16 @@ std::string shape_tuple(const Shape& shape) {
   return out + ")";
 }
 
-std::string encode_body(const Tensor& t, size_t item) {
+std::string encode_body(const Tensor& t, std::string_view descr, size_t item) {
   if (t.dtype() == DType::kString) {
     std::string body(t.strings().size() * item, '\0');
     for (size_t i = 0; i < t.strings().size(); ++i) {
-      const auto cps = utf8_to_utf32(t.strings()[i]);
+      const std::string& s = t.strings()[i];
+      if (descr[1] == 'S') {
+        s.copy(body.data() + i * item, s.size());
+        continue;
+      }
+      const auto cps = utf8_to_utf32(s);
       if (!cps.empty()) std::memcpy(body.data() + i * item, cps.data(), cps.size() * 4);  // "" has no data()
     }
     return body;
@@ -274,7 +296,7 @@ std::string npy_serialize(const Tensor& tensor) {
   out += '\0';
   const auto len = static_cast<uint32_t>(header.size());
   out.append(reinterpret_cast<const char*>(&len), v2 ? 4 : 2);
-  return out + header + encode_body(tensor, item);
+  return out + header + encode_body(tensor, descr, item);
 }
 
 Tensor npy_load(const std::string& path) {

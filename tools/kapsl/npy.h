@@ -4,7 +4,9 @@
 // uint8..uint64, float16/32/64, fixed-width unicode ('<U', UTF-32, converted to UTF-8)
 // and fixed-width bytes ('S'), in either byte order and either memory order (Fortran
 // arrays are transposed to C order). Object arrays ('O') are pickles and are rejected.
-// bfloat16 has no NumPy dtype: it is written as float32 (exactly representable).
+// bfloat16 has no NumPy dtype: it is written as float32 (exactly representable). Strings
+// are written as '<U' when all are valid UTF-8, else as '|S' (bytes kept as they are);
+// as in NumPy, trailing NULs of an element are not kept.
 //
 // Thread-safety: the functions are safe for concurrent use without external
 // synchronization.
