@@ -89,8 +89,10 @@ void ConnectionDeadlines::accepted(int fd) noexcept {
     if (auto old = connections_.find(fd); old != connections_.end() && old->second.dup_fd >= 0) {
       ::close(old->second.dup_fd);  // a job that never ran (the queue refused it)
     }
-    connections_[fd] = Connection{dup_fd, Clock::now() + read_timeout_, false};
+    const auto due = Clock::now() + read_timeout_;
+    connections_[fd] = Connection{dup_fd, due, false};
     pending_ = fd;
+    if (due >= next_wake_) return;
   }
   wake_.notify_one();
 }
@@ -119,8 +121,9 @@ void ConnectionDeadlines::arm(int fd, bool running) {
     auto it = connections_.find(fd);
     if (it == connections_.end()) return;
     it->second.due = running ? std::optional(Clock::now() + read_timeout_) : std::nullopt;
+    if (!running || *it->second.due >= next_wake_) return;
   }
-  if (running) wake_.notify_one();
+  wake_.notify_one();
 }
 
 void ConnectionDeadlines::request_read() noexcept { arm(t_connection, false); }
@@ -155,6 +158,7 @@ void ConnectionDeadlines::watch() {
         next = std::min(next, *c.due);
       }
     }
+    next_wake_ = next;
     wake_.wait_until(&mu_, next);
   }
 }

@@ -94,6 +94,9 @@ class ConnectionDeadlines {
   std::map<int, Connection> connections_ GUARDED_BY(mu_);  // by httplib's descriptor
   int pending_ GUARDED_BY(mu_) = -1;  // accepted, not yet enqueued
   bool stopping_ GUARDED_BY(mu_) = false;
+  // When the watchdog wakes next: a deadline later than it needs no wake-up (most do not,
+  // so a request costs no context switch to the watchdog).
+  Clock::time_point next_wake_ GUARDED_BY(mu_) = Clock::time_point::min();
   std::thread watchdog_;  // last: started once everything above exists
 };
 

@@ -133,7 +133,7 @@ void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res, 
   std::string body = s.read_body(req, reader, lease);
   server::KServeRequest parsed = server::parse_infer_request(body, header_length(req));
   std::string().swap(body);
-  Impl::ModelCall call = s.begin_call(model.name, EngineRole::kMain, req);
+  Impl::ModelCall call = s.begin_call(model, EngineRole::kMain, req);
   InferenceRequest request;
   request.inputs = std::move(parsed.inputs);
   request.output_names = parsed.output_names;

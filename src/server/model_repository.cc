@@ -1,5 +1,7 @@
 #include "server/model_repository.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <system_error>
@@ -29,20 +31,23 @@ bool is_inside(const fs::path& path, const fs::path& dir) {
   return d == dir.end() && p != path.end();
 }
 
-// "size:mtime" of a path, "-" if it cannot be read.
-std::string stamp(const fs::path& path) {
-  std::error_code ec;
-  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
-  const auto mtime = fs::last_write_time(path, ec);
-  if (ec) return "-";
-  return std::to_string(size) + ":" + std::to_string(mtime.time_since_epoch().count());
+// "inode:size:mtime" of a path (one stat), "-" if it cannot be read; `is_dir` tells which
+// it was. A find() runs this on every request, so it is one system call per path.
+std::string stamp(const fs::path& path, bool* is_dir = nullptr) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "-";
+  if (is_dir != nullptr) *is_dir = S_ISDIR(st.st_mode);
+  return std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) +
+         "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
-// What a change to the model would touch: the entry, a folder's manifest, the model file.
+// What a change to the model would touch: the entry, a folder's manifest, the model file
+// (a bare file is its own model file: stamped once).
 std::string fingerprint(const fs::path& source, const fs::path& model_file) {
-  std::string fp = stamp(source);
-  if (fs::is_directory(source)) fp += "|" + stamp(source / "metadata.json");
-  if (!model_file.empty()) fp += "|" + stamp(model_file);
+  bool is_dir = false;
+  std::string fp = stamp(source, &is_dir);
+  if (is_dir) fp += "|" + stamp(source / "metadata.json");
+  if (!model_file.empty() && model_file != source) fp += "|" + stamp(model_file);
   return fp;
 }
 

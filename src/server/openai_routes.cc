@@ -278,10 +278,10 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
                     const httplib::ContentReader& reader, bool chat) {
   const json body = read_object(s, req, reader);
   const std::string name = server::model_field(body);
-  s.find_model(name);  // an unknown model is a 404 before anything else
+  server::RepositoryModel model = s.find_model(name);  // an unknown model is a 404 before anything else
   const server::GenerationBody parsed = server::parse_generation_body(body, chat);
   const server::SamplingRequest& sampling = parsed.sampling;
-  ModelCall call = s.begin_call(name, EngineRole::kMain, req);
+  ModelCall call = s.begin_call(std::move(model), EngineRole::kMain, req);
   Generation g = within(s, call, [&] { return prepare(call, parsed.input, parsed.chat_template, sampling); });
   if (sampling.stream) {
     auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g)});
@@ -307,9 +307,9 @@ void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Res
                       const httplib::ContentReader& reader) {
   const json body = read_object(s, req, reader);
   const std::string name = server::model_field(body);
-  s.find_model(name);  // an unknown model is a 404 before anything else
+  server::RepositoryModel model = s.find_model(name);  // an unknown model is a 404 before anything else
   const server::EmbeddingsBody parsed = server::parse_embeddings_body(body);
-  ModelCall call = s.begin_call(name, EngineRole::kEmbed, req);
+  ModelCall call = s.begin_call(std::move(model), EngineRole::kEmbed, req);
   const Embeddings result = within(s, call, [&] {
     Embedder& embedder = embedder_of(*call.engine, call.model);
     // Truncating to fewer dimensions is only meaningful for models trained for it: refused.

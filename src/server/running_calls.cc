@@ -1,5 +1,7 @@
 #include "server/running_calls.h"
 
+#include <utility>
+
 namespace kapsl::server {
 
 using internal::MutexLock;
@@ -18,12 +20,16 @@ RunningCalls::~RunningCalls() {
 
 uint64_t RunningCalls::add(CancellationToken token, std::function<bool()> client_gone) {
   uint64_t id = 0;
+  bool wake = false;
   {
     MutexLock lock(&mu_);
     id = next_id_++;
     calls_.emplace(id, Call{std::move(token), std::move(client_gone)});
+    wake = std::exchange(idle_, false);
   }
-  wake_.notify_one();
+  // Only an idle watcher is woken: a polling one sees the call at its next round, so a
+  // request costs no context switch to the watcher.
+  if (wake) wake_.notify_one();
   return id;
 }
 
@@ -44,15 +50,17 @@ void RunningCalls::watch() {
     // Idle until a call arrives; then poll. The checks are two system calls each, made
     // under the lock so that remove() cannot race them.
     if (calls_.empty()) {
+      idle_ = true;
       wake_.wait(&mu_);
       continue;
     }
+    // A call is first checked one interval after it starts: most have finished by then.
+    wake_.wait_for(&mu_, poll_interval_);
     for (auto& [id, call] : calls_) {
       if (!call.client_gone || call.token.is_cancelled() || !call.client_gone()) continue;
       call.token.cancel();
       client_cancellations_.fetch_add(1, std::memory_order_relaxed);
     }
-    wake_.wait_for(&mu_, poll_interval_);
   }
 }
 

@@ -55,6 +55,7 @@ class RunningCalls {
   std::map<uint64_t, Call> calls_ GUARDED_BY(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
   bool stopping_ GUARDED_BY(mu_) = false;
+  bool idle_ GUARDED_BY(mu_) = false;  // the watcher waits for a first call (add() wakes it)
   std::thread watcher_;  // last: started once everything above exists
 };
 

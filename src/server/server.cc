@@ -150,11 +150,12 @@ std::string Server::Impl::read_body(const httplib::Request& req, const httplib::
   return body;
 }
 
-Server::Impl::ModelCall Server::Impl::begin_call(const std::string& name, server::EngineRole role,
+Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, server::EngineRole role,
                                                  const httplib::Request& req) {
   ModelCall call;
   call.server = this;
-  call.model = find_model(name);
+  call.model = std::move(model);
+  const std::string& name = call.model.name;
   call.stats = &metrics.model(name);
   current_request().model = name;
   const auto queued_at = Clock::now();

@@ -1,7 +1,7 @@
 // Server::Impl: the parts of a running server and the model-call protocol every inference
 // route follows:
 //
-//   ModelCall call = begin_call(name, role);   // 404 unknown, 503/429 busy, loads the engine
+//   ModelCall call = begin_call(find_model(name), role, req);  // 404, 503/429 busy, loads
 //   ... run the engine with call.cancel ...
 //   finish_call(call, outcome);                 // metrics; the ticket is released with `call`
 //
@@ -60,11 +60,11 @@ struct Server::Impl {
     ~ModelCall();
   };
 
-  // Resolves, admits and loads; the call's token is cancelled if the client of `req` goes
-  // away. Throws Error: kNotFound (unknown model), kOverloaded, kUnavailable (disabled or
+  // Admits and loads `model` (as find_model returned it); the call's token is cancelled if
+  // the client of `req` goes away. Throws Error: kOverloaded, kUnavailable (disabled or
   // shutting down), the load's error. A failure is counted in the model's stats (rejected
-  // or failure) when the model exists. REQUIRES: `req` outlives the call.
-  ModelCall begin_call(const std::string& name, server::EngineRole role, const httplib::Request& req);
+  // or failure). REQUIRES: `req` outlives the call.
+  ModelCall begin_call(server::RepositoryModel model, server::EngineRole role, const httplib::Request& req);
   // The whole body, through the route's content reader: at most max_body_bytes (cpp-httplib
   // answers 413 beyond), counted against the in-flight body budget by `lease`; stops the
   // request's read clock. Throws Error(kOverloaded) when the budget is spent,

@@ -12,6 +12,7 @@ latency under attack, peak RSS per maximum-size body, shutdown time) for docs/se
 Environment: KAPSL (the kapsl binary), KAPSL_TEST_DATA (generated GGUF models). Python's
 standard library only. Exit status 0 = every check passed.
 """
+import atexit
 import json
 import os
 import re
@@ -64,6 +65,10 @@ class Server:
                                       "--shutdown-timeout", str(SHUTDOWN_TIMEOUT), "--max-body-mib",
                                       str(MAX_BODY_MIB), "--ctx-size", "8192", "-q", *flags],
                                      stdout=self.log, stderr=subprocess.STDOUT)
+        # Whatever ends this script (a failed check, an exception, a timeout's SIGTERM), the
+        # server goes with it.
+        atexit.register(self.kill)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
         self.port = None
         for _ in range(600):
             self.log.seek(0)
@@ -96,6 +101,11 @@ class Server:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
 
 
 def request(port, method, path, body=b"", headers=None, timeout=30):
@@ -161,6 +171,7 @@ class LivenessMonitor:
     def __init__(self, port):
         self.proc = subprocess.Popen([sys.executable, __file__, "--monitor", str(port)], stdout=subprocess.PIPE,
                                      text=True)
+        atexit.register(self.proc.kill)
         self.lines = []
         self.reader = threading.Thread(target=lambda: [self.lines.append(x) for x in self.proc.stdout], daemon=True)
         self.reader.start()
@@ -419,6 +430,7 @@ def main():
         server.log.seek(0)
         print("".join(server.log.readlines()[-30:]))
         sys.exit(1)
+    shutil.rmtree(tmp, ignore_errors=True)  # kept, with the server's log, when a check failed
     print("\nhostile clients: ok")
 
 
