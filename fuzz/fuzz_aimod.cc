@@ -9,11 +9,6 @@
 #include "fuzz_util.h"
 #include "kapsl/package.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  kapsl::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto archive = kapsl::fuzz::write_scratch("package.aimod", data, size);
   kapsl::PackageOptions options;

@@ -7,11 +7,6 @@
 #include "fuzz_util.h"
 #include "gguf/gguf_validate.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  kapsl::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = kapsl::fuzz::write_scratch("model.gguf", data, size);
   kapsl::fuzz::expect_clean([&] { kapsl::gguf::validate_gguf_file(path.string()); });

@@ -11,11 +11,6 @@
 #include "fuzz_util.h"
 #include "server/kserve_tensors.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  kapsl::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
   const uint32_t declared = uint32_t{data[0]} | uint32_t{data[1]} << 8 | uint32_t{data[2]} << 16 | uint32_t{data[3]} << 24;

@@ -10,11 +10,6 @@
 #include "fuzz_util.h"
 #include "npy.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  kapsl::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   kapsl::fuzz::expect_clean([&] {

@@ -9,11 +9,6 @@
 #include "fuzz_util.h"
 #include "server/openai_params.h"
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  kapsl::fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string body(reinterpret_cast<const char*>(data + 1), size - 1);

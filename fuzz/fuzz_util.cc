@@ -57,3 +57,8 @@ std::filesystem::path write_scratch(std::string_view name, const uint8_t* data, 
 }
 
 }  // namespace kapsl::fuzz
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  kapsl::fuzz::quiet_logs();
+  return 0;
+}

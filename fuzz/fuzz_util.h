@@ -34,8 +34,9 @@ void expect_clean(F&& parse) {
   }
 }
 
-// Turns off kapsl's and the backends' log lines: parsers that log their refusals would
-// spend the run writing to stderr.
+// Every target's LLVMFuzzerInitialize (defined once, in fuzz_util.cc, linked into each
+// target with report()): turns off kapsl's and the backends' log lines, since parsers that
+// log their refusals would spend the run writing to stderr.
 void quiet_logs();
 
 // A directory of this process's own — under /dev/shm where it exists, so that an execution

@@ -191,35 +191,40 @@ Tensor synthesize_tensor(const TensorInfo& info, Fill fill, uint64_t seed, const
   return t;
 }
 
-double element_as_double(const Tensor& t, size_t i) {
-  const auto* p = t.bytes().data() + i * dtype_size(t.dtype());
-  const auto load = [p](auto zero) {
-    decltype(zero) v;
-    std::memcpy(&v, p, sizeof(v));
-    return static_cast<double>(v);
+namespace {
+
+// Calls `f` with element i of a numeric tensor loaded as its own type (bool as uint8_t,
+// the 16-bit floats as their bits, uint16_t).
+template <class F>
+auto with_element(const Tensor& t, size_t i, F&& f) {
+  const std::byte* p = t.bytes().data() + i * dtype_size(t.dtype());
+  const auto load = [&](auto x) {
+    std::memcpy(&x, p, sizeof x);
+    return f(x);
   };
   switch (t.dtype()) {
     case DType::kFloat32: return load(float{});
     case DType::kFloat64: return load(double{});
-    case DType::kFloat16: return fp16_to_float(static_cast<uint16_t>(load(uint16_t{})));
-    case DType::kBFloat16: {
-      const uint32_t bits = static_cast<uint32_t>(load(uint16_t{})) << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
+    case DType::kFloat16: case DType::kBFloat16: return load(uint16_t{});
     case DType::kInt8: return load(int8_t{});
     case DType::kInt16: return load(int16_t{});
     case DType::kInt32: return load(int32_t{});
     case DType::kInt64: return load(int64_t{});
-    case DType::kUInt8: return load(uint8_t{});
+    case DType::kUInt8: case DType::kBool: return load(uint8_t{});
     case DType::kUInt16: return load(uint16_t{});
     case DType::kUInt32: return load(uint32_t{});
-    case DType::kUInt64: return load(uint64_t{});
-    case DType::kBool: return load(uint8_t{});
-    case DType::kString: return 0;
+    default: return load(uint64_t{});
   }
-  return 0;
+}
+
+}  // namespace
+
+double element_as_double(const Tensor& t, size_t i) {
+  if (t.dtype() == DType::kString) return 0;
+  const double v = with_element(t, i, [](auto x) { return static_cast<double>(x); });
+  if (t.dtype() == DType::kFloat16) return fp16_to_float(static_cast<uint16_t>(v));
+  if (t.dtype() == DType::kBFloat16) return bf16_to_float(static_cast<uint16_t>(v));
+  return v;
 }
 
 namespace {
@@ -263,21 +268,7 @@ std::string summarize_tensor(const Tensor& t, size_t max_values) {
 
 // An integer element exactly: JSON numbers are arbitrary-precision text, doubles are not.
 nlohmann::json integer_element(const Tensor& t, size_t i) {
-  const std::byte* p = t.bytes().data() + i * dtype_size(t.dtype());
-  const auto load = [p](auto x) {
-    std::memcpy(&x, p, sizeof x);
-    return nlohmann::json(x);
-  };
-  switch (t.dtype()) {
-    case DType::kInt8: return load(int8_t{});
-    case DType::kInt16: return load(int16_t{});
-    case DType::kInt32: return load(int32_t{});
-    case DType::kInt64: return load(int64_t{});
-    case DType::kUInt8: return load(uint8_t{});
-    case DType::kUInt16: return load(uint16_t{});
-    case DType::kUInt32: return load(uint32_t{});
-    default: return load(uint64_t{});
-  }
+  return with_element(t, i, [](auto x) { return nlohmann::json(x); });
 }
 
 nlohmann::json tensor_to_json(const std::string& name, const Tensor& t) {
