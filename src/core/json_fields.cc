@@ -48,7 +48,9 @@ json parse_json_document(std::string_view text, std::string_view source, int max
       throw Error::invalid_input(std::string(source) + ": not accepted",
                                  "JSON nested deeper than " + std::to_string(max_depth) + " levels");
     }
-    if (max_values > 0 && event == json::parse_event_t::value && ++values > max_values) {
+    // Containers and keys cost a node each too: `[[],[],...]` is as large as `[1,1,...]`.
+    const bool counts = event != json::parse_event_t::object_end && event != json::parse_event_t::array_end;
+    if (max_values > 0 && counts && ++values > max_values) {
       throw Error::invalid_input(std::string(source) + ": not accepted",
                                  "more than " + std::to_string(max_values) + " JSON values");
     }

@@ -22,8 +22,9 @@
 namespace kapsl::internal {
 
 // Parses `text`, refusing nesting deeper than `max_depth` and, if max_values > 0, more
-// than max_values values, while parsing (dump() and the destructor recurse, and a DOM
-// value costs about 16 bytes, so a hostile document must be stopped before it is built).
+// than max_values values — scalars, arrays, objects and keys alike — while parsing (dump()
+// and the destructor recurse, and a DOM node costs 16 bytes or more, so a hostile document
+// must be stopped before it is built).
 // Throws Error(kInvalidInput) "<source>: not valid JSON" with the byte offset, or naming
 // the limit.
 nlohmann::json parse_json_document(std::string_view text, std::string_view source, int max_depth = 64,

@@ -29,8 +29,6 @@ void clear_llama_error() noexcept;
 // "; ", or "".
 std::string last_llama_error();
 
-// Throws the kapsl::Error for a failed llama_decode/llama_encode (rc != 0):
-// 1 -> kResourceExhausted, 2 -> kCancelled, -1 -> kInvalidInput, < -1 -> kBackend.
 // Logs `text` as llama.cpp's logger would at `level` (a ggml_log_level): the callback
 // ensure_llama_backend() installs. For tests — llama.cpp is linked into libkapsl with its
 // symbols hidden, so a test's own llama_log_get reaches another copy.
@@ -55,6 +53,8 @@ class DeferredDecodeLog {
   bool finished_ = false;
 };
 
+// Throws the kapsl::Error for a failed llama_decode/llama_encode (rc != 0):
+// 1 -> kResourceExhausted, 2 -> kCancelled, -1 -> kInvalidInput, < -1 -> kBackend.
 [[noreturn]] void throw_decode_error(int32_t rc, std::string_view what);
 
 }  // namespace kapsl::gguf

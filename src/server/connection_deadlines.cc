@@ -4,16 +4,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <utility>
+
+#include "server/socket_progress.h"
 
 namespace kapsl::server {
 namespace {
 
 // The ConnectionDeadlines of the listener thread that runs on this thread, if any.
 thread_local ConnectionDeadlines* t_listener = nullptr;
-// The connection the job running on this worker thread serves, or -1.
-thread_local int t_connection = -1;
+// The connection (serial number) the job running on this worker thread serves, or 0.
+thread_local uint64_t t_connection = 0;
 
 constexpr auto kIdleCheck = std::chrono::seconds(1);  // the watchdog's longest sleep
 
@@ -24,7 +28,11 @@ constexpr auto kIdleCheck = std::chrono::seconds(1);  // the watchdog's longest 
 // then tells the listener thread's ConnectionDeadlines.
 extern "C" int kapsl_httplib_accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   const int accepted = ::accept4(fd, addr, len, flags);
-  if (accepted >= 0 && kapsl::server::t_listener != nullptr) kapsl::server::t_listener->accepted(accepted);
+  if (accepted >= 0 && kapsl::server::t_listener != nullptr && !kapsl::server::t_listener->accepted(accepted)) {
+    ::close(accepted);  // untracked, it would have no deadline: refused as if out of descriptors
+    errno = EMFILE;
+    return -1;
+  }
   return accepted;
 }
 
@@ -40,14 +48,14 @@ class ConnectionDeadlines::Queue final : public httplib::TaskQueue {
 
   // Called by the listener right after the accept that `job` serves.
   bool enqueue(std::function<void()> job) override {
-    const int fd = owner_->take_accepted();
+    const uint64_t id = owner_->take_accepted();
     ConnectionDeadlines* owner = owner_;
-    const bool queued = pool_.enqueue([owner, fd, job = std::move(job)] {
-      owner->begin_job(fd);
+    const bool queued = pool_.enqueue([owner, id, job = std::move(job)] {
+      owner->begin_job(id);
       job();
-      owner->end_job(fd);
+      owner->end_job(id);
     });
-    if (!queued && fd >= 0) owner_->end_job(fd);  // httplib closes the socket itself
+    if (!queued) owner_->end_job(id);  // httplib closes the socket itself
     return queued;
   }
   void shutdown() override { pool_.shutdown(); }
@@ -65,9 +73,7 @@ ConnectionDeadlines::~ConnectionDeadlines() {
   {
     MutexLock lock(&mu_);
     stopping_ = true;
-    for (auto& [fd, c] : connections_) {
-      if (c.dup_fd >= 0) ::close(c.dup_fd);
-    }
+    for (auto& [id, c] : connections_) ::close(c.dup_fd);
     connections_.clear();
   }
   wake_.notify_all();
@@ -80,48 +86,49 @@ httplib::TaskQueue* ConnectionDeadlines::make_task_queue(size_t threads, size_t 
   return new Queue(this, threads, max_threads);
 }
 
-void ConnectionDeadlines::accepted(int fd) noexcept {
+bool ConnectionDeadlines::accepted(int fd) noexcept {
   // A descriptor of our own: shutting it down reaches this socket even after httplib has
   // closed its descriptor and the number was given to another.
   const int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return false;
   {
     MutexLock lock(&mu_);
-    if (auto old = connections_.find(fd); old != connections_.end() && old->second.dup_fd >= 0) {
-      ::close(old->second.dup_fd);  // a job that never ran (the queue refused it)
-    }
+    const uint64_t id = next_id_++;
     const auto due = Clock::now() + read_timeout_;
-    connections_[fd] = Connection{dup_fd, due, false};
-    pending_ = fd;
-    if (due >= next_wake_) return;
+    connections_.emplace(id, Connection{dup_fd, due, std::nullopt, false});
+    pending_ = id;
+    if (due >= next_wake_) return true;
   }
   wake_.notify_one();
+  return true;
 }
 
-int ConnectionDeadlines::take_accepted() {
+uint64_t ConnectionDeadlines::take_accepted() {
   MutexLock lock(&mu_);
-  return std::exchange(pending_, -1);
+  return std::exchange(pending_, 0);
 }
 
-void ConnectionDeadlines::begin_job(int fd) { t_connection = fd; }
+void ConnectionDeadlines::begin_job(uint64_t id) { t_connection = id; }
 
-void ConnectionDeadlines::end_job(int fd) {
-  t_connection = -1;
-  if (fd < 0) return;
+void ConnectionDeadlines::end_job(uint64_t id) {
+  t_connection = 0;
   MutexLock lock(&mu_);
-  auto it = connections_.find(fd);
+  auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  if (it->second.dup_fd >= 0) ::close(it->second.dup_fd);
+  ::close(it->second.dup_fd);
   connections_.erase(it);
 }
 
-void ConnectionDeadlines::arm(int fd, bool running) {
-  if (fd < 0) return;
+void ConnectionDeadlines::arm(uint64_t id, bool running) {
+  if (id == 0) return;
   {
     MutexLock lock(&mu_);
-    auto it = connections_.find(fd);
+    auto it = connections_.find(id);
     if (it == connections_.end()) return;
-    it->second.due = running ? std::optional(Clock::now() + read_timeout_) : std::nullopt;
-    if (!running || *it->second.due >= next_wake_) return;
+    Connection& c = it->second;
+    c.due = running ? std::optional(Clock::now() + read_timeout_) : std::nullopt;
+    c.acked.reset();
+    if (!running || *c.due >= next_wake_) return;
   }
   wake_.notify_one();
 }
@@ -132,8 +139,8 @@ void ConnectionDeadlines::response_done() noexcept { arm(t_connection, true); }
 
 void ConnectionDeadlines::close_all() noexcept {
   MutexLock lock(&mu_);
-  for (auto& [fd, c] : connections_) {
-    if (c.dup_fd >= 0 && !c.closed) ::shutdown(c.dup_fd, SHUT_RDWR);
+  for (auto& [id, c] : connections_) {
+    if (!c.closed) ::shutdown(c.dup_fd, SHUT_RDWR);
     c.closed = true;
   }
 }
@@ -143,20 +150,28 @@ size_t ConnectionDeadlines::open_connections() const {
   return connections_.size();
 }
 
+void ConnectionDeadlines::expire(Connection& c, Clock::time_point now) {
+  const SocketProgress p = socket_progress(c.dup_fd);
+  const bool taking = p.unsent > 0 && (!c.acked || p.acked - *c.acked >= kMinDrainBytes);
+  if (taking) {  // still receiving the last response: its next request has not begun
+    c.acked = p.acked;
+    c.due = now + read_timeout_;
+    return;
+  }
+  ::shutdown(c.dup_fd, SHUT_RDWR);
+  c.closed = true;
+  timeouts_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void ConnectionDeadlines::watch() {
   MutexLock lock(&mu_);
   while (!stopping_) {
     const auto now = Clock::now();
     auto next = now + kIdleCheck;
-    for (auto& [fd, c] : connections_) {
+    for (auto& [id, c] : connections_) {
       if (c.closed || !c.due) continue;
-      if (*c.due <= now) {
-        if (c.dup_fd >= 0) ::shutdown(c.dup_fd, SHUT_RDWR);
-        c.closed = true;
-        timeouts_.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        next = std::min(next, *c.due);
-      }
+      if (*c.due <= now) expire(c, now);
+      if (!c.closed) next = std::min(next, *c.due);
     }
     next_wake_ = next;
     wake_.wait_until(&mu_, next);

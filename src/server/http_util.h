@@ -31,6 +31,7 @@ struct RequestContext {
   double compute_s = 0;
   std::string error;  // the error message, if the request failed
   bool counted = false;  // its outcome is in the model's metrics already
+  bool streams = false;  // its body is streamed: it tells the read clock itself when it ends
 };
 RequestContext& current_request();
 

@@ -87,6 +87,7 @@ struct InputState {
   uint64_t count = 0;      // data values read
   std::optional<Tensor> tensor;  // preallocated when datatype and shape preceded the data
   std::string bytes;             // otherwise: numeric values, growing
+  size_t bytes_reserved = 0;     // of `bytes`, charged to the request's reserve hook
   std::vector<std::string> strings;
 
   std::string where() const { return "input '" + name + "'"; }
@@ -123,10 +124,12 @@ class Reader final : public nlohmann::json_sax<json> {
  public:
   enum class Frame { kRoot, kRootParams, kInputs, kInput, kShape, kInputParams, kData, kOutputs, kOutput, kOutputParams };
 
-  // `max_values`: the most data values the header can hold; `fill` (second pass): only the
-  // inputs marked deferred are filled.
-  Reader(KServeRequest& request, std::vector<InputState>& inputs, uint64_t max_values, bool second_pass)
-      : request_(request), inputs_(inputs), max_values_(max_values), second_pass_(second_pass) {}
+  // `values_left`: the data values every input together may still store (what the header
+  // can hold), shared by both passes; `reserve`: told of each typed allocation before it
+  // is made. `second_pass`: only the inputs marked deferred are filled.
+  Reader(KServeRequest& request, std::vector<InputState>& inputs, uint64_t& values_left, const ReserveBytes& reserve,
+         bool second_pass)
+      : request_(request), inputs_(inputs), values_left_(values_left), reserve_(reserve), second_pass_(second_pass) {}
 
   bool start_object(std::size_t) override {
     const Frame top = stack_.empty() ? Frame::kRoot : stack_.back().frame;
@@ -266,13 +269,20 @@ class Reader final : public nlohmann::json_sax<json> {
     }
     if (in.shape && in.dtype != DType::kString) {
       const int64_t n = element_count(*in.shape);  // throws on overflow
-      if (static_cast<uint64_t>(n) > max_values_) {
-        bad(in.where(), "shape " + shape_to_string(*in.shape) + " needs " + std::to_string(n) +
-                            " elements, but the request can hold at most " + std::to_string(max_values_));
-      }
+      take_values(in, static_cast<uint64_t>(n), "shape " + shape_to_string(*in.shape) + " needs " + std::to_string(n) +
+                                                    " elements");
+      if (reserve_) reserve_(static_cast<size_t>(n) * dtype_size(*in.dtype));
       in.tensor = Tensor::zeros(*in.dtype, *in.shape);
     }
     return push(Frame::kData);
+  }
+
+  // Counts `n` values against what the whole request can hold, before they are stored.
+  void take_values(const InputState& in, uint64_t n, const std::string& what) {
+    if (n > values_left_) {
+      bad(in.where(), what + ", but the request can hold at most " + std::to_string(values_left_) + " more");
+    }
+    values_left_ -= n;
   }
 
   bool data(Leaf v) {
@@ -291,8 +301,13 @@ class Reader final : public nlohmann::json_sax<json> {
                             std::to_string(in.tensor->element_count()) + " values but data has more");
       }
       write_numeric(in, v, in.tensor->mutable_bytes().data() + in.count * dtype_size(*in.dtype));
-    } else {
+    } else {  // the shape comes later: grow, charging the reserve hook 64 KiB at a time
+      take_values(in, 1, "data has more values");
       const size_t at = in.bytes.size();
+      if (at + dtype_size(*in.dtype) > in.bytes_reserved) {
+        if (reserve_) reserve_(kReserveStep);
+        in.bytes_reserved += kReserveStep;
+      }
       in.bytes.resize(at + dtype_size(*in.dtype));
       write_numeric(in, v, reinterpret_cast<std::byte*>(in.bytes.data() + at));
     }
@@ -363,9 +378,12 @@ class Reader final : public nlohmann::json_sax<json> {
   std::map<size_t, json> output_parameters_;
 
  private:
+  static constexpr size_t kReserveStep = 64 << 10;
+
   KServeRequest& request_;
   std::vector<InputState>& inputs_;
-  const uint64_t max_values_;
+  uint64_t& values_left_;
+  const ReserveBytes& reserve_;
   const bool second_pass_;
   std::vector<Entry> stack_;
   std::string key_;
@@ -435,7 +453,8 @@ void apply_output_parameters(KServeRequest& request, const std::map<size_t, json
 
 }  // namespace
 
-KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length) {
+KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length,
+                                  const ReserveBytes& reserve) {
   if (header_length && *header_length > body.size()) {
     throw Error::invalid_input("Inference-Header-Content-Length " + std::to_string(*header_length) +
                                " exceeds the body of " + std::to_string(body.size()) + " bytes");
@@ -445,14 +464,14 @@ KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> h
   KServeRequest request;
   request.parameters = json::object();
   std::vector<InputState> inputs;
-  const uint64_t max_values = header.size() / 2 + 1;  // a value and a comma each
-  Reader first(request, inputs, max_values, false);
+  uint64_t values_left = header.size() / 2 + 1;  // a value and a comma each
+  Reader first(request, inputs, values_left, reserve, false);
   if (!json::sax_parse(header, &first)) throw Error::invalid_input("the request body is not valid JSON");
   if (inputs.empty()) throw Error::invalid_input("'inputs' must be a non-empty array");
   if (std::any_of(inputs.begin(), inputs.end(), [](const InputState& in) { return in.deferred; })) {
     KServeRequest again;
     again.parameters = json::object();
-    Reader second(again, inputs, max_values, true);
+    Reader second(again, inputs, values_left, reserve, true);
     json::sax_parse(header, &second);
   }
   apply_output_parameters(request, first.output_parameters_);

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,14 +42,21 @@ struct KServeRequest {
   nlohmann::json parameters;             // the request's other parameters (an object of scalars)
 };
 
+// Told of the bytes of each typed allocation before the parser makes it; throws to refuse
+// it (the server charges them to the request's body budget).
+using ReserveBytes = std::function<void(size_t bytes)>;
+
 // Parses a request body. `header_length` is the Inference-Header-Content-Length value, if
 // the request had one: the first header_length bytes are JSON, the rest binary data. The
 // JSON is read in one streaming pass (kserve_request.cc): no recursion, at most 40 levels of
-// nesting, tensor data stored typed as it is read and never more values than the body can
-// hold, integers exact, floats within their datatype's range, unknown fields refused;
-// parameters are objects of at most 64 scalars.
-// Throws Error(kInvalidInput) naming the input and the problem.
-KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length);
+// nesting, tensor data stored typed as it is read, integers exact, floats within their
+// datatype's range, unknown fields refused; parameters are objects of at most 64 scalars.
+// All inputs together store at most one value per two bytes of JSON (a value and a comma),
+// counted before a declared shape is allocated, so the typed data is at most 4 x the JSON
+// (8-byte values written "0,"); `reserve`, if set, is told of every allocation first.
+// Throws Error(kInvalidInput) naming the input and the problem, or what `reserve` throws.
+KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length,
+                                  const ReserveBytes& reserve = {});
 
 struct KServeResponse {
   std::string body;

@@ -62,7 +62,7 @@ std::shared_ptr<const ResolvedModel> ModelHost::resolved_for(const RepositoryMod
 std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, const ResolvedModel& resolved, EngineRole role) {
   {
     internal::MutexLock lock(&mu_);
-    sources_[key_for(model, role).model_id] = model.resolved;
+    sources_[key_for(model, role).model_id] = model.generation;
   }
   spdlog::info("loading {} ({}/{}) from {}", model.name, resolved.backend->name(), resolved.task,
                resolved.package.model_path.string());
@@ -105,7 +105,7 @@ std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineR
   {
     internal::MutexLock lock(&mu_);
     const auto it = sources_.find(key.model_id);
-    stale = it != sources_.end() && it->second != model.resolved;
+    stale = it != sources_.end() && it->second < model.generation;
   }
   if (stale) {
     spdlog::info("model {} changed on disk: unloading the engine loaded from the old files", model.name);

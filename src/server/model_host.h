@@ -81,8 +81,9 @@ class ModelHost {
   std::map<std::string, int> loading_ GUARDED_BY(mu_);  // loads running per model
   std::set<std::string> disabled_ GUARDED_BY(mu_);
   std::map<std::string, LoadReport> reports_ GUARDED_BY(mu_);  // by model name, main engines
-  // The resolution each resident engine was loaded from, by pool key.
-  std::map<std::string, std::shared_ptr<const ResolvedModel>> sources_ GUARDED_BY(mu_);
+  // The generation of the repository model each resident engine was loaded from, by pool
+  // key: a request carrying a newer one replaces the engine, an older one does not.
+  std::map<std::string, uint64_t> sources_ GUARDED_BY(mu_);
 };
 
 }  // namespace kapsl::server

@@ -89,6 +89,7 @@ std::optional<RepositoryModel> ModelRepository::model_from_entry(
   if (package.kind != PackageKind::kModelFile) model.version = package.manifest.version;
   model.resolved = std::make_shared<const ResolvedModel>(factory_->resolve(package, settings_));
   model.fingerprint = fingerprint(canonical, model.resolved->package.model_path);
+  model.generation = next_generation_.fetch_add(1, std::memory_order_relaxed);
   return model;
 }
 
@@ -141,6 +142,10 @@ std::optional<RepositoryModel> ModelRepository::find(std::string_view name) {
   }
   internal::MutexLock lock(&mu_);
   if (fresh && fresh->name == known->name) {
+    // Requests finding a change together all resolve it; the first to get here wins, so
+    // that they share one resolution (and the host loads one engine, not one each).
+    auto it = models_.find(known->name);
+    if (it != models_.end() && it->second.fingerprint == fresh->fingerprint) return it->second;
     models_[known->name] = *fresh;
   } else {
     models_.erase(known->name);

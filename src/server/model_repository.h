@@ -22,6 +22,7 @@
 #ifndef KAPSL_SRC_SERVER_MODEL_REPOSITORY_H_
 #define KAPSL_SRC_SERVER_MODEL_REPOSITORY_H_
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -43,6 +44,7 @@ struct RepositoryModel {
   std::filesystem::path source;                    // the entry, canonical, inside the root
   std::shared_ptr<const ResolvedModel> resolved;   // settings merged, backend chosen
   std::string fingerprint;                         // changes when the files do
+  uint64_t generation = 0;  // grows with each resolution: the larger of two is the newer view
 };
 
 // Whether `name` may name a model (see the header comment).
@@ -77,6 +79,7 @@ class ModelRepository {
   std::filesystem::path root_;  // canonical
   const std::shared_ptr<const BackendFactory> factory_;
   const LoadOptions settings_;
+  mutable std::atomic<uint64_t> next_generation_{1};
   mutable internal::Mutex mu_;  // guards models_
   std::map<std::string, RepositoryModel, std::less<>> models_ GUARDED_BY(mu_);
 };

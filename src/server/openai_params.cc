@@ -209,7 +209,9 @@ std::vector<ChatMessage> parse_messages(const json& body) {
       message.content = content.get<std::string>();
     } else if (content.is_array()) {
       for (const auto& part : content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+        // (Compared as JSON: a "type" that is not a string must not throw; found by fuzzing.)
+        if (!part.is_object() || part.find("type") == part.end() || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string()) {
           bad("messages[].content", "a string or an array of {\"type\": \"text\", \"text\": ...} parts", part);
         }
         message.content += part["text"].get<std::string>();

@@ -215,9 +215,17 @@ bool write_event(httplib::DataSink& sink, const std::string& data) {
 }
 
 // Streams the whole generation; returns false if the client went away.
+// Starts the connection's read clock for its next request when the stream ends, however
+// it ends (the logger, called before the body is written, leaves streams to this).
+struct NextRequestClock {
+  server::ConnectionDeadlines& deadlines;
+  ~NextRequestClock() { deadlines.response_done(); }
+};
+
 bool run_stream(StreamJob& job, httplib::DataSink& sink) {
   if (job.ran) return false;
   job.ran = true;
+  const NextRequestClock clock{job.server->deadlines};
   bool client_gone = job.g.chat && !write_event(sink, dump(stream_chunk(job.g, "", nullptr, true)));
   GenerateResult result;
   const auto start = Clock::now();
@@ -268,15 +276,17 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
 
 namespace {
 
-// The request body as a JSON object, read within the body budget.
-json read_object(Server::Impl& s, const httplib::Request& req, const httplib::ContentReader& reader) {
-  auto lease = s.bodies.lease();
-  return server::parse_object(s.read_body(req, reader, lease));
+// The request body as a JSON object, read within the body budget; the caller keeps `lease`
+// for as long as it keeps the document.
+json read_object(Server::Impl& s, const httplib::Request& req, const httplib::ContentReader& reader,
+                 server::BodyBudget::Lease& lease) {
+  return server::parse_object(s.read_body(req, reader, lease, server::BodyBudget::kJsonBodyCost));
 }
 
 void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
                     const httplib::ContentReader& reader, bool chat) {
-  const json body = read_object(s, req, reader);
+  auto lease = s.bodies.lease();
+  const json body = read_object(s, req, reader, lease);
   const std::string name = server::model_field(body);
   server::RepositoryModel model = s.find_model(name);  // an unknown model is a 404 before anything else
   const server::GenerationBody parsed = server::parse_generation_body(body, chat);
@@ -285,6 +295,7 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
   Generation g = within(s, call, [&] { return prepare(call, parsed.input, parsed.chat_template, sampling); });
   if (sampling.stream) {
     auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g)});
+    server::current_request().streams = true;
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream",
                                      [job](size_t, httplib::DataSink& sink) { return run_stream(*job, sink); });
@@ -305,7 +316,8 @@ void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Respo
 
 void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& reader) {
-  const json body = read_object(s, req, reader);
+  auto lease = s.bodies.lease();
+  const json body = read_object(s, req, reader, lease);
   const std::string name = server::model_field(body);
   server::RepositoryModel model = s.find_model(name);  // an unknown model is a 404 before anything else
   const server::EmbeddingsBody parsed = server::parse_embeddings_body(body);

@@ -87,13 +87,18 @@ class Admission {
 };
 
 // BodyBudget: the memory request bodies may hold while they are read and parsed, over all
-// models. A request takes a Lease and grows it as its body arrives; a growth past the
-// budget fails, and the request is refused (503/429) instead of reading on. The lease gives
-// its bytes back when destroyed.
+// models. A request takes a Lease and grows it as its body arrives (and as its tensors are
+// allocated); a growth past the budget fails, and the request is refused (503/429) instead
+// of reading on — or 413 when it could not fit in the whole budget. The lease gives its
+// bytes back when destroyed.
 class BodyBudget {
  public:
-  // What a body byte costs: the byte itself, and up to two more for the parsed values.
-  static constexpr size_t kBodyCost = 3;
+  // What a body byte costs while read: a JSON document body (OpenAI) the byte and up to two
+  // more for its DOM (whose size the value limit also bounds); a KServe body the byte and
+  // one more for names and strings, its tensors being charged exactly as they are
+  // allocated (parse_infer_request's reserve hook).
+  static constexpr size_t kJsonBodyCost = 3;
+  static constexpr size_t kTensorBodyCost = 2;
 
   class Lease {
    public:
@@ -107,6 +112,8 @@ class BodyBudget {
       bytes_ += more;
       return true;
     }
+    // Whether `more` bytes could ever be granted: the lease's own and `more` within the limit.
+    bool could_grow(size_t more) const { return more <= budget_->limit_ && bytes_ <= budget_->limit_ - more; }
 
    private:
     BodyBudget* budget_;

@@ -54,7 +54,8 @@ void RunningCalls::watch() {
       wake_.wait(&mu_);
       continue;
     }
-    // A call is first checked one interval after it starts: most have finished by then.
+    // Check once per interval (a call is checked at most one interval after it starts,
+    // by when most have finished); add() does not wake a polling watcher.
     wake_.wait_for(&mu_, poll_interval_);
     for (auto& [id, call] : calls_) {
       if (!call.client_gone || call.token.is_cancelled() || !call.client_gone()) continue;

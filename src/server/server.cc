@@ -33,7 +33,7 @@ ServerOptions validated(ServerOptions o) {
   if (o.read_timeout.count() <= 0) throw Error::invalid_input("read_timeout", "expected a positive duration");
   if (o.max_body_bytes == 0) throw Error::invalid_input("max_body_bytes", "expected >= 1");
   // Each body counts three times its size: a budget below that refuses every large body.
-  if (o.max_inflight_body_bytes / server::BodyBudget::kBodyCost < o.max_body_bytes) {
+  if (o.max_inflight_body_bytes / server::BodyBudget::kJsonBodyCost < o.max_body_bytes) {
     throw Error::invalid_input("max_inflight_body_bytes", "expected >= 3 x max_body_bytes (" +
                                                               std::to_string(3 * o.max_body_bytes) + ")");
   }
@@ -109,33 +109,57 @@ server::RepositoryModel Server::Impl::find_model(const std::string& name) {
   return *model;
 }
 
-std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                                    server::BodyBudget::Lease& lease) {
-  const auto too_many = [] {
-    return Error::overloaded("too many large request bodies are being read at once",
-                             "retry later, or send smaller bodies");
+namespace {
+
+Error too_many_bodies() {
+  return Error::overloaded("too many large request bodies are being read at once",
+                           "retry later, or send smaller bodies");
+}
+
+}  // namespace
+
+server::ReserveBytes Server::Impl::reserve_in(server::BodyBudget::Lease& lease) const {
+  return [&lease, limit = options.max_inflight_body_bytes](size_t bytes) {
+    if (lease.grow(bytes)) return;
+    if (!lease.could_grow(bytes)) {
+      throw server::HttpError(413, "the request's tensors need more memory than --max-inflight-body-mib (" +
+                                       std::to_string(limit >> 20) + " MiB) allows");
+    }
+    throw too_many_bodies();
   };
-  // Each body byte counts kBodyCost times against the in-flight budget: the raw body and
-  // the parsing that follows it. A declared length is refused at once if over the limit,
-  // and reserved whole before reading, so that bodies arriving together do not all fail
+}
+
+std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                                    server::BodyBudget::Lease& lease, size_t cost) {
+  const auto too_many = too_many_bodies;
+  // Each body byte counts `cost` times against the in-flight budget: the raw body and the
+  // parsing that follows it. A declared length is refused at once if over the limit, and
+  // reserved whole before reading, so that bodies arriving together do not all fail
   // halfway; cpp-httplib drains (and discards) what a refused client still sends.
   std::string body;
   bool reserved = false;
+  if (req.has_header("Content-Length") && req.has_header("Transfer-Encoding")) {
+    // RFC 9112 6.3: a smuggling attempt or a broken proxy; either way, not to be guessed at.
+    throw server::HttpError(400, "a request may not have both Content-Length and Transfer-Encoding");
+  }
   if (req.has_header("Content-Length")) {
     const std::string declared = req.get_header_value("Content-Length");
     uint64_t n = 0;
     const auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), n);
-    if (ec != std::errc() || end != declared.data() + declared.size() || n > options.max_body_bytes) {
+    if (end != declared.data() + declared.size() || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+      throw server::HttpError(400, "Content-Length '" + declared.substr(0, 24) + "' is not a number");
+    }
+    if (ec == std::errc::result_out_of_range || n > options.max_body_bytes) {
       throw server::HttpError(413, "request body too large: Content-Length " + declared.substr(0, 24) +
                                        " is over the limit of " + std::to_string(options.max_body_bytes) + " bytes");
     }
-    if (!lease.grow(n * server::BodyBudget::kBodyCost)) throw too_many();
+    if (!lease.grow(n * cost)) throw too_many();
     body.reserve(n);
     reserved = true;
   }
   bool over_budget = false;
   const bool ok = reader([&](const char* data, size_t n) {
-    if (!reserved && !lease.grow(n * server::BodyBudget::kBodyCost)) {
+    if (!reserved && !lease.grow(n * cost)) {
       over_budget = true;
       return false;
     }
@@ -258,12 +282,20 @@ void log_request(const httplib::Request& req, const httplib::Response& res) {
 void Server::Impl::install_hooks() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     auto& ctx = current_request();
-    ctx = server::RequestContext{request_id_from(req), "", Clock::now(), 0, 0, "", false};
+    ctx = server::RequestContext{request_id_from(req), "", Clock::now(), 0, 0, "", false, false};
     res.set_header("X-Request-Id", ctx.request_id);
-    // A request with a body stops its read clock once read_body() has it all.
-    if (req.method == "GET" || req.method == "HEAD") deadlines.request_read();
-    if (req.path == "/v2/health/live") return httplib::Server::HandlerResponse::Unhandled;
     const ApiStyle style = server::style_for_path(req.path);
+    // A request with a body stops its read clock once read_body() has it all. GET and HEAD
+    // take none: cpp-httplib would read one outside the body budget and the clock.
+    if (req.method == "GET" || req.method == "HEAD") {
+      if (req.has_header("Transfer-Encoding") || req.get_header_value_u64("Content-Length") > 0) {
+        res.set_header("Connection", "close");
+        server::send_error(res, style, 400, req.method + " requests take no body");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      deadlines.request_read();
+    }
+    if (req.path == "/v2/health/live") return httplib::Server::HandlerResponse::Unhandled;
     if (!options.api_key.empty() && !server::authorized(req, options.api_key)) {
       res.set_header("WWW-Authenticate", "Bearer");
       server::send_error(res, style, 401, "missing or wrong API key (send 'Authorization: Bearer <key>')",
@@ -296,7 +328,8 @@ void Server::Impl::install_hooks() {
     server::send_error(res, server::style_for_path(req.path), 500, message);
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    deadlines.response_done();
+    // Called before the response is written; a streamed one starts the clock when it ends.
+    if (!current_request().streams) deadlines.response_done();
     metrics.count_http(res.status);
     if (options.log_requests) log_request(req, res);
   });

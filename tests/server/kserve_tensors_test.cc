@@ -75,6 +75,33 @@ TEST(KServeTensorsTest, RefusesMalformedRequests) {
   EXPECT_EQ(code_of(s + std::string("\x09\0\0\0a", 5), s.size()), ErrorCode::kInvalidInput);
 }
 
+// Found in review: each input's declared shape was checked against the body alone, so 4096
+// inputs of [500000] FP64 in a 1 MiB body preallocated 16 GiB. The inputs now share one
+// allowance, and every typed allocation is announced to the reserve hook first.
+TEST(KServeTensorsTest, InputsShareOneAllowanceAndAllocationsAreReserved) {
+  json inputs = json::array();
+  for (int i = 0; i < 200; ++i) {
+    inputs.push_back({{"name", "x" + std::to_string(i)}, {"shape", {1000}}, {"datatype", "FP64"}, {"data", json::array()}});
+  }
+  const std::string many = json{{"inputs", inputs}}.dump();
+  ASSERT_LT(many.size(), 14000u);  // room for about 7,000 values in all, not 200 x 1,000
+  size_t reserved = 0;
+  try {
+    parse_infer_request(many, std::nullopt, [&](size_t bytes) { reserved += bytes; });
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("the request can hold at most"), std::string::npos) << e.what();
+  }
+  EXPECT_LE(reserved, many.size() / 2 * 8);  // what was allocated before the refusal
+  // A valid request reserves exactly its typed data; a refusing hook stops the parse.
+  const std::string one = R"({"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[0,1,1,0]}]})";
+  reserved = 0;
+  EXPECT_EQ(parse_infer_request(one, std::nullopt, [&](size_t bytes) { reserved += bytes; }).inputs.size(), 1u);
+  EXPECT_EQ(reserved, 4u * 8u);
+  EXPECT_THROW(parse_infer_request(one, std::nullopt, [](size_t) { throw Error::overloaded("budget spent"); }), Error);
+}
+
 TEST(KServeTensorsTest, HalfFloatsRoundTripThroughJson) {
   const auto r = parse_infer_request(R"({"inputs":[{"name":"h","shape":[4],"datatype":"FP16","data":[1.0,-2.5,0.0,65504]},
                                                    {"name":"b","shape":[1],"datatype":"BF16","data":[3.0]}]})",

@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -107,6 +110,25 @@ TEST_F(ModelRepositoryTest, RescanResolvesOnlyWhatChanged) {
   repo.rescan();
   EXPECT_NE(repo.find("c")->resolved, first);
   EXPECT_EQ(repo.find("c")->resolved->package.manifest.serving.max_queue, 5u);
+}
+
+// Requests that find a change together share one new resolution, and it is newer (a larger
+// generation) than the old one: the host replaces an engine only for a newer view.
+TEST_F(ModelRepositoryTest, AChangeFoundByManyLookupsIsResolvedOnce) {
+  touch(root_ / "m.onnx", "one");
+  ModelRepository repo = repository();
+  const auto before = *repo.find("m");
+  touch(root_ / "m.onnx", "two, longer");
+  std::vector<std::optional<RepositoryModel>> found(8);
+  std::vector<std::thread> threads;
+  for (auto& f : found) threads.emplace_back([&repo, &f] { f = repo.find("m"); });
+  for (auto& t : threads) t.join();
+  for (const auto& f : found) {
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->resolved, found[0]->resolved);
+    EXPECT_EQ(f->generation, found[0]->generation);
+    EXPECT_GT(f->generation, before.generation);
+  }
 }
 
 TEST_F(ModelRepositoryTest, SkipsEntriesThatLeaveTheRoot) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -27,6 +30,29 @@ using namespace std::chrono_literals;
 std::string test_data(const std::string& name) {
   const char* dir = std::getenv("KAPSL_TEST_DATA");
   return std::string(dir != nullptr ? dir : "/tmp/kapsl-test-data") + "/" + name;
+}
+
+// Sends `request` on a new loopback connection and returns everything the server sends
+// until it closes, reading `chunk` bytes at a time with `pause` between reads (a slow
+// reader when pause > 0).
+std::string raw_exchange(int port, const std::string& request, size_t chunk = 65536,
+                         std::chrono::milliseconds pause = 0ms) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    std::vector<char> buf(chunk);
+    for (ssize_t n; (n = ::recv(fd, buf.data(), buf.size(), 0)) > 0;) {
+      got.append(buf.data(), static_cast<size_t>(n));
+      std::this_thread::sleep_for(pause);
+    }
+  }
+  ::close(fd);
+  return got;
 }
 
 class ServerProtocolTest : public ::testing::Test {
@@ -112,6 +138,11 @@ TEST_F(ServerProtocolTest, UnknownAndUnsupportedFieldsAreRefused) {
   EXPECT_EQ(post("/v2/models/double/infer", R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1],"dat":2}]})")
                 ->status,
             400);
+  // Found by fuzzing: a content part whose "type" is not a string threw the JSON library's
+  // type_error (a 500).
+  const auto part = post("/v1/chat/completions", R"({"model":"tiny","messages":[{"role":"user","content":)"
+                                                 R"([{"type":{"type":"text"},"text":"Hi"}]}]})");
+  EXPECT_EQ(part->status, 400) << part->body;
   for (const char* body : {R"({"model":"tiny","prompt":"x","max_tokens":1,"temprature":0.5})",
                            R"({"model":"tiny","prompt":[4294967297],"max_tokens":1})",
                            R"({"model":"tiny","prompt":"x","response_format":{"type":"json_object"}})"}) {
@@ -205,6 +236,68 @@ TEST_F(ServerProtocolTest, EveryClientErrorIsCounted) {
   EXPECT_EQ(post("/v2/models/double/infer", "{not json")->status, 400);
   EXPECT_EQ(post("/v2/models/double/infer", R"({"inputs":[]})")->status, 400);
   EXPECT_EQ(metric(series), before + 2);
+}
+
+// Found in review: cpp-httplib logs a response before writing it, so the read clock of the
+// next request started while a long stream or a large body was still being sent, and the
+// watchdog cut it at the read timeout.
+TEST_F(ServerProtocolTest, TheReadTimeoutNeverCutsAResponse) {
+  ServerOptions options;
+  options.read_timeout = 250ms;
+  start(options);
+  const auto stream = post("/v1/completions", R"({"model":"tiny","prompt":"Count:","max_tokens":2000,)"
+                                              R"("ignore_eos":true,"stream":true})");
+  ASSERT_TRUE(stream);
+  EXPECT_NE(stream->body.find(R"("finish_reason":"length")"), std::string::npos) << stream->body.size();
+  EXPECT_NE(stream->body.find("data: [DONE]"), std::string::npos);
+  // 8 MiB of binary output read by a slow reader over more than three read timeouts.
+  const size_t n = 1u << 20;
+  std::string data;
+  for (size_t i = 0; i < n; ++i) data += i ? ",0" : "0";
+  const std::string body = R"({"inputs":[{"name":"x","shape":[)" + std::to_string(n) +
+                           R"(],"datatype":"INT64","data":[)" + data + R"(]}],"parameters":{"binary_data_output":true}})";
+  const std::string request = "POST /v2/models/ids/infer HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                              "\r\n\r\n" + body;
+  const auto start_time = std::chrono::steady_clock::now();
+  const std::string answer = raw_exchange(server_->port(), request, 64 << 10, 10ms);
+  // The test's premise, true by construction (128 reads at most 64 KiB each, 10 ms apart).
+  EXPECT_GT(std::chrono::steady_clock::now() - start_time, 3 * options.read_timeout);
+  ASSERT_NE(answer.find("200 OK"), std::string::npos) << answer.substr(0, 200);
+  const size_t header_end = answer.find("\r\n\r\n");
+  ASSERT_NE(header_end, std::string::npos);
+  EXPECT_GT(answer.size() - header_end - 4, n * 8) << "read timeouts: " << metric("kapsl_http_read_timeouts_total");  // the JSON header plus every byte of the tensor
+}
+
+// Framing a stranger can abuse: bodies on GET, both lengths at once, a length that is not
+// a number. Each is refused, not guessed at.
+TEST_F(ServerProtocolTest, AmbiguousFramingIsRefused) {
+  start();
+  const auto status_of = [this](const std::string& head) {
+    const std::string answer = raw_exchange(server_->port(), head);
+    return answer.size() > 12 ? std::stoi(answer.substr(9, 3)) : 0;
+  };
+  // (Connection: close, so that each exchange ends with its answer.)
+  EXPECT_EQ(status_of("GET /v2/health/ready HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"), 400);
+  EXPECT_EQ(status_of("GET /v2/health/ready HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            200);
+  const std::string x = R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[5]}]})";
+  EXPECT_EQ(status_of("POST /v2/models/double/infer HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                      std::to_string(x.size()) + "\r\nTransfer-Encoding: chunked\r\n\r\n" + x),
+            400);
+  EXPECT_EQ(status_of("POST /v2/models/double/infer HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 1e3\r\n\r\n" + x),
+            400);
+}
+
+// Found in review: the JSON value limit counted scalars only, so a body of empty arrays
+// built millions of DOM nodes.
+TEST_F(ServerProtocolTest, JsonLimitsCountContainersToo) {
+  start();
+  std::string stops = "[";
+  for (int i = 0; i < (1 << 20) + 10; ++i) stops += i ? ",[]" : "[]";
+  const auto res = post("/v1/completions", R"({"model":"tiny","prompt":"x","stop":)" + stops + "]}");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("JSON values"), std::string::npos) << res->body.substr(0, 300);
 }
 
 }  // namespace

@@ -78,7 +78,7 @@ void bench_infer(const BenchArgs& a, const std::shared_ptr<Engine>& engine) {
   double wall = 0;
   const auto lat = timed_runs(*engine, req, a, &wall);
   std::string shapes;
-  for (const auto& in : req.inputs) shapes += (shapes.empty() ? "" : ", ") + in.name + " " + shape_to_string(in.tensor.shape());
+  for (const auto& in : req.inputs) shapes += (shapes.empty() ? "" : ", ") + terminal_safe(in.name) + " " + shape_to_string(in.tensor.shape());
   std::printf("inputs %s\n", shapes.c_str());
   std::printf("runs %zu, concurrency %d, threads per run %s, wall %.2f s\n", lat.size(), a.concurrency,
               threads_of(*engine).c_str(), wall);

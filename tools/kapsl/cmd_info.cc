@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "kapsl/text_generation.h"
+#include "tensor_io.h"
 
 namespace kapsl::cli {
 namespace {
@@ -58,7 +59,7 @@ void print_report(const LoadReport& r) {
 void print_info(Engine& engine, const LoadReport& report) {
   const ModelInfo& m = engine.model_info();
   std::printf("model         %s (%s)\n", m.path.c_str(), m.backend.c_str());
-  if (!m.name.empty()) std::printf("name          %s\n", m.name.c_str());
+  if (!m.name.empty()) std::printf("name          %s\n", terminal_safe(m.name).c_str());
   print_report(report);
   std::printf("size          %.2f MiB file, %.2f MiB resident\n", static_cast<double>(m.file_bytes) / (1 << 20),
               static_cast<double>(engine.resident_bytes()) / (1 << 20));
@@ -71,11 +72,13 @@ void print_info(Engine& engine, const LoadReport& report) {
   }
   for (const auto& [label, list] : {std::pair{"input ", &m.inputs}, std::pair{"output", &m.outputs}}) {
     for (const auto& t : *list) {
-      std::printf("%s        %-24s %-9s %s\n", label, t.name.c_str(),
+      std::printf("%s        %-24s %-9s %s\n", label, terminal_safe(t.name).c_str(),
                   t.dtype_known ? std::string(dtype_name(t.dtype)).c_str() : "unknown", dims_text(t).c_str());
     }
   }
-  for (const auto& [k, v] : m.metadata) std::printf("meta          %s = %s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : m.metadata) {
+    std::printf("meta          %s = %s\n", terminal_safe(k).c_str(), terminal_safe(v).c_str());
+  }
 }
 
 }  // namespace

@@ -49,7 +49,9 @@ void print_result(const RunArgs& a, const InferenceResult& result, double ms) {
     std::cout << j.dump() << "\n";
     return;
   }
-  for (const auto& o : result.outputs) std::printf("%s: %s\n", o.name.c_str(), summarize_tensor(o.tensor).c_str());
+  for (const auto& o : result.outputs) {
+    std::printf("%s: %s\n", terminal_safe(o.name).c_str(), summarize_tensor(o.tensor).c_str());
+  }
   std::fprintf(stderr, "ran in %.3f ms\n", ms);
 }
 

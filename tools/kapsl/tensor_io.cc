@@ -241,6 +241,23 @@ std::string format_value(const Tensor& t, size_t i) {
 
 }  // namespace
 
+std::string terminal_safe(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out += kHex[u >> 4];
+    out += kHex[u & 0xf];
+  }
+  return out;
+}
+
 std::string summarize_tensor(const Tensor& t, size_t max_values) {
   const auto n = static_cast<size_t>(t.element_count());
   std::ostringstream out;

@@ -45,6 +45,10 @@ Tensor synthesize_tensor(const TensorInfo& info, Fill fill, uint64_t seed, const
 // Element `i` of a numeric tensor as double (float16 and bfloat16 decoded).
 double element_as_double(const Tensor& t, size_t i);
 
+// `text` with control characters (C0, DEL) written as \xNN: names and metadata come from
+// the model file, and a hostile one must not drive the terminal with escape sequences.
+std::string terminal_safe(std::string_view text);
+
 // "float32 [1, 1000]  min -3.2 max 4.1 mean 0.01  [0.12, -1.5, ..., 0.3]" — every value if
 // there are at most `max_values`, else the first and last few.
 std::string summarize_tensor(const Tensor& t, size_t max_values = 16);
