@@ -264,6 +264,21 @@ TEST_F(CliTest, OutputFilesStayInsideTheOutputDirectoryWhateverTheNames) {
   EXPECT_FLOAT_EQ(npy_load((out / "output3.npy").string()).data<float>()[1], 1.0f);
 }
 
+// Names come from the model: printed, their control characters are escaped, so that a
+// hostile model cannot drive the terminal (found in review).
+TEST_F(CliTest, ModelChosenNamesCannotDriveTheTerminal) {
+  testing::GraphBuilder g("escapes");
+  g.input("x", ::onnx::TensorProto::FLOAT, {1}).output("\x1b[2Jred\n", ::onnx::TensorProto::FLOAT, {1});
+  g.node("Identity", {"x"}, {"\x1b[2Jred\n"});
+  testing::write_file(file("escapes.onnx"), g.serialize());
+  const CliRun run = kapsl("run " + file("escapes.onnx") + " --fill ones");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("\\x1b[2Jred\\x0a: float32 [1]"));
+  const CliRun info = kapsl("info " + file("escapes.onnx"));
+  EXPECT_EQ(info.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(run.out.find('\x1b'), std::string::npos);
+}
+
 // int64 values beyond 2^53 (where a double loses them) go in and come out exact.
 TEST_F(CliTest, Int64IsExactThroughJsonBothWays) {
   testing::write_file(file("ids.onnx"), testing::identity_model(::onnx::TensorProto::INT64, {-1}));
