@@ -2,7 +2,8 @@
 //
 // What it is. A Server serves every model of one repository folder — model files, folders
 // holding a metadata.json (manifest.h) and .aimod packages side by side — each named by its
-// folder, file stem or package stem. Every model is opened, configured and loaded through
+// folder, file stem or package stem; or one model's storage as KServe mounts it
+// (ServerOptions::single_model). Every model is opened, configured and loaded through
 // one BackendFactory (backend_factory.h) over the registered backends, on demand, through an
 // EnginePool (LRU, idle TTL, byte budget, pinning, single-flight loading). Three APIs share
 // one port:
@@ -52,6 +53,12 @@ class BackendRegistry;
 struct ServerOptions {
   // --- Behaviour
   std::string model_repository;      // root folder of the models; required
+  // Serve model_repository as one model's storage instead, as KServe mounts it at
+  // /mnt/models: a model file, a folder with a metadata.json, or a folder holding exactly
+  // one model (file, manifest folder or package; other files ignored), named
+  // single_model_name ("" = after its file or folder). Several models there is an error.
+  bool single_model = false;
+  std::string single_model_name;
   std::string host = "127.0.0.1";    // address to listen on; "0.0.0.0" = every interface
   int port = 8080;                   // TCP port; 0 = any free port (see Server::port())
   // Bearer token required on every route but /v2/health/live; "" = no authentication.
@@ -93,8 +100,8 @@ struct ServerOptions {
 class Server {
  public:
   // Validates the options and scans the repository; does not bind or load anything.
-  // Throws Error(kInvalidInput) naming a bad option, Error(kNotFound) if the repository
-  // folder does not exist.
+  // Throws Error(kInvalidInput) naming a bad option or a single model's storage that holds
+  // no model or several, Error(kNotFound) if the repository folder or storage does not exist.
   explicit Server(ServerOptions options);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -35,6 +35,15 @@ std::vector<std::string> split(std::string_view s, char sep) {
   }
 }
 
+std::string join(const std::vector<std::string>& pieces, std::string_view sep) {
+  std::string out;
+  for (const auto& piece : pieces) {
+    if (!out.empty()) out += sep;
+    out += piece;
+  }
+  return out;
+}
+
 std::vector<std::string> split_blank(std::string_view s) {
   std::vector<std::string> out;
   size_t i = 0;

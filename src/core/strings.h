@@ -16,6 +16,8 @@ std::string to_lower(std::string_view s);
 std::string lower_trimmed(std::string_view s);
 // Pieces between each `sep`, empty pieces kept ("a..b" -> "a", "", "b").
 std::vector<std::string> split(std::string_view s, char sep);
+// The pieces with `sep` between them ({"a", "b"}, ", " -> "a, b").
+std::string join(const std::vector<std::string>& pieces, std::string_view sep);
 // Blank-separated words, empty pieces dropped.
 std::vector<std::string> split_blank(std::string_view s);
 // The value of environment variable `name`, or "" if unset.

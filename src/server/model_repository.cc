@@ -62,8 +62,28 @@ ModelRepository::ModelRepository(const fs::path& root, std::shared_ptr<const Bac
   rescan();
 }
 
+ModelRepository::ModelRepository(const fs::path& storage, std::shared_ptr<const BackendFactory> factory,
+                                 LoadOptions settings, SingleModel single)
+    : factory_(std::move(factory)), settings_(std::move(settings)), single_(std::move(single)) {
+  std::error_code ec;
+  if (!fs::exists(storage, ec)) throw Error::not_found("model storage does not exist", storage.string());
+  const fs::path canonical = fs::canonical(storage);
+  if (fs::is_directory(canonical) && !fs::exists(canonical / "metadata.json")) {
+    root_ = canonical;  // a folder holding the model
+  } else {
+    // The storage is the model; named as given (KServe's mount may be a link), not as resolved.
+    root_ = canonical.parent_path();
+    single_entry_ = fs::absolute(storage).lexically_normal();
+    if (single_entry_.filename().empty()) single_entry_ = single_entry_.parent_path();
+  }
+  ModelMap found;
+  if (std::string problem = scan(found); !problem.empty()) throw Error::invalid_input(storage.string(), problem);
+  internal::MutexLock lock(&mu_);
+  models_ = std::move(found);
+}
+
 std::optional<RepositoryModel> ModelRepository::model_from_entry(
-    const fs::directory_entry& entry, const std::map<std::string, RepositoryModel, std::less<>>& previous) const {
+    const fs::directory_entry& entry, const ModelMap& previous) const {
   const fs::path canonical = fs::canonical(entry.path());
   if (!is_inside(canonical, root_)) throw Error::invalid_input("resolves outside the repository root", canonical.string());
   const std::string ext = internal::to_lower(entry.path().extension().string());
@@ -73,7 +93,9 @@ std::optional<RepositoryModel> ModelRepository::model_from_entry(
     return std::nullopt;
   }
   // The name comes from the entry as listed (a link keeps its own name).
-  const std::string name = fs::is_directory(canonical) ? entry.path().filename().string() : entry.path().stem().string();
+  const std::string name = single_ && !single_->name.empty() ? single_->name
+                           : fs::is_directory(canonical)      ? entry.path().filename().string()
+                                                              : entry.path().stem().string();
   if (!is_valid_model_name(name)) throw Error::invalid_input("'" + name + "' is not a valid model name");
   if (auto it = previous.find(name); it != previous.end() && it->second.source == canonical &&
                                      it->second.fingerprint ==
@@ -93,29 +115,57 @@ std::optional<RepositoryModel> ModelRepository::model_from_entry(
   return model;
 }
 
-void ModelRepository::rescan() {
+std::vector<fs::directory_entry> ModelRepository::list_entries() const {
   std::vector<fs::directory_entry> entries;
   std::error_code ec;
+  if (!single_entry_.empty()) {
+    entries.emplace_back(single_entry_, ec);
+    return entries;
+  }
   for (const auto& entry : fs::directory_iterator(root_, ec)) entries.push_back(entry);
   if (ec) spdlog::warn("model repository {}: {}", root_.string(), ec.message());
   // Path order: a folder "m" sorts before "m.aimod" and "m.onnx", so it wins every time.
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
-  std::map<std::string, RepositoryModel, std::less<>> previous;
+  return entries;
+}
+
+std::string ModelRepository::scan(ModelMap& found) const {
+  ModelMap previous;
   {
     internal::MutexLock lock(&mu_);
     previous = models_;
   }
-  std::map<std::string, RepositoryModel, std::less<>> found;
-  for (const auto& entry : entries) {
+  std::vector<std::string> models_seen;  // one model's storage must hold exactly one
+  std::string first_error;
+  for (const auto& entry : list_entries()) {
     try {
       auto model = model_from_entry(entry, previous);
-      if (model && !found.emplace(model->name, *model).second) {
+      if (!model) continue;
+      models_seen.push_back(entry.path().filename().string());
+      if (!found.emplace(model->name, *model).second && !single_) {
         spdlog::warn("model repository: skipping {}: model '{}' is already defined", entry.path().string(), model->name);
       }
     } catch (const std::exception& e) {
+      if (first_error.empty()) first_error = entry.path().string() + ": " + e.what();
       spdlog::warn("model repository: skipping {}: {}", entry.path().string(), e.what());
     }
   }
+  if (!single_) return "";
+  if (models_seen.size() > 1) {
+    found.clear();
+    return "holds " + std::to_string(models_seen.size()) + " models (" + internal::join(models_seen, ", ") +
+           "): that is a repository, not one model";
+  }
+  if (found.empty()) {
+    return first_error.empty() ? "holds no model: expected a model file, a folder with a metadata.json or a folder holding one"
+                               : first_error;
+  }
+  return "";
+}
+
+void ModelRepository::rescan() {
+  ModelMap found;
+  if (std::string problem = scan(found); !problem.empty()) spdlog::warn("model storage {}: {}", root_.string(), problem);
   internal::MutexLock lock(&mu_);
   models_ = std::move(found);
 }
@@ -134,7 +184,7 @@ std::optional<RepositoryModel> ModelRepository::find(std::string_view name) {
   try {
     std::error_code ec;
     if (fs::exists(known->entry, ec)) {
-      const std::map<std::string, RepositoryModel, std::less<>> none;
+      const ModelMap none;
       fresh = model_from_entry(fs::directory_entry(known->entry), none);
     }
   } catch (const std::exception& e) {

@@ -15,6 +15,13 @@
 // modification time of the entry, its manifest and its model file — changed, so packages are
 // not hashed again.
 //
+// One model's storage. KServe mounts a model at /mnt/models as a single file or a folder's
+// contents, under a name of the InferenceService's choosing. A repository made with
+// SingleModel serves that storage as one model: a model file, a folder holding a
+// metadata.json, or a folder holding exactly one model entry (a file, a manifest folder or a
+// package; other files are ignored). Its name is SingleModel::name, or the entry's as above.
+// A folder holding several models is refused: it is a repository, not one model.
+//
 // Lookups only search the list the last scan built: a requested name is never joined to a
 // path, so "../x", "/etc/passwd" or "a%2Fb" cannot reach any file.
 //
@@ -50,16 +57,27 @@ struct RepositoryModel {
 // Whether `name` may name a model (see the header comment).
 bool is_valid_model_name(std::string_view name);
 
+// Serve one model's storage rather than a repository (see the header comment).
+struct SingleModel {
+  std::string name;  // the model's name; "" = the entry's
+};
+
 class ModelRepository {
  public:
   // Throws Error(kNotFound) if `root` is not a folder. Scans it, resolving each model with
   // `factory` and `settings` (LoadOptions::defaults: the server's defaults).
   ModelRepository(const std::filesystem::path& root, std::shared_ptr<const BackendFactory> factory,
                   LoadOptions settings);
+  // One model's storage at `storage` (a file or a folder). Throws Error(kNotFound) if it does
+  // not exist, Error(kInvalidInput) if it holds no model or several, or an invalid name, or
+  // the model's own error (a bad manifest).
+  ModelRepository(const std::filesystem::path& storage, std::shared_ptr<const BackendFactory> factory,
+                  LoadOptions settings, SingleModel single);
   ModelRepository(const ModelRepository&) = delete;
   ModelRepository& operator=(const ModelRepository&) = delete;
 
-  // Re-reads the root folder, replacing the list. Never throws except bad_alloc.
+  // Re-reads the root folder, replacing the list; logs what it skipped. Never throws except
+  // bad_alloc.
   void rescan();
   // The model called `name`, or nullopt. Checks its files first (a few stat calls): a model
   // whose files changed is resolved again, one whose files are gone, or whose new manifest
@@ -71,17 +89,25 @@ class ModelRepository {
   const BackendFactory& factory() const noexcept { return *factory_; }
 
  private:
+  using ModelMap = std::map<std::string, RepositoryModel, std::less<>>;
+
   // The model an entry holds, reusing `previous` if its fingerprint is unchanged; nullopt
   // if the entry is not a model. Throws Error for a bad one.
   std::optional<RepositoryModel> model_from_entry(const std::filesystem::directory_entry& entry,
-                                                  const std::map<std::string, RepositoryModel, std::less<>>& previous) const;
+                                                  const ModelMap& previous) const;
+  // The entries a scan looks at, in path order.
+  std::vector<std::filesystem::directory_entry> list_entries() const;
+  // Scans the entries into `found`; returns what makes the scan unusable ("" if nothing).
+  std::string scan(ModelMap& found) const;
 
   std::filesystem::path root_;  // canonical
   const std::shared_ptr<const BackendFactory> factory_;
   const LoadOptions settings_;
+  const std::optional<SingleModel> single_;
+  std::filesystem::path single_entry_;  // with single_: the storage itself when it is the model
   mutable std::atomic<uint64_t> next_generation_{1};
   mutable internal::Mutex mu_;  // guards models_
-  std::map<std::string, RepositoryModel, std::less<>> models_ GUARDED_BY(mu_);
+  ModelMap models_ GUARDED_BY(mu_);
 };
 
 }  // namespace kapsl::server

@@ -21,7 +21,13 @@ using server::Outcome;
 namespace {
 
 ServerOptions validated(ServerOptions o) {
-  if (o.model_repository.empty()) throw Error::invalid_input("model_repository", "expected a folder, got \"\"");
+  if (o.model_repository.empty()) throw Error::invalid_input("model_repository", "expected a path, got \"\"");
+  if (!o.single_model_name.empty() && !o.single_model) {
+    throw Error::invalid_input("single_model_name", "names the model of single_model storage, which is not set");
+  }
+  if (o.single_model && !o.single_model_name.empty() && !server::is_valid_model_name(o.single_model_name)) {
+    throw Error::invalid_input("single_model_name", "'" + o.single_model_name + "' is not a valid model name");
+  }
   if (o.max_concurrency == 0) throw Error::invalid_input("max_concurrency", "expected >= 1, got 0");
   if (o.http_threads < 2) throw Error::invalid_input("http_threads", "expected >= 2, got " + std::to_string(o.http_threads));
   if (o.http_max_threads == 0) o.http_max_threads = 8 * o.http_threads;
@@ -67,12 +73,20 @@ std::shared_ptr<const BackendFactory> make_factory(const ServerOptions& o) {
                                                 cached_devices());
 }
 
+server::ModelRepository open_repository(const ServerOptions& o, std::shared_ptr<const BackendFactory> factory) {
+  if (o.single_model) {
+    return server::ModelRepository(o.model_repository, std::move(factory), model_settings(o),
+                                   server::SingleModel{o.single_model_name});
+  }
+  return server::ModelRepository(o.model_repository, std::move(factory), model_settings(o));
+}
+
 }  // namespace
 
 Server::Impl::Impl(ServerOptions opts)
     : options(validated(std::move(opts))),
       factory(make_factory(options)),
-      repository(options.model_repository, factory, model_settings(options)),
+      repository(open_repository(options, factory)),
       host(options.pool, factory),
       bodies(options.max_inflight_body_bytes),
       deadlines(options.read_timeout) {}

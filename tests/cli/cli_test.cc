@@ -76,6 +76,24 @@ TEST_F(CliTest, HelpAndUsageErrors) {
   EXPECT_EQ(kapsl("bench " + add_ + " --runs 0").code, 2);
 }
 
+// A repository or one model, never both; a name only for one model. The server's own
+// refusals (a storage with several models) are in tests/deploy/runtime_e2e.sh.
+TEST_F(CliTest, ServeTakesARepositoryOrOneModel) {
+  const CliRun neither = kapsl("serve --port 0");
+  EXPECT_EQ(neither.code, 2);
+  EXPECT_THAT(neither.err, HasSubstr("give --models DIR (a repository) or --model PATH (one model)"));
+  EXPECT_EQ(kapsl("serve --port 0 --models " + dir_.string() + " --model " + add_).code, 2);
+  const CliRun orphan_name = kapsl("serve --port 0 --models " + dir_.string() + " --model-name m");
+  EXPECT_EQ(orphan_name.code, 2);
+  EXPECT_THAT(orphan_name.err, HasSubstr("--model-name names the model of --model"));
+  const CliRun bad_name = kapsl("serve --port 0 --model " + add_ + " --model-name ../m");
+  EXPECT_EQ(bad_name.code, 1);
+  EXPECT_THAT(bad_name.err, HasSubstr("'../m' is not a valid model name"));
+  const CliRun missing = kapsl("serve --port 0 --model " + file("nope.onnx"));
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("model storage does not exist"));
+}
+
 TEST_F(CliTest, VersionNamesTheLinkedLibraries) {
   const CliRun r = kapsl("version");
   EXPECT_EQ(r.code, 0) << r.err;

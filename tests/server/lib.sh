@@ -72,8 +72,13 @@ trap cleanup EXIT
 start_server() {
   local repo=$1
   shift
+  start_kapsl --models "$repo" --port 0 --threads 1 "$@"
+}
+
+# start_kapsl [kapsl serve flags...]: as start_server, every flag given (--port 0 among them).
+start_kapsl() {
   LOG=$TMP/server.log
-  "$KAPSL" serve --models "$repo" --port 0 --threads 1 "$@" > "$LOG" 2>&1 &
+  "$KAPSL" serve "$@" > "$LOG" 2>&1 &
   SERVER_PID=$!
   PORT=
   for _ in $(seq 1 600); do

@@ -41,10 +41,23 @@ class ModelRepositoryTest : public ::testing::Test {
   // Resolving reads manifests and picks backends; nothing is loaded, so the model files
   // need not be real models.
   ModelRepository repository(const std::string& defaults = "") const {
-    auto factory = std::make_shared<const BackendFactory>(FactoryOptions{}, builtin_backends(), DeviceInfo{});
     LoadOptions settings;
     settings.defaults = defaults;
-    return ModelRepository(root_, factory, settings);
+    return ModelRepository(root_, factory(), settings);
+  }
+  static std::shared_ptr<const BackendFactory> factory() {
+    return std::make_shared<const BackendFactory>(FactoryOptions{}, builtin_backends(), DeviceInfo{});
+  }
+  // The names a single model's storage at `storage` serves, or the error it gives.
+  static std::string single(const fs::path& storage, const std::string& name = "") {
+    try {
+      ModelRepository repo(storage, factory(), LoadOptions{}, SingleModel{name});
+      std::string names;
+      for (const auto& m : repo.list()) names += (names.empty() ? "" : " ") + m.name;
+      return names;
+    } catch (const Error& e) {
+      return std::string(e.code() == ErrorCode::kNotFound ? "not found: " : "error: ") + e.what();
+    }
   }
 
   fs::path base_, root_;
@@ -167,12 +180,75 @@ TEST_F(ModelRepositoryTest, RescanSeesNewModels) {
 
 TEST_F(ModelRepositoryTest, MissingRootIsNotFound) {
   try {
-    auto factory = std::make_shared<const BackendFactory>(FactoryOptions{}, builtin_backends(), DeviceInfo{});
-    ModelRepository repo(base_ / "nope", factory, LoadOptions{});
+    ModelRepository repo(base_ / "nope", factory(), LoadOptions{});
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);
   }
+}
+
+// KServe's storage initializer puts a model at /mnt/models as the file itself or as a
+// folder's contents, and passes the InferenceService's name; each layout serves one model.
+TEST_F(ModelRepositoryTest, OneModelsStorageInEveryLayoutKServeMounts) {
+  touch(root_ / "model.onnx");
+  EXPECT_EQ(single(root_ / "model.onnx"), "model");
+  EXPECT_EQ(single(root_ / "model.onnx", "resnet"), "resnet");
+  // A folder holding one model file, beside files that are not models.
+  touch(root_ / "README.md");
+  EXPECT_EQ(single(root_, "resnet"), "resnet");
+  EXPECT_EQ(single(root_.string() + "/"), "model");
+  // A manifest folder at the mount is the model, whatever its files are called.
+  fs::create_directories(base_ / "mnt");
+  touch(base_ / "mnt" / "weights.onnx");
+  touch(base_ / "mnt" / "metadata.json", manifest("weights.onnx"));
+  EXPECT_EQ(single(base_ / "mnt", "bert"), "bert");
+  EXPECT_EQ(single(base_ / "mnt"), "mnt");
+  // A folder holding one manifest folder, or one package.
+  fs::create_directories(base_ / "one-folder");
+  fs::copy(base_ / "mnt", base_ / "one-folder" / "inner", fs::copy_options::recursive);
+  EXPECT_EQ(single(base_ / "one-folder", "bert"), "bert");
+  fs::create_directories(base_ / "one-package");
+  testing::write_archive(base_ / "one-package" / "p.aimod",
+                         {testing::file("metadata.json", manifest("m.onnx")), testing::file("m.onnx", "x")});
+  EXPECT_EQ(single(base_ / "one-package", "p1"), "p1");
+  // KServe's modelcar mounts a link; the model keeps the name it was given.
+  fs::create_symlink(root_ / "model.onnx", base_ / "link.onnx");
+  EXPECT_EQ(single(base_ / "link.onnx"), "link");
+}
+
+TEST_F(ModelRepositoryTest, OneModelsStorageRefusesNoneSeveralAndBadNames) {
+  EXPECT_EQ(single(base_ / "nope"), "not found: model storage does not exist: " + (base_ / "nope").string());
+  EXPECT_NE(single(root_).find("holds no model"), std::string::npos) << single(root_);
+  touch(root_ / "notes.txt");
+  EXPECT_NE(single(root_ / "notes.txt").find("holds no model"), std::string::npos);
+  touch(root_ / "a.onnx");
+  touch(root_ / "b.gguf");
+  const std::string several = single(root_, "m");
+  EXPECT_NE(several.find("holds 2 models (a.onnx, b.gguf)"), std::string::npos) << several;
+  fs::remove(root_ / "b.gguf");
+  EXPECT_EQ(single(root_, "m"), "m");
+  // A wrong manifest is the model's own error, named.
+  fs::create_directories(base_ / "typo");
+  touch(base_ / "typo" / "model.onnx");
+  touch(base_ / "typo" / "metadata.json", manifest("model.onnx", R"(,"serving":{"max_concurency":2})"));
+  EXPECT_NE(single(base_ / "typo").find("max_concurency"), std::string::npos) << single(base_ / "typo");
+  EXPECT_NE(single(root_ / "a.onnx", "../x").find("not a valid model name"), std::string::npos);
+}
+
+// A later scan follows the storage: a second model there is refused, not half-served.
+TEST_F(ModelRepositoryTest, OneModelsStorageRescannedKeepsItsRule) {
+  touch(root_ / "a.onnx");
+  ModelRepository repo(root_, factory(), LoadOptions{}, SingleModel{"m"});
+  EXPECT_TRUE(repo.find("m").has_value());
+  EXPECT_FALSE(repo.find("a").has_value());
+  touch(root_ / "b.onnx");
+  repo.rescan();
+  EXPECT_TRUE(repo.list().empty());
+  fs::remove(root_ / "a.onnx");
+  repo.rescan();
+  ASSERT_EQ(repo.list().size(), 1u);
+  EXPECT_EQ(repo.list()[0].name, "m");
+  EXPECT_EQ(repo.list()[0].source, fs::canonical(root_ / "b.onnx"));
 }
 
 }  // namespace

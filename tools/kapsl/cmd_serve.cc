@@ -28,6 +28,8 @@ using json = nlohmann::json;
 
 struct ServeFlags {
   std::string models;
+  std::string model;       // one model's storage (KServe's /mnt/models), instead of --models
+  std::string model_name;  // its name
   std::string config;
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -79,6 +81,8 @@ void apply_config(const json& server, const CLI::App& cmd, ServeFlags& f) {
     if (server.contains(key) && cmd.count(flag) == 0) server.at(key).get_to(field);
   };
   take("models", "--models", f.models);
+  take("model", "--model", f.model);
+  take("model_name", "--model-name", f.model_name);
   take("host", "--host", f.host);
   take("port", "--port", f.port);
   take("pin", "--pin", f.pin);
@@ -130,9 +134,15 @@ std::string model_defaults(const json& config, const ServeFlags& f) {
 ServerOptions server_options(const CLI::App& cmd, ServeFlags f, const CliContext& context) {
   json config = f.config.empty() ? json::object() : read_config(f.config);
   apply_config(config.value("server", json::object()), cmd, f);
-  if (f.models.empty()) throw UsageError("--models DIR is required (or \"server\": {\"models\": ...} in --config)");
+  if (f.models.empty() == f.model.empty()) {
+    throw UsageError("give --models DIR (a repository) or --model PATH (one model), not both "
+                     "(or \"server\": {\"models\": ...} in --config)");
+  }
+  if (!f.model_name.empty() && f.model.empty()) throw UsageError("--model-name names the model of --model");
   ServerOptions o;
-  o.model_repository = f.models;
+  o.model_repository = f.model.empty() ? f.models : f.model;
+  o.single_model = !f.model.empty();
+  o.single_model_name = f.model_name;
   o.host = f.host;
   o.port = f.port;
   if (const char* env = std::getenv("KAPSL_API_KEY"); env != nullptr && *env != '\0') o.api_key = env;
@@ -190,9 +200,13 @@ void serve(const ServerOptions& options) {
 
 void register_serve(CLI::App& app, const CliContext& context) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* cmd = app.add_subcommand("serve", "serve a model repository over HTTP (KServe v2, OpenAI, Prometheus)");
+  CLI::App* cmd = app.add_subcommand("serve", "serve a model repository, or one model, over HTTP (KServe v2, OpenAI, Prometheus)");
   ServeFlags& f = *flags;
   cmd->add_option("--models", f.models, "model repository: model files, folders with metadata.json, .aimod packages");
+  cmd->add_option("--model", f.model,
+                  "serve one model instead: a model file, a folder with metadata.json, or a folder holding one model "
+                  "(KServe's /mnt/models)");
+  cmd->add_option("--model-name", f.model_name, "the name --model is served under (default: its file or folder name)");
   cmd->add_option("--config", f.config,
                   "JSON config: {\"server\": {...}, \"pool\": {...}, \"model_defaults\": {...}}; flags win");
   cmd->add_option("--host", f.host, "address to listen on")->capture_default_str();
