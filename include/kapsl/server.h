@@ -56,7 +56,7 @@ struct ServerOptions {
   // Serve model_repository as one model's storage instead, as KServe mounts it at
   // /mnt/models: a model file, a folder with a metadata.json, or a folder holding exactly
   // one model (file, manifest folder or package; other files ignored), named
-  // single_model_name ("" = after its file or folder). Several models there is an error.
+  // single_model_name ("" = after its file or folder). A storage holding several is an error.
   bool single_model = false;
   std::string single_model_name;
   std::string host = "127.0.0.1";    // address to listen on; "0.0.0.0" = every interface
