@@ -18,7 +18,7 @@ host's /metrics over its veth link.
 
 Prints the counts. Needs root (ip netns) and nginx; exits 77 (skipped) with the reason when
 either is missing. Environment: KAPSL (the kapsl binary), KAPSL_TEST_DATA (generated GGUF
-models). Python's standard library only.
+models), KAPSL_SANITIZE (set in a sanitizer build). Python's standard library only.
 """
 import http.client
 import json
@@ -39,6 +39,9 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SHUTDOWN_TIMEOUT = 3
 TAG = "k%d" % (os.getpid() % 100000)            # interface and namespace names (<= 15 chars)
 SUBNET = "10.%d" % (200 + os.getpid() % 50)     # 10.2xx.<host>.0/24, one per host
+# Under a sanitizer, a process's exit is the sanitizer's too (LeakSanitizer's scan): the
+# drain's exit time is printed, not asserted.
+SANITIZED = bool(os.environ.get("KAPSL_SANITIZE"))
 failures = []
 
 XS = list(range(60))
@@ -310,7 +313,10 @@ def phase_drain(port, hosts, tmp):
           "%d requests through nginx, %d failed, %d passed to host 2 by nginx" %
           (exit_s, SHUTDOWN_TIMEOUT, sorted(str(s) for s in readiness), ok + failed, failed, retried))
     check(503 in readiness and 200 not in readiness, "readiness is 503 from the moment shutdown starts")
-    check(exit_s <= SHUTDOWN_TIMEOUT + 1.5, "the draining host exits within its shutdown timeout")
+    if SANITIZED:
+        print("info  the draining host's exit time is not asserted in a sanitizer build")
+    else:
+        check(exit_s <= SHUTDOWN_TIMEOUT + 1, "the draining host exits within its shutdown timeout plus one second")
     check(failed == 0, "no request failed while a host drained" + ("" if failed == 0 else ": " + load.errors[0]))
 
 
