@@ -24,7 +24,8 @@ else
     for lib in $(readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
       checked=$((checked + 1))
       [ -e "$STAGE/lib/$lib" ] && continue
-      path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+      # awk reads everything: an early exit would stop ldconfig with SIGPIPE (pipefail).
+      path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !seen {print $NF; seen = 1}')
       [ -n "$path" ] || fail "$(basename "$bin") needs $lib, which neither the tree nor the system has"
       pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) || fail "no package owns $path"
       pkg=${pkg%%:*}
