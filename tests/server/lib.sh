@@ -3,6 +3,8 @@
 # the server's start-up line) and drives it with real clients, as Triton's qa/L0_* do.
 # Environment: KAPSL (the kapsl binary), KAPSL_TEST_DATA (the generated GGUF models).
 set -euo pipefail
+# A command that fails outside a check still says where, instead of ending the test silently.
+trap 'echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: a command exited with status $?" >&2' ERR
 : "${KAPSL:?set KAPSL to the kapsl binary}"
 : "${KAPSL_TEST_DATA:?set KAPSL_TEST_DATA to the generated test models}"
 ONNX_ADD=/usr/share/libonnx-testdata/data/node/test_add/model.onnx
