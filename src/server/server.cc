@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <csignal>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -24,9 +25,6 @@ ServerOptions validated(ServerOptions o) {
   if (o.model_repository.empty()) throw Error::invalid_input("model_repository", "expected a path, got \"\"");
   if (!o.single_model_name.empty() && !o.single_model) {
     throw Error::invalid_input("single_model_name", "names the model of single_model storage, which is not set");
-  }
-  if (o.single_model && !o.single_model_name.empty() && !server::is_valid_model_name(o.single_model_name)) {
-    throw Error::invalid_input("single_model_name", "'" + o.single_model_name + "' is not a valid model name");
   }
   if (o.max_concurrency == 0) throw Error::invalid_input("max_concurrency", "expected >= 1, got 0");
   if (o.http_threads < 2) throw Error::invalid_input("http_threads", "expected >= 2, got " + std::to_string(o.http_threads));
@@ -130,6 +128,27 @@ Error too_many_bodies() {
                            "retry later, or send smaller bodies");
 }
 
+// The body length the request declares, nullopt if it declares none (chunked). Throws
+// HttpError 400 for a framing that is not to be guessed at, 413 for a length over `limit`.
+std::optional<uint64_t> declared_length(const httplib::Request& req, size_t limit) {
+  if (!req.has_header("Content-Length")) return std::nullopt;
+  if (req.has_header("Transfer-Encoding")) {
+    // RFC 9112 6.3: a smuggling attempt or a broken proxy; either way, not to be guessed at.
+    throw server::HttpError(400, "a request may not have both Content-Length and Transfer-Encoding");
+  }
+  const std::string declared = req.get_header_value("Content-Length");
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), n);
+  if (end != declared.data() + declared.size() || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    throw server::HttpError(400, "Content-Length '" + declared.substr(0, 24) + "' is not a number");
+  }
+  if (ec == std::errc::result_out_of_range || n > limit) {
+    throw server::HttpError(413, "request body too large: Content-Length " + declared.substr(0, 24) +
+                                     " is over the limit of " + std::to_string(limit) + " bytes");
+  }
+  return n;
+}
+
 }  // namespace
 
 server::ReserveBytes Server::Impl::reserve_in(server::BodyBudget::Lease& lease) const {
@@ -145,35 +164,19 @@ server::ReserveBytes Server::Impl::reserve_in(server::BodyBudget::Lease& lease) 
 
 std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
                                     server::BodyBudget::Lease& lease, size_t cost) {
-  const auto too_many = too_many_bodies;
   // Each body byte counts `cost` times against the in-flight budget: the raw body and the
   // parsing that follows it. A declared length is refused at once if over the limit, and
   // reserved whole before reading, so that bodies arriving together do not all fail
   // halfway; cpp-httplib drains (and discards) what a refused client still sends.
   std::string body;
-  bool reserved = false;
-  if (req.has_header("Content-Length") && req.has_header("Transfer-Encoding")) {
-    // RFC 9112 6.3: a smuggling attempt or a broken proxy; either way, not to be guessed at.
-    throw server::HttpError(400, "a request may not have both Content-Length and Transfer-Encoding");
-  }
-  if (req.has_header("Content-Length")) {
-    const std::string declared = req.get_header_value("Content-Length");
-    uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), n);
-    if (end != declared.data() + declared.size() || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
-      throw server::HttpError(400, "Content-Length '" + declared.substr(0, 24) + "' is not a number");
-    }
-    if (ec == std::errc::result_out_of_range || n > options.max_body_bytes) {
-      throw server::HttpError(413, "request body too large: Content-Length " + declared.substr(0, 24) +
-                                       " is over the limit of " + std::to_string(options.max_body_bytes) + " bytes");
-    }
-    if (!lease.grow(n * cost)) throw too_many();
-    body.reserve(n);
-    reserved = true;
+  const std::optional<uint64_t> declared = declared_length(req, options.max_body_bytes);
+  if (declared) {
+    if (!lease.grow(*declared * cost)) throw too_many_bodies();
+    body.reserve(*declared);
   }
   bool over_budget = false;
   const bool ok = reader([&](const char* data, size_t n) {
-    if (!reserved && !lease.grow(n * cost)) {
+    if (!declared && !lease.grow(n * cost)) {
       over_budget = true;
       return false;
     }
@@ -181,7 +184,7 @@ std::string Server::Impl::read_body(const httplib::Request& req, const httplib::
     return true;
   });
   deadlines.request_read();
-  if (over_budget) throw too_many();
+  if (over_budget) throw too_many_bodies();
   // A failed read is a client that went away, timed out or sent too much (cpp-httplib
   // answers 413 itself): no one reads this answer.
   if (!ok) throw Error::invalid_input("the request body could not be read");

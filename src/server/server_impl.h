@@ -68,10 +68,10 @@ struct Server::Impl {
   ModelCall begin_call(server::RepositoryModel model, server::EngineRole role, const httplib::Request& req);
   // The whole body, through the route's content reader: at most max_body_bytes (cpp-httplib
   // answers 413 beyond), each byte counted `cost` times against the in-flight body budget by
-  // `lease` (a declared length is reserved whole first); stops the request's read clock. Throws HttpError 413
-  // for a declared length over the limit, 400 for one that is not a number or comes with a
-  // Transfer-Encoding; Error(kOverloaded) when the budget is spent; Error(kInvalidInput)
-  // when the body could not be read.
+  // `lease` (a declared length is reserved whole first); stops the request's read clock.
+  // Throws HttpError 413 for a declared length over the limit, 400 for one that is not a
+  // number or comes with a Transfer-Encoding; Error(kOverloaded) when the budget is spent;
+  // Error(kInvalidInput) when the body could not be read.
   std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader,
                         server::BodyBudget::Lease& lease, size_t cost);
   // A reserve hook for parse_infer_request charging `lease`: throws Error(kOverloaded) when
