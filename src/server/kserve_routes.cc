@@ -130,8 +130,9 @@ void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res, 
   auto lease = s.bodies.lease();
   // Read and parse before taking a turn, so malformed requests never occupy the model; the
   // body budget bounds what waiting requests hold.
-  std::string body = s.read_body(req, reader, lease, server::BodyBudget::kTensorBodyCost);
-  server::KServeRequest parsed = server::parse_infer_request(body, header_length(req), s.reserve_in(lease));
+  std::string body = s.read_body(req, reader, lease);
+  server::KServeRequest parsed =
+      server::parse_infer_request(body, header_length(req), s.reserve_in(lease, body.size()));
   std::string().swap(body);
   Impl::ModelCall call = s.begin_call(model, EngineRole::kMain, req);
   InferenceRequest request;
@@ -179,7 +180,7 @@ namespace {
 // parameters, which kapsl takes none of but "unload_dependents").
 json repository_body(Server::Impl& s, const httplib::Request& req, const httplib::ContentReader& reader) {
   auto lease = s.bodies.lease();
-  const std::string body = s.read_body(req, reader, lease, server::BodyBudget::kJsonBodyCost);
+  const std::string body = s.read_body(req, reader, lease);
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
   const json doc = internal::parse_json_document(body, "the request body", 16);
   if (!doc.is_object()) throw Error::invalid_input("the request body must be a JSON object");

@@ -280,7 +280,7 @@ namespace {
 // for as long as it keeps the document.
 json read_object(Server::Impl& s, const httplib::Request& req, const httplib::ContentReader& reader,
                  server::BodyBudget::Lease& lease) {
-  return server::parse_object(s.read_body(req, reader, lease, server::BodyBudget::kJsonBodyCost));
+  return server::parse_object(s.read_body(req, reader, lease));
 }
 
 void generate_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res,

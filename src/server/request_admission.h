@@ -93,12 +93,13 @@ class Admission {
 // bytes back when destroyed.
 class BodyBudget {
  public:
-  // What a body byte costs while read: a JSON document body (OpenAI) the byte and up to two
-  // more for its DOM (whose size the value limit also bounds); a KServe body the byte and
-  // one more for names and strings, its tensors being charged exactly as they are
-  // allocated (parse_infer_request's reserve hook).
-  static constexpr size_t kJsonBodyCost = 3;
-  static constexpr size_t kTensorBodyCost = 2;
+  // What a body byte costs while read, reserved before the body is parsed: the byte itself,
+  // one more for what parsing builds (a JSON DOM, whose size the value limit also bounds;
+  // KServe names and strings) and one more for a KServe request's typed tensors, which are
+  // charged beyond that allowance only (parse_infer_request's reserve hook; see reserve_in).
+  // Reserving the tensors' usual share up front keeps requests admitted together from each
+  // holding a body and all failing for want of tensor memory.
+  static constexpr size_t kBodyCost = 3;
 
   class Lease {
    public:

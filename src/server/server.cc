@@ -1,5 +1,6 @@
 #include "kapsl/server.h"
 
+#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <optional>
@@ -37,7 +38,7 @@ ServerOptions validated(ServerOptions o) {
   if (o.read_timeout.count() <= 0) throw Error::invalid_input("read_timeout", "expected a positive duration");
   if (o.max_body_bytes == 0) throw Error::invalid_input("max_body_bytes", "expected >= 1");
   // Each body counts three times its size: a budget below that refuses every large body.
-  if (o.max_inflight_body_bytes / server::BodyBudget::kJsonBodyCost < o.max_body_bytes) {
+  if (o.max_inflight_body_bytes / server::BodyBudget::kBodyCost < o.max_body_bytes) {
     throw Error::invalid_input("max_inflight_body_bytes", "expected >= 3 x max_body_bytes (" +
                                                               std::to_string(3 * o.max_body_bytes) + ")");
   }
@@ -151,9 +152,12 @@ std::optional<uint64_t> declared_length(const httplib::Request& req, size_t limi
 
 }  // namespace
 
-server::ReserveBytes Server::Impl::reserve_in(server::BodyBudget::Lease& lease) const {
-  return [&lease, limit = options.max_inflight_body_bytes](size_t bytes) {
-    if (lease.grow(bytes)) return;
+server::ReserveBytes Server::Impl::reserve_in(server::BodyBudget::Lease& lease, size_t allowance) const {
+  return [&lease, allowance, limit = options.max_inflight_body_bytes](size_t bytes) mutable {
+    const size_t covered = std::min(bytes, allowance);
+    allowance -= covered;
+    bytes -= covered;
+    if (bytes == 0 || lease.grow(bytes)) return;
     if (!lease.could_grow(bytes)) {
       throw server::HttpError(413, "the request's tensors need more memory than --max-inflight-body-mib (" +
                                        std::to_string(limit >> 20) + " MiB) allows");
@@ -163,7 +167,8 @@ server::ReserveBytes Server::Impl::reserve_in(server::BodyBudget::Lease& lease) 
 }
 
 std::string Server::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                                    server::BodyBudget::Lease& lease, size_t cost) {
+                                    server::BodyBudget::Lease& lease) {
+  constexpr size_t cost = server::BodyBudget::kBodyCost;
   // Each body byte counts `cost` times against the in-flight budget: the raw body and the
   // parsing that follows it. A declared length is refused at once if over the limit, and
   // reserved whole before reading, so that bodies arriving together do not all fail

@@ -67,16 +67,17 @@ struct Server::Impl {
   // or failure). REQUIRES: `req` outlives the call.
   ModelCall begin_call(server::RepositoryModel model, server::EngineRole role, const httplib::Request& req);
   // The whole body, through the route's content reader: at most max_body_bytes (cpp-httplib
-  // answers 413 beyond), each byte counted `cost` times against the in-flight body budget by
+  // answers 413 beyond), each byte counted kBodyCost times against the in-flight body budget by
   // `lease` (a declared length is reserved whole first); stops the request's read clock.
   // Throws HttpError 413 for a declared length over the limit, 400 for one that is not a
   // number or comes with a Transfer-Encoding; Error(kOverloaded) when the budget is spent;
   // Error(kInvalidInput) when the body could not be read.
   std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader,
-                        server::BodyBudget::Lease& lease, size_t cost);
-  // A reserve hook for parse_infer_request charging `lease`: throws Error(kOverloaded) when
+                        server::BodyBudget::Lease& lease);
+  // A reserve hook for parse_infer_request charging `lease` for what exceeds `allowance`
+  // (the tensors' share read_body reserved: the body's size): throws Error(kOverloaded) when
   // the budget is spent, HttpError 413 when the request alone could never fit in it.
-  server::ReserveBytes reserve_in(server::BodyBudget::Lease& lease) const;
+  server::ReserveBytes reserve_in(server::BodyBudget::Lease& lease, size_t allowance) const;
   // Records the outcome, compute and total latency of a call.
   void finish_call(ModelCall& call, server::Outcome outcome);
   // The outcome an Error stands for.
