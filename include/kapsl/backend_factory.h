@@ -156,6 +156,8 @@ struct LoadReport {
   std::vector<ProviderAttempt> failures;  // each provider before `provider` that did not serve, in order
   std::string options_json;               // the backend options in effect (BackendOptions::to_json)
   double load_seconds = 0;                // the successful attempt, smoke test included
+  std::vector<std::string> notes;         // what the caller did with the engine after the load
+                                          // (kapsl serve: "dynamic batching: ...")
 
   // One line: "gguf/generate on cpu:0 (cuda: not in this build; ...)".
   std::string summary() const;

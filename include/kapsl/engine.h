@@ -75,9 +75,24 @@ struct GenerationUsage {
   double generation_tokens_per_s = 0;
 };
 
+// Where one result's time went, set by engines that measure it (ONNX; DynamicBatcher adds
+// the queue and the batch). An execution that served several requests gives each of them
+// its input/infer/output times; exactly one of its results has counts_execution set, so
+// that summing those counts executions.
+struct ComputeTiming {
+  double queue_s = 0;            // waiting in a DynamicBatcher for an execution
+  double input_s = 0;            // inputs checked, joined into a batch and bound
+  double infer_s = 0;            // the model's run
+  double output_s = 0;           // outputs converted and split per request
+  uint32_t batch_requests = 1;   // requests the execution served
+  int64_t batch_rows = 0;        // rows (dim 0) it ran; 0 where the model has no batch dim
+  bool counts_execution = true;  // the one result of its execution that counts it
+};
+
 struct InferenceResult {
   std::vector<NamedTensor> outputs;      // in the model's output order
   std::optional<GenerationUsage> usage;  // set by text-generation engines
+  std::optional<ComputeTiming> timing;   // set by engines that measure it
 
   // The output with this name, or nullptr.
   const Tensor* find_output(std::string_view name) const;

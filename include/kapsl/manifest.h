@@ -36,6 +36,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kapsl/dynamic_batcher.h"
+
 namespace kapsl {
 
 // What the model needs from the machine, as declared by its package. Every field is
@@ -99,6 +101,9 @@ struct ServingConfig {
   std::optional<bool> warmup;                    // run one inference after loading, before serving
   std::optional<bool> pin;                       // load at start; never evict for capacity, bytes or idle time
   std::optional<std::chrono::milliseconds> idle_ttl;  // unload after this long unused; 0 = never
+  // Merge concurrent requests into one execution (dynamic_batcher.h); unset = off. Its
+  // `instances` is max_concurrency: the executions that run at once.
+  std::optional<DynamicBatchingOptions> dynamic_batching;
 };
 
 struct Manifest {

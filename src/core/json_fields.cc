@@ -82,13 +82,20 @@ void fail_field(std::string_view where, std::string_view expected, const json& g
   throw Error::invalid_input(where, "expected " + std::string(expected) + ", got " + describe_json(got));
 }
 
-std::chrono::milliseconds parse_duration(std::string_view where, const json& value) {
-  static const std::unordered_map<std::string, double> kUnits = {{"ms", 1e-3}, {"s", 1}, {"", 1}, {"m", 60}, {"h", 3600}};
+std::chrono::microseconds parse_duration_us(std::string_view where, const json& value) {
+  static const std::unordered_map<std::string, double> kUnits = {
+      {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"", 1}, {"m", 60}, {"h", 3600}};
   const auto seconds = with_unit(value, kUnits);
   if (!seconds || !std::isfinite(*seconds) || *seconds < 0 || *seconds > kMaxSeconds) {
-    fail_field(where, "seconds as a non-negative number, or a string like \"500ms\", \"60s\", \"5m\", \"1h\"", value);
+    fail_field(where, "seconds as a non-negative number, or a string like \"500us\", \"500ms\", \"60s\", \"5m\", \"1h\"",
+               value);
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(*seconds * 1000.0)));
+  return std::chrono::microseconds(static_cast<int64_t>(std::llround(*seconds * 1e6)));
+}
+
+std::chrono::milliseconds parse_duration(std::string_view where, const json& value) {
+  const auto us = parse_duration_us(where, value);
+  return std::chrono::milliseconds((us.count() + 500) / 1000);
 }
 
 uint64_t parse_bytes(std::string_view where, const json& value) {
@@ -238,6 +245,12 @@ std::optional<std::chrono::milliseconds> JsonFields::duration(std::string_view f
   const json* v = find(field);
   if (v == nullptr) return std::nullopt;
   return parse_duration(where(field), *v);
+}
+
+std::optional<std::chrono::microseconds> JsonFields::duration_us(std::string_view field) const {
+  const json* v = find(field);
+  if (v == nullptr) return std::nullopt;
+  return parse_duration_us(where(field), *v);
 }
 
 std::optional<uint64_t> JsonFields::bytes(std::string_view field) const {

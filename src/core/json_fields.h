@@ -40,9 +40,10 @@ std::string field_location(std::string_view source, std::string_view path);
 // Throws Error(kInvalidInput) "<where>: expected <expected>, got <describe_json(got)>".
 [[noreturn]] void fail_field(std::string_view where, std::string_view expected, const nlohmann::json& got);
 
-// Seconds as a non-negative number, or a string with a unit: "500ms", "60s", "5m", "1h".
-// Throws naming `where`.
+// Seconds as a non-negative number, or a string with a unit: "500us", "500ms", "60s", "5m",
+// "1h". Throws naming `where`. parse_duration rounds to the nearest millisecond.
 std::chrono::milliseconds parse_duration(std::string_view where, const nlohmann::json& value);
+std::chrono::microseconds parse_duration_us(std::string_view where, const nlohmann::json& value);
 
 // Bytes as a non-negative integer, or a string with a unit: "512MiB", "8GiB", "1GB".
 // Throws naming `where`.
@@ -83,6 +84,7 @@ class JsonFields {
                              int32_t max = std::numeric_limits<int32_t>::max()) const;
   std::optional<double> number(std::string_view field, double min, double max) const;
   std::optional<std::chrono::milliseconds> duration(std::string_view field) const;
+  std::optional<std::chrono::microseconds> duration_us(std::string_view field) const;
   std::optional<uint64_t> bytes(std::string_view field) const;
 
   // An int32 read from any value (array elements), naming `where`.

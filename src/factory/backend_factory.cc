@@ -47,6 +47,7 @@ std::string describe_failures(const std::vector<ProviderAttempt>& failures) {
 std::string LoadReport::summary() const {
   std::string out = backend + "/" + task + " on " + provider + ":" + std::to_string(device_id);
   if (!failures.empty()) out += " (" + describe_failures(failures) + ")";
+  for (const std::string& note : notes) out += "; " + note;
   return out;
 }
 
@@ -63,7 +64,8 @@ std::string LoadReport::to_json() const {
   if (options.is_discarded()) options = options_json;
   const nlohmann::json report = {{"model", model},         {"backend", backend},       {"task", task},
                                  {"provider", provider},   {"device_id", device_id},   {"candidates", candidates},
-                                 {"failures", tried},      {"options", options},       {"load_seconds", load_seconds}};
+                                 {"failures", tried},      {"options", options},       {"load_seconds", load_seconds},
+                                 {"notes", notes}};
   return report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

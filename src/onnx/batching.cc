@@ -91,6 +91,7 @@ std::vector<BatchItemResult> OnnxEngine::infer_batch(std::span<const InferenceRe
   for (size_t i = 1; batchable && i < requests.size(); ++i) batchable = same_layout(requests[0], requests[i]);
   if (batchable) {
     try {
+      const auto started = Clock::now();
       InferenceRequest joint;
       joint.output_names = requests[0].output_names;
       int64_t total = 0;
@@ -99,10 +100,21 @@ std::vector<BatchItemResult> OnnxEngine::infer_batch(std::span<const InferenceRe
         joint.add_input(requests[0].inputs[k].name, concat_dim0(requests, k));
       }
       auto scope = impl_->counters_.begin();
-      auto parts = split(impl_->run(joint, requests), requests, total);
+      const auto joined = Clock::now();
+      const InferenceResult result = impl_->run(joint, requests);
+      const auto ran = Clock::now();
+      auto parts = split(result, requests, total);
       if (parts) {
         scope.succeed();
-        for (size_t i = 0; i < requests.size(); ++i) items[i].result = std::move((*parts)[i]);
+        ComputeTiming timing = *result.timing;
+        timing.input_s += std::chrono::duration<double>(joined - started).count();
+        timing.output_s += std::chrono::duration<double>(Clock::now() - ran).count();
+        timing.batch_requests = static_cast<uint32_t>(requests.size());
+        for (size_t i = 0; i < requests.size(); ++i) {
+          items[i].result = std::move((*parts)[i]);
+          items[i].result->timing = timing;
+          timing.counts_execution = false;  // the first item counts the execution
+        }
         return items;
       }
       scope.succeed();  // the run was fine; only its outputs are not per-row

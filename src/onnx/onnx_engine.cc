@@ -32,6 +32,19 @@ std::optional<Error> stopped_error(std::span<const InferenceRequest> requests) {
   return std::nullopt;
 }
 
+double seconds(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double>(to - from).count(); }
+
+ComputeTiming timing_of(const InferenceRequest& request, Clock::time_point started, Clock::time_point bound,
+                        Clock::time_point ran, Clock::time_point converted) {
+  ComputeTiming t;
+  t.input_s = seconds(started, bound);
+  t.infer_s = seconds(bound, ran);
+  t.output_s = seconds(ran, converted);
+  const Tensor* first = request.inputs.empty() ? nullptr : &request.inputs[0].tensor;
+  t.batch_rows = first != nullptr && !first->shape().empty() ? first->shape()[0] : 0;
+  return t;
+}
+
 void check_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -173,6 +186,7 @@ InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span
   if (auto stopped = stopped_error(watched)) throw *stopped;
   onnx::ThreadRunState& state = onnx::ThreadRunState::of_this_thread();
   onnx::ThreadRunState::Release release(state);
+  const auto started = Clock::now();
   try {
     onnx::bind_inputs(inputs_, request, options_.auto_fill_llm_inputs, state.in);
     std::vector<size_t> selected;
@@ -184,12 +198,15 @@ InferenceResult OnnxEngine::Impl::run(const InferenceRequest& request, std::span
       for (size_t i : selected) requested.push_back(outputs_[i].name.c_str());
       names = &requested;
     }
+    const auto bound = Clock::now();
     run_session(state, *names, watched);
+    const auto ran = Clock::now();
     InferenceResult result;
     result.outputs.reserve(state.outputs.size());
     for (size_t i = 0; i < state.outputs.size(); ++i) {
       onnx::append_output((*names)[i], std::move(state.outputs[i]), state.in, result.outputs);
     }
+    result.timing = timing_of(request, started, bound, ran, Clock::now());
     return result;
   } catch (const Ort::Exception& e) {  // the message is built only on failure: run() is the hot path
     throw onnx::translate(e, Phase::kRun, "running ONNX model '" + info_.name + "' failed");

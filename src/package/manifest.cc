@@ -46,9 +46,33 @@ HardwareRequirements parse_requirements(const json& object, std::string_view sou
   return h;
 }
 
+DynamicBatchingOptions parse_dynamic_batching(const json& object, std::string_view source) {
+  JsonFields r(object, "serving.dynamic_batching", source);
+  r.reject_unknown({"max_batch_size", "preferred_batch_sizes", "max_queue_delay", "max_queue", "queue_timeout"});
+  DynamicBatchingOptions b;
+  b.max_batch_size = r.u32("max_batch_size", 1, 1u << 20).value_or(b.max_batch_size);
+  if (const json* sizes = r.find("preferred_batch_sizes")) {
+    const std::string where = r.where("preferred_batch_sizes");
+    if (!sizes->is_array()) internal::fail_field(where, "an array of batch sizes", *sizes);
+    for (size_t i = 0; i < sizes->size(); ++i) {
+      const int32_t size = JsonFields::i32_at((*sizes)[i], where + "[" + std::to_string(i) + "]");
+      if (size < 1 || static_cast<uint32_t>(size) > b.max_batch_size) {
+        internal::fail_field(where + "[" + std::to_string(i) + "]",
+                             "a size in 1..max_batch_size (" + std::to_string(b.max_batch_size) + ")", (*sizes)[i]);
+      }
+      b.preferred_batch_sizes.push_back(static_cast<uint32_t>(size));
+    }
+  }
+  b.max_queue_delay = r.duration_us("max_queue_delay").value_or(b.max_queue_delay);
+  b.max_queue = r.u32("max_queue", 1).value_or(b.max_queue);
+  b.queue_timeout = r.duration("queue_timeout").value_or(b.queue_timeout);
+  return b;
+}
+
 ServingConfig parse_serving(const json& object, std::string_view source) {
   JsonFields r(object, "serving", source);
-  r.reject_unknown({"max_concurrency", "max_queue", "queue_timeout", "request_timeout", "warmup", "pin", "idle_ttl"});
+  r.reject_unknown({"max_concurrency", "max_queue", "queue_timeout", "request_timeout", "warmup", "pin", "idle_ttl",
+                    "dynamic_batching"});
   ServingConfig s;
   s.max_concurrency = r.u32("max_concurrency", 1);
   s.max_queue = r.u32("max_queue");
@@ -57,6 +81,7 @@ ServingConfig parse_serving(const json& object, std::string_view source) {
   s.warmup = r.boolean("warmup");
   s.pin = r.boolean("pin");
   s.idle_ttl = r.duration("idle_ttl");
+  if (const json* batching = r.object("dynamic_batching")) s.dynamic_batching = parse_dynamic_batching(*batching, source);
   return s;
 }
 
@@ -258,6 +283,13 @@ json serving_json(const ServingConfig& s) {
   put("warmup", s.warmup);
   put("pin", s.pin);
   seconds("idle_ttl", s.idle_ttl);
+  if (const auto& b = s.dynamic_batching) {
+    out["dynamic_batching"] = {{"max_batch_size", b->max_batch_size},
+                               {"preferred_batch_sizes", b->preferred_batch_sizes},
+                               {"max_queue_delay", static_cast<double>(b->max_queue_delay.count()) / 1e6},
+                               {"max_queue", b->max_queue},
+                               {"queue_timeout", static_cast<double>(b->queue_timeout.count()) / 1000.0}};
+  }
   return out;
 }
 

@@ -150,7 +150,7 @@ void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res, 
     throw;
   }
   if (result.usage) server::record_generation(*call.stats, *result.usage, call.compute_start);
-  s.finish_call(call, Outcome::kSuccess);
+  s.finish_call(call, Outcome::kSuccess, result.timing);
   send_result(model, parsed, result, res);
 }
 

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kapsl/dynamic_batcher.h"
 #include "kapsl/error.h"
 
 namespace kapsl::server {
@@ -68,12 +69,44 @@ std::shared_ptr<Engine> ModelHost::build(const RepositoryModel& model, const Res
                resolved.package.model_path.string());
   LoadedEngine loaded = factory_->load(resolved);
   if (resolved.package.manifest.serving.warmup.value_or(false)) loaded.engine->warmup();
+  std::shared_ptr<Engine> engine = std::move(loaded.engine);
+  if (role == EngineRole::kMain) engine = with_batching(model.name, std::move(engine), resolved.package.manifest.serving, loaded.report);
   spdlog::info("loaded {}: {}", model.name, loaded.report.summary());
   if (role == EngineRole::kMain) {
     internal::MutexLock lock(&mu_);
     reports_[model.name] = loaded.report;
   }
-  return std::shared_ptr<Engine>(std::move(loaded.engine));
+  return engine;
+}
+
+std::shared_ptr<Engine> ModelHost::with_batching(const std::string& name, std::shared_ptr<Engine> engine,
+                                                 const ServingConfig& serving, LoadReport& report) {
+  internal::MutexLock lock(&mu_);
+  batch_rows_.erase(name);
+  if (!serving.dynamic_batching) return engine;
+  DynamicBatchingOptions options = *serving.dynamic_batching;
+  options.instances = serving.max_concurrency.value_or(1);
+  const std::string refusal = engine->text_generator() != nullptr ? "a text generator batches its own tokens (slots)"
+                                                                  : batching_refusal(engine->model_info());
+  if (!refusal.empty()) {
+    report.notes.push_back("dynamic batching off: " + refusal);
+    return engine;
+  }
+  report.notes.push_back("dynamic batching: up to " + std::to_string(options.max_batch_size) + " rows, " +
+                         std::to_string(options.max_queue_delay.count()) + " us delay, " +
+                         std::to_string(options.instances) + " executions at once");
+  batch_rows_[name] = options.max_batch_size;
+  return std::make_shared<DynamicBatcher>(std::move(engine), options);
+}
+
+uint32_t ModelHost::admitted_at_once(const std::string& name, const ServingConfig& serving,
+                                     uint32_t default_concurrency) const {
+  const uint32_t executions = serving.max_concurrency.value_or(default_concurrency);
+  if (!serving.dynamic_batching) return executions;
+  internal::MutexLock lock(&mu_);
+  if (reports_.count(name) == 0) return executions * serving.dynamic_batching->max_batch_size;  // not loaded yet
+  const auto it = batch_rows_.find(name);
+  return it == batch_rows_.end() ? executions : executions * it->second;
 }
 
 std::shared_ptr<Engine> ModelHost::acquire(const RepositoryModel& model, EngineRole role) {

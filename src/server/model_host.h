@@ -57,6 +57,10 @@ class ModelHost {
   ModelState state(const std::string& name) const;
   // The report of the latest successful load of `name`'s main engine, or nullopt.
   std::optional<LoadReport> report(const std::string& name) const;
+  // Requests `name`'s main engine takes at once: max_concurrency, times max_batch_size
+  // where its last load put a DynamicBatcher in front (enough to fill every execution) or,
+  // before its first load, where `serving` asks for one.
+  uint32_t admitted_at_once(const std::string& name, const ServingConfig& serving, uint32_t default_concurrency) const;
   // Enables, loads and pins the main engine. Throws as acquire().
   void load(const RepositoryModel& model);
   // Disables the model and removes its engines. Returns whether any was resident.
@@ -71,6 +75,10 @@ class ModelHost {
  private:
   // The factory's load of `resolved`, warmed up if its manifest asks, its report kept.
   std::shared_ptr<Engine> build(const RepositoryModel& model, const ResolvedModel& resolved, EngineRole role);
+  // `engine` behind a DynamicBatcher if `serving` asks for one and the model can batch;
+  // the report says which, and why not.
+  std::shared_ptr<Engine> with_batching(const std::string& name, std::shared_ptr<Engine> engine,
+                                        const ServingConfig& serving, LoadReport& report);
   // `model` resolved for `role`: itself for kMain, the embed task's variant for kEmbed.
   std::shared_ptr<const ResolvedModel> resolved_for(const RepositoryModel& model, EngineRole role) const;
 
@@ -81,6 +89,7 @@ class ModelHost {
   std::map<std::string, int> loading_ GUARDED_BY(mu_);  // loads running per model
   std::set<std::string> disabled_ GUARDED_BY(mu_);
   std::map<std::string, LoadReport> reports_ GUARDED_BY(mu_);  // by model name, main engines
+  std::map<std::string, uint32_t> batch_rows_ GUARDED_BY(mu_);  // max_batch_size of batched main engines
   // The generation of the repository model each resident engine was loaded from, by pool
   // key: a request carrying a newer one replaces the engine, an older one does not.
   std::map<std::string, uint64_t> sources_ GUARDED_BY(mu_);

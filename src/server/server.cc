@@ -100,6 +100,7 @@ Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
       deadline(other.deadline),
       running_id(other.running_id),
       finished(other.finished),
+      admission_wait_s(other.admission_wait_s),
       compute_start(other.compute_start) {
   other.running_id = 0;
   other.finished = true;
@@ -107,7 +108,10 @@ Server::Impl::ModelCall::ModelCall(ModelCall&& other) noexcept
 
 Server::Impl::ModelCall::~ModelCall() {
   if (running_id != 0) server->running.remove(running_id);
-  if (!finished && stats != nullptr && engine) stats->count(Outcome::kCancelled);
+  if (!finished && stats != nullptr && engine) {
+    stats->queue.record(admission_wait_s);
+    stats->count(Outcome::kCancelled);
+  }
 }
 
 server::RepositoryModel Server::Impl::find_model(const std::string& name) {
@@ -206,20 +210,21 @@ Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, 
   current_request().model = name;
   const auto queued_at = Clock::now();
   const ServingConfig& serving = call.model.resolved->package.manifest.serving;
-  const server::AdmissionLimits limits{serving.max_concurrency.value_or(options.max_concurrency),
+  const server::AdmissionLimits limits{host.admitted_at_once(name, serving, options.max_concurrency),
                                        serving.max_queue.value_or(options.max_queue),
                                        serving.queue_timeout.value_or(options.queue_timeout)};
   try {
     call.ticket = admission.admit(name, limits);
-    const double queue_s = std::chrono::duration<double>(Clock::now() - queued_at).count();
-    call.stats->queue.record(queue_s);
-    current_request().queue_s = queue_s;
+    call.admission_wait_s = std::chrono::duration<double>(Clock::now() - queued_at).count();
+    current_request().queue_s = call.admission_wait_s;
     call.compute_start = Clock::now();
     const auto timeout = serving.request_timeout.value_or(options.request_timeout);
     if (timeout.count() > 0) call.deadline = call.compute_start + timeout;
     call.running_id = running.add(call.cancel, req.is_connection_closed);
     call.engine = host.acquire(call.model, role);
   } catch (const Error& e) {
+    call.stats->queue.record(call.admission_wait_s != 0 ? call.admission_wait_s
+                                                        : std::chrono::duration<double>(Clock::now() - queued_at).count());
     call.stats->count(outcome_for(e));
     call.finished = true;
     current_request().counted = true;
@@ -228,11 +233,13 @@ Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, 
   return call;
 }
 
-void Server::Impl::finish_call(ModelCall& call, Outcome outcome) {
+void Server::Impl::finish_call(ModelCall& call, Outcome outcome, const std::optional<ComputeTiming>& timing) {
   call.finished = true;
   const auto now = Clock::now();
   const double compute_s = std::chrono::duration<double>(now - call.compute_start).count();
+  call.stats->queue.record(call.admission_wait_s + (timing ? timing->queue_s : 0.0));
   call.stats->compute.record(compute_s);
+  if (timing) server::record_timing(*call.stats, *timing);
   call.stats->total.record(std::chrono::duration<double>(now - current_request().start).count());
   call.stats->count(outcome);
   current_request().compute_s = compute_s;

@@ -53,6 +53,7 @@ struct Server::Impl {
     std::optional<Clock::time_point> deadline;  // the model's request_timeout from admission
     uint64_t running_id = 0;                    // in `running`, watched for its client
     bool finished = false;                      // finish_call counted its outcome
+    double admission_wait_s = 0;                // waiting for admission, recorded when the call ends
     Clock::time_point compute_start;
 
     ModelCall() = default;
@@ -78,8 +79,9 @@ struct Server::Impl {
   // (the tensors' share read_body reserved: the body's size): throws Error(kOverloaded) when
   // the budget is spent, HttpError 413 when the request alone could never fit in it.
   server::ReserveBytes reserve_in(server::BodyBudget::Lease& lease, size_t allowance) const;
-  // Records the outcome, compute and total latency of a call.
-  void finish_call(ModelCall& call, server::Outcome outcome);
+  // Records the outcome, queue (admission + the batcher's queue), compute and total latency
+  // of a call, and with `timing` (the engine's) its input/infer/output times and execution.
+  void finish_call(ModelCall& call, server::Outcome outcome, const std::optional<ComputeTiming>& timing = std::nullopt);
   // The outcome an Error stands for.
   static server::Outcome outcome_for(const Error& error);
   // The model, or throws Error(kNotFound).

@@ -148,12 +148,27 @@ void ServerMetrics::render_models(std::string& out, const std::map<std::string, 
       {"kapsl_inference_queue_duration_seconds", &ModelStats::queue},
       {"kapsl_inference_compute_duration_seconds", &ModelStats::compute},
       {"kapsl_inference_request_duration_seconds", &ModelStats::total},
-      {"kapsl_inference_time_to_first_token_seconds", &ModelStats::first_token}};
+      {"kapsl_inference_time_to_first_token_seconds", &ModelStats::first_token},
+      {"kapsl_inference_compute_input_duration_seconds", &ModelStats::compute_input},
+      {"kapsl_inference_compute_infer_duration_seconds", &ModelStats::compute_infer},
+      {"kapsl_inference_compute_output_duration_seconds", &ModelStats::compute_output}};
   for (const auto& [metric, member] : histograms) {
-    family(out, metric, "histogram", "Inference latency per model (queue, compute, total, first token).");
+    family(out, metric, "histogram",
+           "Inference latency per model (queue, compute, total, first token; the engine's input, infer, output).");
     for (const auto& [name, s] : models_) {
       append_histogram(out, metric, "model=\"" + escape_label(name) + "\"", ((*s).*member).snapshot());
     }
+  }
+  family(out, "kapsl_inference_batch_size", "histogram", "Rows (dim 0) per model execution, batched or not.");
+  for (const auto& [name, s] : models_) {
+    append_histogram(out, "kapsl_inference_batch_size", "model=\"" + escape_label(name) + "\"", s->batch_rows.snapshot());
+  }
+  family(out, "kapsl_inference_executions_total", "counter",
+         "Model executions per model; with dynamic batching one serves several requests (Triton's "
+         "nv_inference_exec_count).");
+  for (const auto& [name, s] : models_) {
+    sample(out, "kapsl_inference_executions_total", "model=\"" + escape_label(name) + "\"",
+           static_cast<double>(s->executions.load(std::memory_order_relaxed)));
   }
   const std::pair<const char*, std::atomic<uint64_t> ModelStats::*> tokens[] = {
       {"kapsl_inference_prompt_tokens_total", &ModelStats::prompt_tokens},
@@ -168,6 +183,21 @@ void ServerMetrics::render_models(std::string& out, const std::map<std::string, 
   for (const auto& [name, c] : admission) sample(out, "kapsl_inference_in_flight_requests", "model=\"" + escape_label(name) + "\"", c.running);
   family(out, "kapsl_inference_queued_requests", "gauge", "Requests waiting for a turn per model.");
   for (const auto& [name, c] : admission) sample(out, "kapsl_inference_queued_requests", "model=\"" + escape_label(name) + "\"", c.waiting);
+}
+
+std::vector<double> ModelStats::batch_size_bounds() {
+  std::vector<double> bounds;
+  for (double b = 1; b <= 1024; b *= 2) bounds.push_back(b);
+  return bounds;
+}
+
+void record_timing(ModelStats& stats, const ComputeTiming& timing) {
+  stats.compute_input.record(timing.input_s);
+  stats.compute_infer.record(timing.infer_s);
+  stats.compute_output.record(timing.output_s);
+  if (!timing.counts_execution) return;
+  stats.executions.fetch_add(1, std::memory_order_relaxed);
+  stats.batch_rows.record(static_cast<double>(timing.batch_rows));
 }
 
 void record_generation(ModelStats& stats, const GenerationUsage& usage, Clock::time_point generate_start) {

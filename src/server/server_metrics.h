@@ -43,15 +43,25 @@ struct HttpFigures {
 
 struct ModelStats {
   std::array<std::atomic<uint64_t>, kOutcomeCount> outcomes{};
-  LatencyHistogram queue;         // waiting for admission
+  LatencyHistogram queue;         // waiting for admission, then in the dynamic batcher's queue
   LatencyHistogram compute;       // getting the engine (loading included) and running it
+  LatencyHistogram compute_input;   // engines that measure (ComputeTiming): inputs bound, batch joined
+  LatencyHistogram compute_infer;   // the model's run
+  LatencyHistogram compute_output;  // outputs converted, batch split
+  LatencyHistogram batch_rows{batch_size_bounds()};  // rows per execution (observations are counts, not seconds)
+  std::atomic<uint64_t> executions{0};               // model executions (one per batch)
   LatencyHistogram total;         // from the request's arrival to its last byte
   LatencyHistogram first_token;   // text generation: arrival to first token
   std::atomic<uint64_t> prompt_tokens{0};
   std::atomic<uint64_t> generated_tokens{0};
 
   void count(Outcome outcome) noexcept { outcomes[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed); }
+  static std::vector<double> batch_size_bounds();  // 1, 2, 4, ... 1024
 };
+
+// Records an engine's ComputeTiming of one successful request: its input/infer/output
+// times, and the execution once per execution.
+void record_timing(ModelStats& stats, const ComputeTiming& timing);
 
 // Counts a generation's tokens and its time to first token (`generate_start` is when the
 // generation began; the request's arrival is current_request().start).

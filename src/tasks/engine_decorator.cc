@@ -7,9 +7,16 @@ EngineDecorator::EngineDecorator(std::unique_ptr<Engine> inner, const std::strin
   info_.metadata["task"] = task;
 }
 
+InferenceResult EngineDecorator::post_processed(const InferenceRequest& request, InferenceResult inner) const {
+  std::optional<ComputeTiming> timing = inner.timing;
+  InferenceResult result = post_process(request, std::move(inner));
+  if (!result.timing) result.timing = timing;
+  return result;
+}
+
 InferenceResult EngineDecorator::infer(const InferenceRequest& request) {
   std::optional<InferenceRequest> adapted = adapt_request(request);
-  return post_process(request, inner_->infer(adapted ? *adapted : request));
+  return post_processed(request, inner_->infer(adapted ? *adapted : request));
 }
 
 std::vector<BatchItemResult> EngineDecorator::infer_batch(std::span<const InferenceRequest> requests) {
@@ -25,7 +32,7 @@ std::vector<BatchItemResult> EngineDecorator::infer_batch(std::span<const Infere
   for (size_t i = 0; i < items.size() && i < requests.size(); ++i) {
     if (!items[i].ok()) continue;
     try {
-      items[i].result = post_process(requests[i], std::move(*items[i].result));
+      items[i].result = post_processed(requests[i], std::move(*items[i].result));
     } catch (const Error& e) {
       items[i].result.reset();
       items[i].error = e;

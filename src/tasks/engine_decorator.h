@@ -51,6 +51,9 @@ class EngineDecorator : public Engine {
   ModelInfo info_;  // the inner engine's, with the task added; subclasses adjust outputs
 
  private:
+  // post_process, keeping the inner result's timing unless post_process set its own.
+  InferenceResult post_processed(const InferenceRequest& request, InferenceResult inner) const;
+
   std::unique_ptr<Engine> inner_;
 };
 

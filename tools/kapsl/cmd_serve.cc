@@ -50,6 +50,8 @@ struct ServeFlags {
   std::optional<int> threads;
   std::optional<uint32_t> ctx_size;
   std::optional<uint32_t> parallel;
+  std::optional<uint32_t> max_batch_size;  // dynamic batching for models that can batch
+  std::optional<double> batch_delay_us;
   size_t http_threads = 32;
   bool quiet = false;
 };
@@ -101,6 +103,8 @@ void apply_config(const json& server, const CLI::App& cmd, ServeFlags& f) {
   take_optional("threads", "--threads", f.threads);
   take_optional("ctx_size", "--ctx-size", f.ctx_size);
   take_optional("parallel", "--parallel", f.parallel);
+  take_optional("max_batch_size", "--max-batch-size", f.max_batch_size);
+  take_optional("batch_delay_us", "--batch-delay-us", f.batch_delay_us);
   take("http_threads", "--http-threads", f.http_threads);
   take("api_key_file", "--api-key-file", f.api_key_file);
 }
@@ -128,6 +132,11 @@ std::string model_defaults(const json& config, const ServeFlags& f) {
   flags.ctx_size = f.ctx_size;
   flags.parallel = f.parallel;
   defaults.merge_patch(json::parse(overrides_for(flags)));
+  if (f.max_batch_size || f.batch_delay_us) {  // the rest of dynamic_batching keeps its defaults
+    json& batching = defaults["serving"]["dynamic_batching"];
+    if (f.max_batch_size) batching["max_batch_size"] = *f.max_batch_size;
+    if (f.batch_delay_us) batching["max_queue_delay"] = *f.batch_delay_us / 1e6;
+  }
   return defaults.dump();
 }
 
@@ -233,6 +242,13 @@ void register_serve(CLI::App& app, const CliContext& context) {
   cmd->add_option("-c,--ctx-size", f.ctx_size, "GGUF context per slot, unless a manifest says (0 = min(trained, 4096))");
   cmd->add_option("--parallel", f.parallel, "GGUF slots per model, unless a manifest says (default 1)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-batch-size", f.max_batch_size,
+                  "dynamic batching: merge concurrent requests into executions of up to N rows, for every model "
+                  "whose first dimension is a batch (unless its manifest says)")
+      ->check(CLI::Range(1u, 1u << 20));
+  cmd->add_option("--batch-delay-us", f.batch_delay_us,
+                  "dynamic batching: microseconds a request may wait for others to join (default 500)")
+      ->check(CLI::Range(0.0, 1e7));
   cmd->add_option("--http-threads", f.http_threads, "HTTP worker threads")->capture_default_str();
   cmd->add_option("--http-max-threads", f.http_max_threads, "HTTP worker threads while all are busy (0 = 8x --http-threads)");
   cmd->add_flag("-q,--quiet", f.quiet, "no per-request log lines");
