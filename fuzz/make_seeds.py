@@ -184,11 +184,60 @@ def ggufs():
             gguf(kvs=[("general.name", 8, gguf_string("no architecture"))])]
 
 
+def varint(n):
+    out = b""
+    n &= (1 << 64) - 1
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def pb_field(number, value):
+    """One protobuf field: ints as varints, bytes/str as length-delimited, lists packed."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def pb_packed(number, values, fmt=None):
+    body = b"".join(struct.pack(fmt, v) for v in values) if fmt else b"".join(varint(v) for v in values)
+    return pb_field(number, body)
+
+
+def grpc_requests():
+    """ModelInferRequest messages (proto/grpc_predict_v2.proto), encoded by hand."""
+    def tensor(name, datatype, shape, contents=b""):
+        return pb_field(1, name) + pb_field(2, datatype) + pb_packed(3, shape) + (pb_field(5, contents) if contents else b"")
+    def request(inputs, raw=(), params=b""):
+        msg = pb_field(1, "m") + pb_field(3, "id-1") + params
+        msg += b"".join(pb_field(5, t) for t in inputs)
+        msg += b"".join(pb_field(7, r) for r in raw)
+        return msg
+    fp32 = pb_packed(6, [1.0, -2.5, 3e38], "<f")
+    strings = pb_field(8, b"hello") + pb_field(8, b"")
+    param = pb_field(4, pb_field(1, "max_tokens") + pb_field(2, pb_field(2, 4)))
+    temperature = pb_field(4, pb_field(1, "temperature") + pb_field(2, pb_field(3, "0.5")))
+    return [
+        request([tensor("x", "FP32", [3], fp32)]),
+        request([tensor("x", "INT8", [2], pb_packed(2, [-128, 127]))], params=param + temperature),
+        request([tensor("s", "BYTES", [2], strings)]),
+        request([tensor("b", "BOOL", [1, 2], pb_packed(1, [1, 0]))]),
+        request([tensor("u", "UINT64", [1], pb_packed(5, [2**64 - 1])), tensor("d", "FP64", [1], pb_packed(7, [1e308], "<d"))]),
+        request([tensor("h", "FP16", [2]), tensor("s", "BYTES", [1])],
+                raw=[struct.pack("<2e", 1.0, -2.0), struct.pack("<I", 3) + b"abc"]),
+        request([tensor("x", "FP32", [4000000000, 4000000000])], raw=[b"\0" * 8]),
+    ]
+
+
 def main():
     out = sys.argv[1]
     corpora = {"kserve_json": [s.encode() for s in kserve_json()], "kserve_binary": kserve_binary(),
                "openai": openai(), "manifest": [s.encode() for s in manifests()], "npy": npys(),
-               "aimod": aimods(), "gguf": ggufs()}
+               "aimod": aimods(), "gguf": ggufs(), "grpc_infer": grpc_requests()}
     for target, seeds in corpora.items():
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)

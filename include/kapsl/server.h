@@ -13,6 +13,9 @@
 //     server-sent events, /v1/embeddings) for models whose engines generate text or embed
 //     (the TextGenerator and Embedder capabilities), whatever their backend;
 //   - Prometheus metrics (/metrics).
+// With grpc_port set, the KServe v2 protocol is also served over gRPC on that port
+// (inference.GRPCInferenceService, proto/grpc_predict_v2.proto), with the same models,
+// limits, API key and metrics.
 // Each model admits at most max_concurrency requests at once and queues at most max_queue
 // more (its manifest's "serving" section may set its own); beyond that a request is refused
 // at once with 503 (KServe) or 429 (OpenAI) and a Retry-After header, so memory never grows
@@ -61,6 +64,7 @@ struct ServerOptions {
   std::string single_model_name;
   std::string host = "127.0.0.1";    // address to listen on; "0.0.0.0" = every interface
   int port = 8080;                   // TCP port; 0 = any free port (see Server::port())
+  int grpc_port = -1;                // KServe v2 over gRPC on this port; 0 = any free port; -1 = off
   // Bearer token required on every route but /v2/health/live; "" = no authentication.
   std::string api_key;
   // Models loaded at start and pinned (never evicted for capacity, bytes or idle time).
@@ -116,6 +120,8 @@ class Server {
 
   // The bound port (useful with port 0). REQUIRES: start() returned.
   int port() const;
+  // The bound gRPC port, or -1 if grpc_port is -1. REQUIRES: start() returned.
+  int grpc_port() const;
 
   // Blocks until the server has stopped (after shutdown()).
   void wait();

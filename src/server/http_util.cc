@@ -87,8 +87,11 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
 }
 
 bool authorized(const httplib::Request& req, std::string_view api_key) {
+  return bearer_matches(req.get_header_value("Authorization"), api_key);
+}
+
+bool bearer_matches(std::string_view header, std::string_view api_key) {
   // RFC 9110 §11.1: the scheme is case-insensitive, and one or more blanks follow it.
-  const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "bearer";
   std::string_view h = header;
   if (h.size() <= kBearer.size() || internal::to_lower(h.substr(0, kBearer.size())) != kBearer) return false;

@@ -58,6 +58,8 @@ bool constant_time_equals(std::string_view a, std::string_view b);
 // Whether the request's Authorization header is "Bearer <api_key>": the scheme in any case,
 // blanks around the key ignored, the key compared in constant time.
 bool authorized(const httplib::Request& req, std::string_view api_key);
+// The same check of one Authorization value (gRPC's "authorization" metadata).
+bool bearer_matches(std::string_view header, std::string_view api_key);
 
 // A new request id: 16 hex digits.
 std::string new_request_id();

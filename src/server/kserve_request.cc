@@ -405,35 +405,13 @@ Tensor finish_data(InputState& in) {
   return t;
 }
 
-Tensor strings_from_binary(const InputState& in, std::string_view bytes) {
-  std::vector<std::string> values;
-  const int64_t expected = element_count(*in.shape);
-  while (!bytes.empty()) {
-    if (bytes.size() < 4) bad(in.where(), "BYTES binary data ends inside a length prefix");
-    uint32_t n;
-    std::memcpy(&n, bytes.data(), 4);
-    bytes.remove_prefix(4);
-    if (n > bytes.size()) bad(in.where(), "BYTES element of " + std::to_string(n) + " bytes runs past the data");
-    if (static_cast<int64_t>(values.size()) >= expected) bad(in.where(), "more BYTES elements than its shape holds");
-    values.emplace_back(bytes.substr(0, n));
-    bytes.remove_prefix(n);
-  }
-  if (static_cast<int64_t>(values.size()) != expected) {
-    bad(in.where(), "shape " + shape_to_string(*in.shape) + " needs " + std::to_string(expected) +
-                        " BYTES elements but data has " + std::to_string(values.size()));
-  }
-  return Tensor::from_strings(*in.shape, std::move(values));
-}
-
 // The binary part: each input with binary_data_size takes its bytes, in input order.
 Tensor from_binary(const InputState& in, std::string_view& binary) {
   const size_t size = *in.binary_size;
   if (size > binary.size()) bad(in.where(), "binary_data_size " + std::to_string(size) + " exceeds the binary data left");
   const std::string_view bytes = binary.substr(0, size);
   binary.remove_prefix(size);
-  if (*in.dtype == DType::kString) return strings_from_binary(in, bytes);
-  // Checks the size against the shape before allocating.
-  return Tensor::from_bytes(*in.dtype, *in.shape, std::as_bytes(std::span(bytes.data(), bytes.size())));
+  return tensor_from_raw(*in.dtype, *in.shape, bytes, in.where());
 }
 
 void apply_output_parameters(KServeRequest& request, const std::map<size_t, json>& parameters) {

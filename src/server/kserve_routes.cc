@@ -63,9 +63,13 @@ void check_version(const httplib::Request& req, const server::RepositoryModel& m
   }
 }
 
+}  // namespace
+
+namespace server {
+
 // The generation options of a text generator from the request's parameters (the OpenAI
 // sampling fields); other engines take none but the common ones.
-void apply_parameters(const json& parameters, Engine& engine, const std::string& model, InferenceRequest& request) {
+void apply_infer_parameters(const json& parameters, Engine& engine, const std::string& model, InferenceRequest& request) {
   json generation = json::object();
   for (const auto& [key, value] : parameters.items()) {
     if (std::find(std::begin(kCommonParameters), std::end(kCommonParameters), key) == std::end(kCommonParameters)) {
@@ -82,7 +86,7 @@ void apply_parameters(const json& parameters, Engine& engine, const std::string&
   if (sampling.max_tokens) request.generation.max_new_tokens = *sampling.max_tokens;
 }
 
-}  // namespace
+}  // namespace server
 
 namespace {
 
@@ -143,7 +147,7 @@ void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res, 
   request.cancel = call.cancel;
   InferenceResult result;
   try {
-    apply_parameters(parsed.parameters, *call.engine, model.name, request);
+    server::apply_infer_parameters(parsed.parameters, *call.engine, model.name, request);
     result = call.engine->infer(request);
   } catch (const Error& e) {
     s.finish_call(call, Impl::outcome_for(e));

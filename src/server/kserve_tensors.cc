@@ -71,7 +71,9 @@ json data_as_json(const Tensor& t) {
   return data;
 }
 
-void append_binary(const Tensor& t, std::string& out) {
+}  // namespace
+
+void append_raw(const Tensor& t, std::string& out) {
   if (t.dtype() != DType::kString) {
     out.append(reinterpret_cast<const char*>(t.bytes().data()), t.byte_size());
     return;
@@ -83,7 +85,34 @@ void append_binary(const Tensor& t, std::string& out) {
   }
 }
 
-}  // namespace
+Tensor tensor_from_raw(DType dtype, const Shape& shape, std::string_view bytes, const std::string& where) {
+  if (dtype != DType::kString) {
+    try {  // checks the size against the shape before allocating
+      return Tensor::from_bytes(dtype, shape, std::as_bytes(std::span(bytes.data(), bytes.size())));
+    } catch (const Error& e) {
+      throw Error::invalid_input(where, e.message());
+    }
+  }
+  std::vector<std::string> values;
+  const int64_t expected = element_count(shape);
+  while (!bytes.empty()) {
+    if (bytes.size() < 4) throw Error::invalid_input(where, "BYTES raw data ends inside a length prefix");
+    uint32_t n;
+    std::memcpy(&n, bytes.data(), 4);
+    bytes.remove_prefix(4);
+    if (n > bytes.size()) {
+      throw Error::invalid_input(where, "BYTES element of " + std::to_string(n) + " bytes runs past the data");
+    }
+    if (static_cast<int64_t>(values.size()) >= expected) throw Error::invalid_input(where, "more BYTES elements than its shape holds");
+    values.emplace_back(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  if (static_cast<int64_t>(values.size()) != expected) {
+    throw Error::invalid_input(where, "shape " + shape_to_string(shape) + " needs " + std::to_string(expected) +
+                                          " BYTES elements but data has " + std::to_string(values.size()));
+  }
+  return Tensor::from_strings(shape, std::move(values));
+}
 
 KServeResponse encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
                                      const std::vector<NamedTensor>& outputs) {
@@ -94,7 +123,7 @@ KServeResponse encode_infer_response(const std::string& model, const std::string
     json out = {{"name", name}, {"datatype", kserve_datatype(tensor.dtype())}, {"shape", tensor.shape()}};
     if (request.all_binary || request.binary_outputs.count(name)) {
       const size_t before = binary.size();
-      append_binary(tensor, binary);
+      append_raw(tensor, binary);
       out["parameters"] = {{"binary_data_size", binary.size() - before}};
     } else {
       out["data"] = data_as_json(tensor);

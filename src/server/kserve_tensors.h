@@ -33,6 +33,14 @@ namespace kapsl::server {
 const char* kserve_datatype(DType dtype) noexcept;
 std::optional<DType> dtype_from_kserve(std::string_view datatype);
 
+// A tensor's elements in the protocol's raw form (the binary extension's data, gRPC's
+// raw contents): numeric elements as their little-endian bytes, BYTES elements each
+// prefixed by their 4-byte little-endian length.
+void append_raw(const Tensor& tensor, std::string& out);
+// The tensor `bytes` hold in raw form, checked against `shape` before anything is
+// allocated. Throws Error(kInvalidInput) naming `where`.
+Tensor tensor_from_raw(DType dtype, const Shape& shape, std::string_view bytes, const std::string& where);
+
 struct KServeRequest {
   std::string id;                        // echoed in the response
   std::vector<NamedTensor> inputs;

@@ -11,6 +11,7 @@
 #include "kapsl/backend.h"
 #include "kapsl/error.h"
 #include "kapsl/version.h"
+#include "server/grpc_endpoint.h"
 #include "server/server_impl.h"
 
 namespace kapsl {
@@ -28,6 +29,9 @@ ServerOptions validated(ServerOptions o) {
     throw Error::invalid_input("single_model_name", "names the model of single_model storage, which is not set");
   }
   if (o.max_concurrency == 0) throw Error::invalid_input("max_concurrency", "expected >= 1, got 0");
+  if (o.grpc_port < -1 || o.grpc_port > 65535) {
+    throw Error::invalid_input("grpc_port", "expected -1 (off) or 0..65535, got " + std::to_string(o.grpc_port));
+  }
   if (o.http_threads < 2) throw Error::invalid_input("http_threads", "expected >= 2, got " + std::to_string(o.http_threads));
   if (o.http_max_threads == 0) o.http_max_threads = 8 * o.http_threads;
   if (o.http_max_threads < o.http_threads) {
@@ -202,6 +206,11 @@ std::string Server::Impl::read_body(const httplib::Request& req, const httplib::
 
 Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, server::EngineRole role,
                                                  const httplib::Request& req) {
+  return begin_call(std::move(model), role, [&req] { return req.is_connection_closed(); });
+}
+
+Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, server::EngineRole role,
+                                                 std::function<bool()> client_gone) {
   ModelCall call;
   call.server = this;
   call.model = std::move(model);
@@ -220,7 +229,7 @@ Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, 
     call.compute_start = Clock::now();
     const auto timeout = serving.request_timeout.value_or(options.request_timeout);
     if (timeout.count() > 0) call.deadline = call.compute_start + timeout;
-    call.running_id = running.add(call.cancel, req.is_connection_closed);
+    call.running_id = running.add(call.cancel, std::move(client_gone));
     call.engine = host.acquire(call.model, role);
   } catch (const Error& e) {
     call.stats->queue.record(call.admission_wait_s != 0 ? call.admission_wait_s
@@ -450,11 +459,17 @@ void Server::start() {
     s.deadlines.listen_on_this_thread();
     s.http.listen_after_bind();
   });
+  if (s.options.grpc_port >= 0) {
+    s.grpc = std::make_unique<server::GrpcEndpoint>(s, s.options.host, s.options.grpc_port);
+    spdlog::info("kapsl serve: KServe v2 over gRPC on {}:{}", s.options.host, s.grpc->port());
+  }
   spdlog::info("kapsl serve: listening on http://{}:{} with {} models from {}", s.options.host, s.port,
                s.repository.list().size(), s.repository.root().string());
 }
 
 int Server::port() const { return impl_->port; }
+
+int Server::grpc_port() const { return impl_->grpc ? impl_->grpc->port() : -1; }
 
 void Server::wait() {
   internal::MutexLock lock(&impl_->mu);
@@ -472,6 +487,9 @@ void Server::shutdown() {
     s.shutdown_started = true;
   }
   s.drain();
+  // gRPC calls were drained with the rest (they are admitted calls too); what is left is
+  // cancelled at once.
+  if (s.grpc) s.grpc->shutdown(Clock::now());
   // Whatever clients do: slow or idle connections are closed, so no worker waits on them.
   s.http.stop();
   s.deadlines.close_all();

@@ -37,6 +37,16 @@
 
 namespace kapsl {
 
+namespace server {
+class GrpcEndpoint;  // grpc_endpoint.h
+// A KServe request's parameters applied to `request`: the common ones (priority, timeout,
+// sequence_*) are accepted and ignored; the rest are a text generator's generation options
+// (the OpenAI sampling fields). Throws Error(kInvalidInput) naming a parameter the engine
+// does not take. (kserve_routes.cc; the gRPC endpoint uses it too.)
+void apply_infer_parameters(const nlohmann::json& parameters, Engine& engine, const std::string& model,
+                            InferenceRequest& request);
+}  // namespace server
+
 struct Server::Impl {
   explicit Impl(ServerOptions opts);
 
@@ -67,6 +77,8 @@ struct Server::Impl {
   // shutting down), the load's error. A failure is counted in the model's stats (rejected
   // or failure). REQUIRES: `req` outlives the call.
   ModelCall begin_call(server::RepositoryModel model, server::EngineRole role, const httplib::Request& req);
+  // The same for a caller that is not an HTTP request: `client_gone` says whether it left.
+  ModelCall begin_call(server::RepositoryModel model, server::EngineRole role, std::function<bool()> client_gone);
   // The whole body, through the route's content reader: at most max_body_bytes (cpp-httplib
   // answers 413 beyond), each byte counted kBodyCost times against the in-flight body budget by
   // `lease` (a declared length is reserved whole first); stops the request's read clock.
@@ -113,6 +125,7 @@ struct Server::Impl {
   httplib::Server http;
   std::thread listener;
   int port = 0;
+  std::unique_ptr<server::GrpcEndpoint> grpc;  // with options.grpc_port >= 0
   std::atomic<bool> draining{false};
 
   // mu guards the life-cycle flags; stopped_cv announces `stopped` to wait() and shutdown().

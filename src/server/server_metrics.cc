@@ -134,6 +134,12 @@ void ServerMetrics::count_http(int status) noexcept {
   http_by_class_[cls].fetch_add(1, std::memory_order_relaxed);
 }
 
+void ServerMetrics::count_grpc(int code) noexcept {
+  if (code >= 0 && static_cast<size_t>(code) < grpc_by_code_.size()) {
+    grpc_by_code_[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void ServerMetrics::render_models(std::string& out, const std::map<std::string, Admission::Counts>& admission) const {
   internal::MutexLock lock(&mu_);
   family(out, "kapsl_inference_requests_total", "counter", "Inference requests by model and outcome.");
@@ -220,6 +226,15 @@ std::string ServerMetrics::render(const PoolMetrics& pool, const std::map<std::s
   for (size_t i = 0; i < http_by_class_.size(); ++i) {
     sample(out, "kapsl_http_responses_total", std::string("code=\"") + classes[i] + "\"",
            static_cast<double>(http_by_class_[i].load(std::memory_order_relaxed)));
+  }
+  family(out, "kapsl_grpc_responses_total", "counter", "gRPC calls by status code.");
+  static constexpr const char* kGrpcCodes[] = {
+      "OK",       "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",      "DATA_LOSS",          "UNAUTHENTICATED"};
+  for (size_t i = 0; i < grpc_by_code_.size(); ++i) {
+    sample(out, "kapsl_grpc_responses_total", std::string("code=\"") + kGrpcCodes[i] + "\"",
+           static_cast<double>(grpc_by_code_[i].load(std::memory_order_relaxed)));
   }
   family(out, "kapsl_http_open_connections", "gauge", "HTTP connections open now.");
   sample(out, "kapsl_http_open_connections", "", static_cast<double>(http.open_connections));

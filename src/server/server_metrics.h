@@ -77,6 +77,8 @@ class ServerMetrics {
   ModelStats& model(const std::string& name);
   // Counts one HTTP response by status code.
   void count_http(int status) noexcept;
+  // Counts one gRPC call by status code (0 OK .. 16 UNAUTHENTICATED).
+  void count_grpc(int code) noexcept;
 
   // Everything in Prometheus text format 0.0.4.
   std::string render(const PoolMetrics& pool, const std::map<std::string, Admission::Counts>& admission,
@@ -88,6 +90,7 @@ class ServerMetrics {
   mutable internal::Mutex mu_;  // guards models_ (the map, not the stats it points to)
   std::map<std::string, std::unique_ptr<ModelStats>> models_ GUARDED_BY(mu_);  // stats never move
   std::array<std::atomic<uint64_t>, 6> http_by_class_{};        // 1xx..5xx, other
+  std::array<std::atomic<uint64_t>, 17> grpc_by_code_{};         // gRPC status codes 0..16
 };
 
 // Appends a histogram in Prometheus form (name_bucket{le=...} cumulative, _sum, _count).

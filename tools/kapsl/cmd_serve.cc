@@ -33,6 +33,7 @@ struct ServeFlags {
   std::string config;
   std::string host = "127.0.0.1";
   int port = 8080;
+  int grpc_port = -1;
   std::string api_key_file;
   std::vector<std::string> pin;
   size_t max_models = 0;         // 0 = the config's or PoolConfig's default
@@ -87,6 +88,7 @@ void apply_config(const json& server, const CLI::App& cmd, ServeFlags& f) {
   take("model_name", "--model-name", f.model_name);
   take("host", "--host", f.host);
   take("port", "--port", f.port);
+  take("grpc_port", "--grpc-port", f.grpc_port);
   take("pin", "--pin", f.pin);
   take("max_concurrency", "--max-concurrency", f.max_concurrency);
   take("max_queue", "--max-queue", f.max_queue);
@@ -154,6 +156,7 @@ ServerOptions server_options(const CLI::App& cmd, ServeFlags f, const CliContext
   o.single_model_name = f.model_name;
   o.host = f.host;
   o.port = f.port;
+  o.grpc_port = f.grpc_port;
   if (const char* env = std::getenv("KAPSL_API_KEY"); env != nullptr && *env != '\0') o.api_key = env;
   if (!f.api_key_file.empty()) o.api_key = read_key_file(f.api_key_file);
   o.pinned_models = f.pin;
@@ -220,6 +223,8 @@ void register_serve(CLI::App& app, const CliContext& context) {
                   "JSON config: {\"server\": {...}, \"pool\": {...}, \"model_defaults\": {...}}; flags win");
   cmd->add_option("--host", f.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", f.port, "port (0 = any free port)")->capture_default_str();
+  cmd->add_option("--grpc-port", f.grpc_port, "KServe v2 over gRPC on this port (0 = any free port; -1 = off)")
+      ->capture_default_str();
   cmd->add_option("--api-key-file", f.api_key_file, "file whose first line is the API key (or set KAPSL_API_KEY)");
   cmd->add_option("--pin", f.pin, "load this model at start and never evict it (repeatable)");
   cmd->add_option("--max-models", f.max_models, "engines the pool holds at once (default 5)");
