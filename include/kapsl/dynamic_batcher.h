@@ -8,7 +8,9 @@
 // dimension, runs the model once and splits the outputs back. An execution starts when its
 // rows reach max_batch_size, when they reach one of preferred_batch_sizes (the largest one
 // the queue allows, taking requests in order), or when its oldest request has waited
-// max_queue_delay — whichever comes first. A request that cannot join (a scalar input, more
+// max_queue_delay — whichever comes first. With balance_instances (the default) and
+// several execution threads idle, the waiting rows are shared among them: each execution
+// then takes its share, and is full at that share. A request that cannot join (a scalar input, more
 // rows than max_batch_size) runs alone at once; one that fails fails only itself, as
 // infer_batch promises.
 //
@@ -44,6 +46,11 @@ struct DynamicBatchingOptions {
   uint32_t max_queue = 64;                      // requests waiting; one more fails with kOverloaded
   std::chrono::milliseconds queue_timeout{0};   // longest wait before an execution takes it (kTimeout); 0 = none
   uint32_t instances = 1;                       // executions running at once (Triton's instance count); >= 1
+  // With several instances idle, share what waits among them instead of giving it all to
+  // one: on CPU one batch on one instance is rarely faster than its parts on several, and a
+  // lone request then runs at once. false = Triton's policy (one instance takes up to the
+  // whole batch, and a lone request waits max_queue_delay).
+  bool balance_instances = true;
 };
 
 // Why `info` cannot be batched along dimension 0 ("input 'x' has shape [1,3]: its first

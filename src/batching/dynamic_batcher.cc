@@ -96,7 +96,8 @@ std::string batching_refusal(const ModelInfo& info) {
 
 class DynamicBatcher::Impl {
  public:
-  Impl(std::shared_ptr<Engine> inner, const DynamicBatchingOptions& options) : inner_(std::move(inner)), options_(options) {
+  Impl(std::shared_ptr<Engine> inner, const DynamicBatchingOptions& options)
+      : inner_(std::move(inner)), options_(options), idle_(options.instances) {
     for (uint32_t i = 0; i < options_.instances; ++i) threads_.emplace_back([this] { execute_loop(); });
   }
 
@@ -144,6 +145,10 @@ class DynamicBatcher::Impl {
   };
 
   Selection select(Clock::time_point now) const REQUIRES(mu_);
+  // The most rows the next execution takes: max_batch_size, or with balance_instances and
+  // other instances idle, the rows of the requests that `joins` shared among the idle ones.
+  template <typename Joins>
+  int64_t row_limit(const Joins& joins) const REQUIRES(mu_);
   bool preferred(int64_t rows) const;
   void execute_loop();
   void execute(const std::vector<Pending*>& batch);
@@ -154,6 +159,7 @@ class DynamicBatcher::Impl {
   CondVar work_;  // the queue grew, or stopping_
   std::deque<Pending*> queue_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
+  uint32_t idle_ GUARDED_BY(mu_);  // execution threads not running an execution
   std::vector<std::thread> threads_;
 };
 
@@ -165,19 +171,22 @@ bool DynamicBatcher::Impl::preferred(int64_t rows) const {
 DynamicBatcher::Impl::Selection DynamicBatcher::Impl::select(Clock::time_point now) const {
   Selection s;
   const Pending* head = queue_.front();
+  const auto joins = [&](const Pending* p) {  // a stopped request is left for its caller to remove
+    return !p->request->cancel.is_cancelled() && !p->request->expired(now) && same_layout(*head->request, *p->request);
+  };
+  const int64_t limit = row_limit(joins);
   int64_t rows = 0;
   size_t preferred_count = 0;  // the longest prefix of positions whose rows are preferred
   bool full = false;           // no later compatible request fits
   for (size_t i = 0; i < queue_.size() && !full; ++i) {
     const Pending* p = queue_[i];
-    if (p->request->cancel.is_cancelled() || p->request->expired(now)) continue;  // its caller removes it
-    if (!same_layout(*head->request, *p->request)) continue;
-    full = rows + p->rows > options_.max_batch_size;
+    if (!joins(p)) continue;
+    full = rows + p->rows > limit;
     if (full) break;
     rows += p->rows;
     s.positions.push_back(i);
     if (preferred(rows)) preferred_count = s.positions.size();
-    full = rows == options_.max_batch_size;
+    full = rows >= limit;
   }
   s.wait_until = head->enqueued + options_.max_queue_delay;
   if (full) {
@@ -190,6 +199,18 @@ DynamicBatcher::Impl::Selection DynamicBatcher::Impl::select(Clock::time_point n
   }
   s.start = s.start && !s.positions.empty();
   return s;
+}
+
+template <typename Joins>
+int64_t DynamicBatcher::Impl::row_limit(const Joins& joins) const {
+  const int64_t max = options_.max_batch_size;
+  if (!options_.balance_instances || idle_ <= 1) return max;
+  int64_t waiting = 0;
+  for (const Pending* p : queue_) {
+    if (joins(p)) waiting += p->rows;
+  }
+  const int64_t share = (waiting + idle_ - 1) / idle_;  // rounded up: the first takes the odd row
+  return std::clamp<int64_t>(share, 1, max);
 }
 
 void DynamicBatcher::Impl::execute_loop() {
@@ -207,9 +228,11 @@ void DynamicBatcher::Impl::execute_loop() {
     for (size_t k = s.positions.size(); k-- > 0;) queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(s.positions[k]));
     for (Pending* p : batch) p->state = State::kRunning;
     if (!queue_.empty()) work_.notify_one();  // another thread may start the rest
+    --idle_;
     lock.unlock();
     execute(batch);
     lock.lock();
+    ++idle_;
     for (Pending* p : batch) {
       p->state = State::kDone;
       p->wake.notify_one();

@@ -48,7 +48,8 @@ HardwareRequirements parse_requirements(const json& object, std::string_view sou
 
 DynamicBatchingOptions parse_dynamic_batching(const json& object, std::string_view source) {
   JsonFields r(object, "serving.dynamic_batching", source);
-  r.reject_unknown({"max_batch_size", "preferred_batch_sizes", "max_queue_delay", "max_queue", "queue_timeout"});
+  r.reject_unknown({"max_batch_size", "preferred_batch_sizes", "max_queue_delay", "max_queue", "queue_timeout",
+                    "balance_instances"});
   DynamicBatchingOptions b;
   b.max_batch_size = r.u32("max_batch_size", 1, 1u << 20).value_or(b.max_batch_size);
   if (const json* sizes = r.find("preferred_batch_sizes")) {
@@ -66,6 +67,7 @@ DynamicBatchingOptions parse_dynamic_batching(const json& object, std::string_vi
   b.max_queue_delay = r.duration_us("max_queue_delay").value_or(b.max_queue_delay);
   b.max_queue = r.u32("max_queue", 1).value_or(b.max_queue);
   b.queue_timeout = r.duration("queue_timeout").value_or(b.queue_timeout);
+  b.balance_instances = r.boolean("balance_instances").value_or(b.balance_instances);
   return b;
 }
 
@@ -288,7 +290,8 @@ json serving_json(const ServingConfig& s) {
                                {"preferred_batch_sizes", b->preferred_batch_sizes},
                                {"max_queue_delay", static_cast<double>(b->max_queue_delay.count()) / 1e6},
                                {"max_queue", b->max_queue},
-                               {"queue_timeout", static_cast<double>(b->queue_timeout.count()) / 1000.0}};
+                               {"queue_timeout", static_cast<double>(b->queue_timeout.count()) / 1000.0},
+                               {"balance_instances", b->balance_instances}};
   }
   return out;
 }

@@ -114,7 +114,31 @@ Tensor tensor_from_raw(DType dtype, const Shape& shape, std::string_view bytes, 
   return Tensor::from_strings(shape, std::move(values));
 }
 
-KServeResponse encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
+KServeBody encode_infer_request(const std::vector<NamedTensor>& inputs, bool binary) {
+  json doc = {{"inputs", json::array()}};
+  std::string raw;
+  for (const auto& [name, tensor] : inputs) {
+    json in = {{"name", name}, {"datatype", kserve_datatype(tensor.dtype())}, {"shape", tensor.shape()}};
+    if (binary) {
+      const size_t before = raw.size();
+      append_raw(tensor, raw);
+      in["parameters"] = {{"binary_data_size", raw.size() - before}};
+    } else {
+      in["data"] = data_as_json(tensor);
+    }
+    doc["inputs"].push_back(std::move(in));
+  }
+  if (binary) doc["parameters"] = {{"binary_data_output", true}};
+  KServeBody out;
+  out.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (binary) {
+    out.header_length = out.body.size();
+    out.body += raw;
+  }
+  return out;
+}
+
+KServeBody encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
                                      const std::vector<NamedTensor>& outputs) {
   json doc = {{"model_name", model}, {"model_version", version}, {"outputs", json::array()}};
   if (!request.id.empty()) doc["id"] = request.id;
@@ -130,7 +154,7 @@ KServeResponse encode_infer_response(const std::string& model, const std::string
     }
     doc["outputs"].push_back(std::move(out));
   }
-  KServeResponse response;
+  KServeBody response;
   response.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   if (request.all_binary || !request.binary_outputs.empty()) {
     response.header_length = response.body.size();

@@ -66,13 +66,20 @@ using ReserveBytes = std::function<void(size_t bytes)>;
 KServeRequest parse_infer_request(std::string_view body, std::optional<size_t> header_length,
                                   const ReserveBytes& reserve = {});
 
-struct KServeResponse {
+// An encoded KServe body: JSON, then binary data when header_length (the
+// Inference-Header-Content-Length) is set.
+struct KServeBody {
   std::string body;
   std::optional<size_t> header_length;  // set when binary data follows the JSON
 };
 
+// A request body for `inputs`, as a client sends it (`kapsl bench --url`): the data as JSON,
+// or with `binary` every input as binary data after the JSON header and every output asked
+// for as binary.
+KServeBody encode_infer_request(const std::vector<NamedTensor>& inputs, bool binary);
+
 // Encodes the outputs (outputs named in binary_outputs, or all if all_binary, as binary).
-KServeResponse encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
+KServeBody encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
                                      const std::vector<NamedTensor>& outputs);
 
 }  // namespace kapsl::server

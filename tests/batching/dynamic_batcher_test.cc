@@ -264,6 +264,28 @@ TEST(DynamicBatcher, APreferredSizeStartsAnExecutionWithoutWaiting) {
   }
 }
 
+TEST(DynamicBatcher, IdleInstancesShareWhatWaitsAndALoneRequestRunsAtOnce) {
+  auto inner = load(testing::identity_model(TP::FLOAT, {-1, 1}));
+  DynamicBatchingOptions options = waiting_for(8);
+  options.instances = 2;
+  DynamicBatcher balanced(inner, options);
+  InferenceRequest lone = request_x(Tensor::from_vector<float>({1, 1}, {1}));
+  lone.set_timeout(seconds(10));  // far less than the 30 s delay: only balancing lets it run
+  const InferenceResult result = balanced.infer(lone);
+  EXPECT_EQ(result.outputs.at(0).tensor, lone.inputs[0].tensor);
+  EXPECT_EQ(result.timing->batch_requests, 1u);
+
+  options.balance_instances = false;  // Triton's policy: the lone request waits for company
+  DynamicBatcher triton(inner, options);
+  lone.set_timeout(milliseconds(100));
+  try {
+    triton.infer(lone);
+    ADD_FAILURE() << "without balancing a lone request ran before its delay";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kTimeout) << e.what();
+  }
+}
+
 TEST(DynamicBatcher, ARequestTooLargeForABatchRunsAlone) {
   auto inner = load(testing::identity_model(TP::FLOAT, {-1, 1}));
   DynamicBatcher batcher(inner, waiting_for(2));
