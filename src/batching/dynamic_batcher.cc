@@ -7,6 +7,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/batch_layout.h"
 #include "core/mutex.h"
 
 namespace kapsl {
@@ -32,20 +33,6 @@ int64_t rows_of(const InferenceRequest& r) {
     rows = shape[0];
   }
   return rows;
-}
-
-// Same inputs (names in order, dtypes, every dimension but the first) and same outputs.
-bool same_layout(const InferenceRequest& a, const InferenceRequest& b) {
-  if (a.inputs.size() != b.inputs.size() || a.output_names != b.output_names) return false;
-  for (size_t i = 0; i < a.inputs.size(); ++i) {
-    const Tensor& x = a.inputs[i].tensor;
-    const Tensor& y = b.inputs[i].tensor;
-    if (a.inputs[i].name != b.inputs[i].name || x.dtype() != y.dtype() || x.shape().size() != y.shape().size() ||
-        !std::equal(x.shape().begin() + 1, x.shape().end(), y.shape().begin() + 1)) {
-      return false;
-    }
-  }
-  return true;
 }
 
 void release_nothing(void*) noexcept {}
@@ -172,7 +159,8 @@ DynamicBatcher::Impl::Selection DynamicBatcher::Impl::select(Clock::time_point n
   Selection s;
   const Pending* head = queue_.front();
   const auto joins = [&](const Pending* p) {  // a stopped request is left for its caller to remove
-    return !p->request->cancel.is_cancelled() && !p->request->expired(now) && same_layout(*head->request, *p->request);
+    const InferenceRequest& r = *p->request;
+    return !r.cancel.is_cancelled() && !r.expired(now) && internal::same_batch_layout(*head->request, r);
   };
   const int64_t limit = row_limit(joins);
   int64_t rows = 0;

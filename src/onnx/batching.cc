@@ -2,6 +2,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/batch_layout.h"
 #include "kapsl/onnx_engine.h"
 #include "onnx/engine_impl.h"
 
@@ -11,20 +12,6 @@ namespace {
 bool dynamic_dim0(const std::vector<onnx::IoSpec>& specs) {
   for (const auto& s : specs) {
     if (s.kind != ONNX_TYPE_TENSOR || s.shape.empty() || s.shape[0] >= 0) return false;
-  }
-  return true;
-}
-
-// Same input names (in order), dtypes, ranks >= 1, dims except 0, and the same outputs.
-bool same_layout(const InferenceRequest& a, const InferenceRequest& b) {
-  if (a.inputs.size() != b.inputs.size() || a.output_names != b.output_names) return false;
-  for (size_t i = 0; i < a.inputs.size(); ++i) {
-    const Tensor& x = a.inputs[i].tensor;
-    const Tensor& y = b.inputs[i].tensor;
-    if (a.inputs[i].name != b.inputs[i].name || x.dtype() != y.dtype() || x.shape().empty() ||
-        x.shape().size() != y.shape().size() || !std::equal(x.shape().begin() + 1, x.shape().end(), y.shape().begin() + 1)) {
-      return false;
-    }
   }
   return true;
 }
@@ -88,7 +75,7 @@ std::vector<BatchItemResult> OnnxEngine::infer_batch(std::span<const InferenceRe
   std::vector<BatchItemResult> items(requests.size());
   bool batchable = requests.size() > 1 && !requests[0].inputs.empty() && dynamic_dim0(impl_->inputs()) &&
                    dynamic_dim0(impl_->outputs());
-  for (size_t i = 1; batchable && i < requests.size(); ++i) batchable = same_layout(requests[0], requests[i]);
+  for (size_t i = 1; batchable && i < requests.size(); ++i) batchable = internal::same_batch_layout(requests[0], requests[i]);
   if (batchable) {
     try {
       const auto started = Clock::now();
