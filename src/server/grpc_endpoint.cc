@@ -231,6 +231,8 @@ InferenceRequest to_request(const pb::ModelInferRequest& req) {
 }
 
 void GrpcEndpoint::Service::infer(grpc::ServerContext& ctx, const pb::ModelInferRequest& req, pb::ModelInferResponse& res) {
+  // As over HTTP: while draining, new work is refused so that what runs can finish.
+  if (s_.draining.load()) throw Error::unavailable("the server is shutting down");
   const RepositoryModel model = find_version(s_, req.model_name(), req.model_version());
   // gRPC has read the message already; what it becomes counts against the body budget.
   auto lease = s_.bodies.lease();

@@ -1,6 +1,7 @@
 #include "server/kserve_tensors.h"
 
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -44,31 +45,88 @@ std::optional<DType> dtype_from_kserve(std::string_view datatype) {
 
 namespace {
 
-json data_as_json(const Tensor& t) {
-  json data = json::array();
+// Shortest text that reads back as the same value (std::to_chars), with ".0" on integral
+// values as nlohmann writes them, and null for NaN and infinities (JSON has none).
+template <typename F>
+void append_real(F v, std::string& out) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  const std::string_view text(buf, static_cast<size_t>(end - buf));
+  out += text;
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+
+template <typename I>
+void append_integer(I v, std::string& out) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+template <typename T, typename Append>
+void append_each(const Tensor& t, std::string& out, Append&& append) {
+  bool first = true;
+  for (const T v : t.data<T>()) {
+    if (!first) out += ',';
+    first = false;
+    append(v, out);
+  }
+}
+
+// The tensor's elements as a flat JSON array, written straight into `out`: float32 in its
+// own shortest form (not the double it widens to), so large outputs encode several times
+// faster than through a JSON DOM and read back as the same float32.
+void append_data_json(const Tensor& t, std::string& out) {
+  out += '[';
+  const auto real = [](auto v, std::string& o) { append_real(v, o); };
+  const auto integer = [](auto v, std::string& o) { append_integer(v, o); };
   switch (t.dtype()) {
-    case DType::kFloat32: for (float v : t.data<float>()) data.push_back(v); break;
-    case DType::kFloat64: for (double v : t.data<double>()) data.push_back(v); break;
-    case DType::kInt8: for (int8_t v : t.data<int8_t>()) data.push_back(v); break;
-    case DType::kInt16: for (int16_t v : t.data<int16_t>()) data.push_back(v); break;
-    case DType::kInt32: for (int32_t v : t.data<int32_t>()) data.push_back(v); break;
-    case DType::kInt64: for (int64_t v : t.data<int64_t>()) data.push_back(v); break;
-    case DType::kUInt8: for (uint8_t v : t.data<uint8_t>()) data.push_back(v); break;
-    case DType::kUInt16: for (uint16_t v : t.data<uint16_t>()) data.push_back(v); break;
-    case DType::kUInt32: for (uint32_t v : t.data<uint32_t>()) data.push_back(v); break;
-    case DType::kUInt64: for (uint64_t v : t.data<uint64_t>()) data.push_back(v); break;
+    case DType::kFloat32: append_each<float>(t, out, real); break;
+    case DType::kFloat64: append_each<double>(t, out, real); break;
+    case DType::kInt8: append_each<int8_t>(t, out, integer); break;
+    case DType::kInt16: append_each<int16_t>(t, out, integer); break;
+    case DType::kInt32: append_each<int32_t>(t, out, integer); break;
+    case DType::kInt64: append_each<int64_t>(t, out, integer); break;
+    case DType::kUInt8: append_each<uint8_t>(t, out, integer); break;
+    case DType::kUInt16: append_each<uint16_t>(t, out, integer); break;
+    case DType::kUInt32: append_each<uint32_t>(t, out, integer); break;
+    case DType::kUInt64: append_each<uint64_t>(t, out, integer); break;
     case DType::kFloat16:
     case DType::kBFloat16:
       for (size_t i = 0; i < t.byte_size(); i += 2) {
         uint16_t v;
         std::memcpy(&v, t.bytes().data() + i, 2);
-        data.push_back(t.dtype() == DType::kFloat16 ? fp16_to_float(v) : bf16_to_float(v));
+        if (i > 0) out += ',';
+        append_real(t.dtype() == DType::kFloat16 ? fp16_to_float(v) : bf16_to_float(v), out);
       }
       break;
-    case DType::kBool: for (std::byte b : t.bytes()) data.push_back(b != std::byte{0}); break;
-    case DType::kString: for (const auto& s : t.strings()) data.push_back(s); break;
+    case DType::kBool:
+      for (size_t i = 0; i < t.byte_size(); ++i) out += (i > 0 ? "," : "") + std::string(t.bytes()[i] != std::byte{0} ? "true" : "false");
+      break;
+    case DType::kString:
+      for (size_t i = 0; i < t.strings().size(); ++i) {
+        if (i > 0) out += ',';
+        out += json(t.strings()[i]).dump(-1, ' ', false, json::error_handler_t::replace);
+      }
+      break;
   }
-  return data;
+  out += ']';
+}
+
+// A JSON string literal (invalid UTF-8 replaced).
+std::string quoted(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string shape_json(const Shape& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ',';
+    append_integer(shape[i], out);
+  }
+  return out + "]";
 }
 
 }  // namespace
@@ -115,22 +173,31 @@ Tensor tensor_from_raw(DType dtype, const Shape& shape, std::string_view bytes, 
 }
 
 KServeBody encode_infer_request(const std::vector<NamedTensor>& inputs, bool binary) {
-  json doc = {{"inputs", json::array()}};
+  // Keys in nlohmann's (alphabetical) order, as the rest of the protocol's bodies.
+  std::string body = "{\"inputs\":[";
   std::string raw;
-  for (const auto& [name, tensor] : inputs) {
-    json in = {{"name", name}, {"datatype", kserve_datatype(tensor.dtype())}, {"shape", tensor.shape()}};
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& [name, tensor] = inputs[i];
+    if (i > 0) body += ',';
+    body += "{";
+    if (!binary) {
+      body += "\"data\":";
+      append_data_json(tensor, body);
+      body += ',';
+    }
+    body += "\"datatype\":\"" + std::string(kserve_datatype(tensor.dtype())) + "\",\"name\":" + quoted(name);
     if (binary) {
       const size_t before = raw.size();
       append_raw(tensor, raw);
-      in["parameters"] = {{"binary_data_size", raw.size() - before}};
-    } else {
-      in["data"] = data_as_json(tensor);
+      body += ",\"parameters\":{\"binary_data_size\":" + std::to_string(raw.size() - before) + "}";
     }
-    doc["inputs"].push_back(std::move(in));
+    body += ",\"shape\":" + shape_json(tensor.shape()) + "}";
   }
-  if (binary) doc["parameters"] = {{"binary_data_output", true}};
+  body += "]";
+  if (binary) body += ",\"parameters\":{\"binary_data_output\":true}";
+  body += "}";
   KServeBody out;
-  out.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  out.body = std::move(body);
   if (binary) {
     out.header_length = out.body.size();
     out.body += raw;
@@ -139,23 +206,34 @@ KServeBody encode_infer_request(const std::vector<NamedTensor>& inputs, bool bin
 }
 
 KServeBody encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
-                                     const std::vector<NamedTensor>& outputs) {
-  json doc = {{"model_name", model}, {"model_version", version}, {"outputs", json::array()}};
-  if (!request.id.empty()) doc["id"] = request.id;
+                                 const std::vector<NamedTensor>& outputs) {
+  // Written directly (keys in nlohmann's alphabetical order): a DOM of a large output
+  // costs more than the model run.
+  std::string body = "{";
+  if (!request.id.empty()) body += "\"id\":" + quoted(request.id) + ",";
+  body += "\"model_name\":" + quoted(model) + ",\"model_version\":" + quoted(version) + ",\"outputs\":[";
   std::string binary;
-  for (const auto& [name, tensor] : outputs) {
-    json out = {{"name", name}, {"datatype", kserve_datatype(tensor.dtype())}, {"shape", tensor.shape()}};
-    if (request.all_binary || request.binary_outputs.count(name)) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [name, tensor] = outputs[i];
+    const bool as_binary = request.all_binary || request.binary_outputs.count(name) > 0;
+    if (i > 0) body += ',';
+    body += "{";
+    if (!as_binary) {
+      body += "\"data\":";
+      append_data_json(tensor, body);
+      body += ',';
+    }
+    body += "\"datatype\":\"" + std::string(kserve_datatype(tensor.dtype())) + "\",\"name\":" + quoted(name);
+    if (as_binary) {
       const size_t before = binary.size();
       append_raw(tensor, binary);
-      out["parameters"] = {{"binary_data_size", binary.size() - before}};
-    } else {
-      out["data"] = data_as_json(tensor);
+      body += ",\"parameters\":{\"binary_data_size\":" + std::to_string(binary.size() - before) + "}";
     }
-    doc["outputs"].push_back(std::move(out));
+    body += ",\"shape\":" + shape_json(tensor.shape()) + "}";
   }
+  body += "]}";
   KServeBody response;
-  response.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  response.body = std::move(body);
   if (request.all_binary || !request.binary_outputs.empty()) {
     response.header_length = response.body.size();
     response.body += binary;

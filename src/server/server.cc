@@ -422,6 +422,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   impl_->register_kserve_routes();
   impl_->register_repository_routes();
   impl_->register_openai_routes();
+  impl_->register_llama_routes();
 }
 
 Server::~Server() { shutdown(); }

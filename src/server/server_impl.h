@@ -109,6 +109,7 @@ struct Server::Impl {
   void register_kserve_routes();
   void register_repository_routes();
   void register_openai_routes();
+  void register_llama_routes();  // llama-server's /tokenize, /detokenize, /apply-template
   void drain();
 
   ServerOptions options;

@@ -361,12 +361,19 @@ TEST_F(CliTest, BenchTakesShapesAndInputsAndPrintsThreads) {
   testing::write_file(file("mm.onnx"), testing::matmul_relu_model(16));
   const CliRun shaped = kapsl("bench " + file("mm.onnx") + " -r 3 --shape x=8x16 --fill random --seed 1");
   ASSERT_EQ(shaped.code, 0) << shaped.err;
-  EXPECT_THAT(shaped.out, HasSubstr("inputs x [8, 16]"));
+  EXPECT_THAT(shaped.out, HasSubstr("inputs x float32 [8, 16]"));
   EXPECT_THAT(shaped.out, ::testing::ContainsRegex("threads per run [0-9]+"));
+  EXPECT_THAT(shaped.out, ::testing::ContainsRegex("concurrency 1: [0-9.]+ infer/s, .* 0 errors"));
+  // A list of concurrencies, each through infer_batch of 2 copies.
+  const CliRun levels = kapsl("bench " + file("mm.onnx") + " -r 4 -C 1,2 --batch 2 --shape x=1x16 --fill ones");
+  ASSERT_EQ(levels.code, 0) << levels.err;
+  EXPECT_THAT(levels.out, HasSubstr("infer_batch of 2 requests per call"));
+  EXPECT_THAT(levels.out, ::testing::ContainsRegex("concurrency 2: [0-9.]+ infer/s"));
+  EXPECT_EQ(kapsl("bench " + file("mm.onnx") + " --protocol grpc").code, 2);  // a protocol needs --url
   npy_save(file("mm_x.npy"), Tensor::zeros(DType::kFloat32, {5, 16}));
   const CliRun given = kapsl("bench " + file("mm.onnx") + " -r 3 -i x=" + file("mm_x.npy"));
   ASSERT_EQ(given.code, 0) << given.err;
-  EXPECT_THAT(given.out, HasSubstr("inputs x [5, 16]"));
+  EXPECT_THAT(given.out, HasSubstr("inputs x float32 [5, 16]"));
   EXPECT_EQ(kapsl("bench " + file("mm.onnx") + " -r 3 --shape y=8x16").code, 2);  // no input 'y'
 }
 

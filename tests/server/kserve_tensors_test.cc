@@ -3,6 +3,7 @@
 #include "server/kserve_tensors.h"
 
 #include <cstring>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -139,6 +140,62 @@ TEST(KServeTensorsTest, EncodesBinaryOutputs) {
   std::memcpy(&first, binary.data(), 8);
   EXPECT_EQ(first, 7);
   EXPECT_EQ(binary.substr(20), "xyz");
+}
+
+}  // namespace
+}  // namespace kapsl::server
+
+namespace kapsl::server {
+namespace {
+
+// Every float32 reads back bit for bit from its JSON text (written in float32's own
+// shortest form), integers stay exact, and what JSON cannot hold is null.
+TEST(KServeTensorsTest, EncodedJsonReadsBackExactly) {
+  const std::vector<float> floats = {0.1f, -0.0f, 3.0f, 1e-45f, 3.4028235e38f, -1.17549435e-38f, 16777217.0f,
+                                     std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()};
+  const std::vector<int64_t> ints = {std::numeric_limits<int64_t>::min(), -1, 0, std::numeric_limits<int64_t>::max()};
+  const std::vector<NamedTensor> outputs = {
+      {"f", Tensor::from_vector<float>({3, 3}, floats)},
+      {"d", Tensor::from_vector<double>({2}, {0.1, 1e308})},
+      {"i", Tensor::from_vector<int64_t>({4}, ints)},
+      {"u", Tensor::from_vector<uint64_t>({1}, {std::numeric_limits<uint64_t>::max()})},
+      {"b", Tensor::from_vector<bool>({2}, {true, false})},
+      {"s", Tensor::from_strings({2}, {"quote \" and \\ and \n", std::string("\xff", 1)})}};
+  KServeRequest request;
+  request.id = "r\"1";
+  const json doc = json::parse(encode_infer_response("m\"", "1", request, outputs).body);
+  EXPECT_EQ(doc["id"], "r\"1");
+  EXPECT_EQ(doc["model_name"], "m\"");
+  const json& f = doc["outputs"][0];
+  EXPECT_EQ(f["datatype"], "FP32");
+  EXPECT_EQ(f["shape"], json::parse("[3,3]"));
+  for (size_t i = 0; i < 7; ++i) {
+    const float back = f["data"][i].get<float>();
+    EXPECT_EQ(std::memcmp(&back, &floats[i], sizeof back), 0) << i << ": " << f["data"][i].dump();
+  }
+  EXPECT_TRUE(f["data"][7].is_null());
+  EXPECT_TRUE(f["data"][8].is_null());
+  EXPECT_TRUE(f["data"][2].is_number_float()) << "3.0 must stay a float: " << f["data"][2].dump();
+  EXPECT_EQ(doc["outputs"][1]["data"], json::parse("[0.1, 1e308]"));
+  EXPECT_EQ(doc["outputs"][2]["data"].get<std::vector<int64_t>>(), ints);
+  EXPECT_EQ(doc["outputs"][3]["data"][0].get<uint64_t>(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(doc["outputs"][4]["data"], json::parse("[true, false]"));
+  EXPECT_EQ(doc["outputs"][5]["data"][0], "quote \" and \\ and \n");
+  EXPECT_EQ(doc["outputs"][5]["data"][1], "\xef\xbf\xbd");  // invalid UTF-8 replaced
+}
+
+// What a client encodes (kapsl bench --url) is what the server parses.
+TEST(KServeTensorsTest, EncodedRequestsParseBackToTheSameTensors) {
+  const std::vector<NamedTensor> inputs = {{"x", Tensor::from_vector<float>({2, 2}, {0.1f, -2, 3e-3f, 7})},
+                                           {"s", Tensor::from_strings({1}, {"text"})}};
+  for (const bool binary : {false, true}) {
+    const KServeBody body = encode_infer_request(inputs, binary);
+    const KServeRequest parsed = parse_infer_request(body.body, body.header_length);
+    ASSERT_EQ(parsed.inputs.size(), 2u);
+    EXPECT_EQ(parsed.inputs[0].tensor, inputs[0].tensor) << binary;
+    EXPECT_EQ(parsed.inputs[1].tensor, inputs[1].tensor) << binary;
+    EXPECT_EQ(parsed.all_binary, binary);
+  }
 }
 
 }  // namespace

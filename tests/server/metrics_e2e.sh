@@ -28,4 +28,8 @@ value() { awk -v k="$1" '$1 == k {print $2}' "$TMP/metrics.txt"; }
 [ "$(value 'process_resident_memory_bytes' | cut -d. -f1 | tr -d e+)" != 0 ] || fail "process memory"
 grep -q '^kapsl_inference_queue_duration_seconds_bucket{model="add",le="+Inf"} 3' "$TMP/metrics.txt" || fail "queue histogram"
 grep -q '^kapsl_pool_load_duration_seconds_count 3' "$TMP/metrics.txt" || fail "load histogram"
+# The engine's own split of compute, and executions apart from requests (3 rows each).
+[ "$(value 'kapsl_inference_compute_infer_duration_seconds_count{model="add"}')" = 2 ] || fail "add infer histogram"
+[ "$(value 'kapsl_inference_executions_total{model="add"}')" = 2 ] || fail "add executions"
+[ "$(value 'kapsl_inference_batch_size_sum{model="add"}')" = 6 ] || fail "add batch rows"
 echo "metrics e2e: ok"

@@ -9,6 +9,28 @@ start_server "$REPO" --max-concurrency 1 --max-queue 0 --ctx-size 4096
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_client_test.mjs" || fail "openai client test"
 http 200 GET /v2/health/live
 
+# --- llama-server's text utilities, with its shapes.
+http 200 POST /tokenize -d '{"model":"tiny","content":"Hello world"}'
+TOKENS=$(printf '%s' "$BODY" | jq -c .tokens)
+n=$(printf '%s' "$BODY" | jq '.tokens | length')
+[ "$n" -ge 2 ] || fail "tokenize gave $BODY"
+http 200 POST /tokenize -d '{"model":"tiny","content":"Hello world","add_special":true}'
+[ "$(printf '%s' "$BODY" | jq '.tokens | length')" = $((n + 1)) ] || fail "add_special added no BOS: $BODY"
+http 200 POST /detokenize -d "{\"model\":\"tiny\",\"tokens\":$TOKENS}"
+printf '%s' "$BODY" | jq -e '.content | test("Hello world")' > /dev/null || fail "detokenize gave $BODY"
+http 200 POST /tokenize -d '{"model":"tiny","content":["Hello", 5],"with_pieces":true}'
+printf '%s' "$BODY" | jq -e '(.tokens | last) == {"id": 5, "piece": .tokens[-1].piece} and (.tokens[0].piece | type) == "string"' \
+  > /dev/null || fail "tokenize with pieces gave $BODY"
+http 200 POST /apply-template -d '{"model":"chat","messages":[{"role":"user","content":"hi there"}]}'
+printf '%s' "$BODY" | jq -e '.prompt | test("<\\|user\\|>") and test("hi there")' > /dev/null || fail "apply-template gave $BODY"
+http 400 POST /tokenize -d '{"content":"x"}'  # three text models: which one?
+printf '%s' "$BODY" | grep -q "model" || fail "no model named: $BODY"
+http 400 POST /tokenize -d '{"model":"tiny","content":"x","bogus":1}'
+http 400 POST /detokenize -d '{"model":"tiny","tokens":[-1]}'
+http 400 POST /tokenize -d '{"model":"add","content":"x"}'
+http 404 POST /apply-template -d '{"model":"nope","messages":[]}'
+echo "llama-server utilities: ok"
+
 # --- Graceful shutdown: SIGTERM with a generation in flight. New requests get 503, the
 # stream is cancelled after --shutdown-timeout and still ends with [DONE], the server exits 0.
 stop_server
