@@ -52,6 +52,10 @@ struct GgufOptions {
   bool embeddings = false;        // load for embed(); generation is then unavailable
   bool vocab_only = false;        // load only the tokenizer: tokenize/detokenize/chat templates work
   std::function<bool(float)> progress = {};  // load progress in [0, 1]; return false to abort (kCancelled)
+  // The chat template: a name llama.cpp knows ("chatml", "llama3", "mistral-v7", ...) or
+  // template text. "" = the model's own (tokenizer.chat_template), and "chatml" for a model
+  // without one, as llama-server does. A request may still name its own.
+  std::string chat_template = {};
 
   // Where layers run: "cpu" (no offload), or a GPU backend compiled into llama.cpp ("cuda",
   // "vulkan", "metal"; see gguf_devices()), whose n_gpu_layers layers go to its device

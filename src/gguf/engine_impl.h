@@ -45,6 +45,9 @@ std::vector<int32_t> tokenize(const llama_vocab* vocab, std::string_view text, b
 std::string token_to_piece(const llama_vocab* vocab, int32_t token, bool special);
 std::string detokenize(const llama_vocab* vocab, std::span<const int32_t> tokens, bool special);
 std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatMessage>& messages, bool add_assistant);
+// The template chats use unless a request names one: options.chat_template, else the
+// model's own, else "chatml" (llama-server's fallback).
+const std::string& effective_chat_template(const GgufEngine::Impl& impl);
 
 // --- generation.cc. Runs a request whose prompt tokens are validated (non-empty, in range,
 // fitting n_ctx with max_new_tokens) on the leased `slot` through impl.batcher. `start` is

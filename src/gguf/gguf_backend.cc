@@ -1,10 +1,14 @@
 // The "gguf" Backend: llama.cpp models (.gguf) for the generate and embed tasks, configured
 // by the manifest's "gguf" section (docs/model-config.md).
+#include <fstream>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 #include "core/json_fields.h"
 #include "kapsl/backend.h"
 #include "kapsl/gguf_engine.h"
+#include "kapsl/package.h"
 
 namespace kapsl {
 namespace {
@@ -21,10 +25,29 @@ struct GgufBackendOptions final : BackendOptions {
                     {"max_queue", e.max_queue},    {"batch", e.n_batch},
                     {"ubatch", e.n_ubatch},        {"gpu_layers", e.n_gpu_layers},
                     {"mmap", e.use_mmap},          {"mlock", e.use_mlock},
-                    {"flash_attention", e.flash_attention}, {"kv_cache_type", e.kv_cache_type}};
-    return j.dump();
+                    {"flash_attention", e.flash_attention}, {"kv_cache_type", e.kv_cache_type},
+                    {"chat_template", e.chat_template.size() <= 32 ? e.chat_template
+                                                                   : std::to_string(e.chat_template.size()) +
+                                                                         " characters of template text"}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 };
+
+// The manifest's chat template: "chat_template" (a name or the text), or the text of
+// "chat_template_file" (a file in the package); "" = the model's own.
+std::string chat_template(const Package& model, const JsonFields& r) {
+  const auto inline_template = r.string("chat_template");
+  const auto file = r.string("chat_template_file");
+  if (inline_template && file) {
+    throw Error::invalid_input(r.where("chat_template_file"), "give chat_template or chat_template_file, not both");
+  }
+  if (!file) return inline_template.value_or("");
+  const auto path = resolve_in_package(model, *file, r.path("chat_template_file"));
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (!(in && text << in.rdbuf())) throw Error::invalid_input(r.where("chat_template_file"), "cannot read " + path.string());
+  return text.str();
+}
 
 class GgufBackend final : public Backend {
  public:
@@ -40,7 +63,7 @@ class GgufBackend final : public Backend {
                                                        model.name);
     JsonFields r(section, "gguf", model.name);
     r.reject_unknown({"context", "slots", "max_queue", "batch", "ubatch", "gpu_layers", "mmap", "mlock",
-                      "flash_attention", "kv_cache_type"});
+                      "flash_attention", "kv_cache_type", "chat_template", "chat_template_file"});
     auto o = std::make_shared<GgufBackendOptions>();
     GgufOptions& e = o->engine;
     e.n_ctx = r.u32("context", 0, 1u << 24).value_or(0);
@@ -55,6 +78,7 @@ class GgufBackend final : public Backend {
     e.flash_attention = r.one_of("flash_attention", {"auto", "on", "off"}).value_or("auto");
     e.kv_cache_type =
         r.one_of("kv_cache_type", {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"}).value_or("f16");
+    e.chat_template = chat_template(model, r);
     if (e.n_ubatch > e.n_batch) {
       throw Error::invalid_input(r.where("ubatch"), "expected at most batch (" + std::to_string(e.n_batch) + "), got " +
                                                         std::to_string(e.n_ubatch));

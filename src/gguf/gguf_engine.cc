@@ -144,11 +144,7 @@ GenerateResult GgufEngine::generate(const GenerateRequest& request, const Stream
 
 std::string GgufEngine::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt,
                                             const std::string& tmpl) const {
-  const std::string& chosen = tmpl.empty() ? impl_->info.chat_template : tmpl;
-  if (chosen.empty()) {
-    throw Error::invalid_input("the model has no chat template (tokenizer.chat_template) and none was given");
-  }
-  return gguf::apply_chat_template(chosen, messages, add_assistant_prompt);
+  return gguf::apply_chat_template(tmpl.empty() ? gguf::effective_chat_template(*impl_) : tmpl, messages, add_assistant_prompt);
 }
 
 std::vector<int32_t> GgufEngine::tokenize(std::string_view text, bool add_special, bool parse_special) const {

@@ -253,6 +253,9 @@ void fill_model_info(GgufEngine::Impl& impl, const std::string& path, const Gguf
                  {"n_parallel", std::to_string(impl.options.n_parallel)},
                  {"threads", std::to_string(impl.options.n_threads > 0 ? impl.options.n_threads : physical_cores())},
                  {"llama_version", GgufEngine::llama_version()}, {"gguf_version", std::to_string(facts.version)}};
+  mi.metadata["chat_template"] = !impl.options.chat_template.empty() ? "given in the options"
+                                 : i.has_chat_template              ? "the model's own"
+                                                                    : "chatml (the model has none)";
   const std::string license = meta_string(impl.model.get(), "general.license");
   if (!license.empty()) mi.metadata["license"] = license;
 }

@@ -65,6 +65,12 @@ std::string detokenize(const llama_vocab* vocab, std::span<const int32_t> tokens
   return text;
 }
 
+const std::string& effective_chat_template(const GgufEngine::Impl& impl) {
+  static const std::string kChatml = "chatml";
+  if (!impl.options.chat_template.empty()) return impl.options.chat_template;
+  return impl.info.chat_template.empty() ? kChatml : impl.info.chat_template;
+}
+
 std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatMessage>& messages,
                                 bool add_assistant) {
   std::vector<llama_chat_message> chat;

@@ -396,9 +396,16 @@ TEST_F(GgufGenerationTest, TokenizeDetokenize) {
 
 TEST_F(GgufGenerationTest, ChatTemplates) {
   const std::vector<ChatMessage> chat = {{"system", "Be brief."}, {"user", "Hi"}};
-  EXPECT_EQ(code_of([&] { engine_->apply_chat_template(chat); }), ErrorCode::kInvalidInput);  // none in the model
   const std::string chatml = engine_->apply_chat_template(chat, true, "chatml");
   EXPECT_EQ(chatml, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  // None in the model: chatml, as llama-server falls back to.
+  EXPECT_EQ(engine_->apply_chat_template(chat), chatml);
+  EXPECT_EQ(engine_->model_info().metadata.at("chat_template"), "chatml (the model has none)");
+  // The options' template wins over the model's and the fallback; a request's over both.
+  auto llama3 = GgufEngine::load(testing::tiny_phi3_model(), {.n_ctx = 256, .chat_template = "llama3", .n_threads = 1});
+  EXPECT_NE(llama3->apply_chat_template(chat).find("<|start_header_id|>user<|end_header_id|>"), std::string::npos);
+  EXPECT_EQ(llama3->apply_chat_template(chat, true, "chatml"), chatml);
+  EXPECT_EQ(llama3->model_info().metadata.at("chat_template"), "given in the options");
   EXPECT_EQ(code_of([&] { engine_->apply_chat_template(chat, true, "no-such-template"); }), ErrorCode::kInvalidInput);
   auto phi3 = GgufEngine::load(testing::tiny_phi3_model(), {.n_ctx = 256, .n_threads = 1});
   const std::string rendered = phi3->apply_chat_template(chat);

@@ -102,7 +102,11 @@ await expectStatus(400, client.embeddings.create({ model: 'add', input: 'x' }), 
 // --- Errors, in OpenAI's shape, and the server keeps serving
 await expectStatus(404, client.completions.create({ model: 'nosuch', prompt: 'x' }), /unknown model/);
 await expectStatus(400, client.chat.completions.create({ model: 'add', messages }), /does not generate text/);
-await expectStatus(400, client.chat.completions.create({ model: 'tiny', messages }), /chat template/);
+// A model without a chat template chats through chatml, as with llama-server.
+const fallback = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 2 });
+assert.equal(fallback.choices[0].message.role, 'assistant');
+await expectStatus(400, client.chat.completions.create({ model: 'tiny', messages, chat_template: 'no-such-template' }),
+                   /chat template/);
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', temperature: 5 }), /temperature/);
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', n: 2 }), /'n'/);
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', max_tokens: 1000000 }), /context/);

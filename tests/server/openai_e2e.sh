@@ -23,6 +23,10 @@ printf '%s' "$BODY" | jq -e '(.tokens | last) == {"id": 5, "piece": .tokens[-1].
   > /dev/null || fail "tokenize with pieces gave $BODY"
 http 200 POST /apply-template -d '{"model":"chat","messages":[{"role":"user","content":"hi there"}]}'
 printf '%s' "$BODY" | jq -e '.prompt | test("<\\|user\\|>") and test("hi there")' > /dev/null || fail "apply-template gave $BODY"
+http 200 POST /apply-template -d '{"model":"tiny","messages":[{"role":"user","content":"hi"}]}'  # no template: chatml
+expect_json .prompt '"<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"'
+http 200 POST /apply-template -d '{"model":"chat","chat_template":"llama3","messages":[{"role":"user","content":"hi"}]}'
+printf '%s' "$BODY" | jq -e '.prompt | test("start_header_id")' > /dev/null || fail "a named template was not used: $BODY"
 http 400 POST /tokenize -d '{"content":"x"}'  # three text models: which one?
 printf '%s' "$BODY" | grep -q "model" || fail "no model named: $BODY"
 http 400 POST /tokenize -d '{"model":"tiny","content":"x","bogus":1}'

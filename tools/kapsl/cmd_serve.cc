@@ -51,6 +51,7 @@ struct ServeFlags {
   std::optional<int> threads;
   std::optional<uint32_t> ctx_size;
   std::optional<uint32_t> parallel;
+  std::string chat_template;
   std::optional<uint32_t> max_batch_size;  // dynamic batching for models that can batch
   std::optional<double> batch_delay_us;
   size_t http_threads = 32;
@@ -105,6 +106,7 @@ void apply_config(const json& server, const CLI::App& cmd, ServeFlags& f) {
   take_optional("threads", "--threads", f.threads);
   take_optional("ctx_size", "--ctx-size", f.ctx_size);
   take_optional("parallel", "--parallel", f.parallel);
+  take("chat_template", "--chat-template", f.chat_template);
   take_optional("max_batch_size", "--max-batch-size", f.max_batch_size);
   take_optional("batch_delay_us", "--batch-delay-us", f.batch_delay_us);
   take("http_threads", "--http-threads", f.http_threads);
@@ -133,6 +135,7 @@ std::string model_defaults(const json& config, const ServeFlags& f) {
   flags.threads = f.threads;
   flags.ctx_size = f.ctx_size;
   flags.parallel = f.parallel;
+  flags.chat_template = f.chat_template;
   defaults.merge_patch(json::parse(overrides_for(flags)));
   if (f.max_batch_size || f.batch_delay_us) {  // the rest of dynamic_batching keeps its defaults
     json& batching = defaults["serving"]["dynamic_batching"];
@@ -247,6 +250,9 @@ void register_serve(CLI::App& app, const CliContext& context) {
   cmd->add_option("-c,--ctx-size", f.ctx_size, "GGUF context per slot, unless a manifest says (0 = min(trained, 4096))");
   cmd->add_option("--parallel", f.parallel, "GGUF slots per model, unless a manifest says (default 1)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--chat-template", f.chat_template,
+                  "GGUF chat template, unless a manifest says: a name llama.cpp knows (chatml, llama3, ...) or a file "
+                  "holding the template (default: the model's own, else chatml)");
   cmd->add_option("--max-batch-size", f.max_batch_size,
                   "dynamic batching: merge concurrent requests into executions of up to N rows, for every model "
                   "whose first dimension is a batch (unless its manifest says)")

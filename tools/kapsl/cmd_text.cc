@@ -27,7 +27,6 @@ struct GenerateArgs {
   std::string prompt;
   bool chat = false;
   std::string system;
-  std::string chat_template;
   GenerationOptions gen;
   int64_t seed = -1;
   LoadFlags load;
@@ -64,7 +63,7 @@ void run_generate(const CliContext& context, GenerateArgs& a) {
   GenerateRequest req;
   req.options = a.gen;
   if (a.chat) {
-    ChatPrompt chat{{}, a.chat_template};
+    ChatPrompt chat{{}, {}};  // the engine's template: --chat-template (a load flag), the model's, or chatml
     if (!a.system.empty()) chat.messages.push_back({"system", a.system});
     chat.messages.push_back({"user", a.prompt});
     req.prompt = std::move(chat);
@@ -87,7 +86,6 @@ void register_generate_command(CLI::App& app, const CliContext& context) {
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->required();
   cmd->add_flag("--chat", a->chat, "render the prompt as a user message with the model's chat template");
   cmd->add_option("--system", a->system, "system message (with --chat)");
-  cmd->add_option("--chat-template", a->chat_template, "template name or Jinja text (with --chat)");
   add_sampling_flags(*cmd, *a);
   add_load_flags(*cmd, a->load, /*text=*/true);
   cmd->callback([a, &context] { run_generate(context, *a); });

@@ -1,5 +1,9 @@
 #include "load_flags.h"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 #include "progress.h"
@@ -18,7 +22,24 @@ void add_load_flags(CLI::App& cmd, LoadFlags& flags, bool text) {
   if (!text) return;
   cmd.add_option("-c,--ctx-size", flags.ctx_size, "context per slot (GGUF; 0 = min(trained, 4096))");
   cmd.add_option("--parallel", flags.parallel, "slots: generations at once (GGUF)")->check(CLI::PositiveNumber);
+  cmd.add_option("--chat-template", flags.chat_template,
+                 "chat template (GGUF): a name llama.cpp knows (chatml, llama3, ...), or a file holding the template "
+                 "(default: the model's own, else chatml)");
 }
+
+namespace {
+
+// A --chat-template value: the text of the file it names, else the value itself (a name).
+std::string chat_template_text(const std::string& value) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(value, ec)) return value;
+  std::ifstream in(value, std::ios::binary);
+  std::stringstream text;
+  if (!(in && text << in.rdbuf())) throw Error::invalid_input("cannot read the chat template file", value);
+  return text.str();
+}
+
+}  // namespace
 
 std::string overrides_for(const LoadFlags& f) {
   nlohmann::json o = nlohmann::json::object();
@@ -30,6 +51,7 @@ std::string overrides_for(const LoadFlags& f) {
   if (f.threads) o["threads"] = *f.threads;
   if (f.ctx_size) o["gguf"]["context"] = *f.ctx_size;
   if (f.parallel) o["gguf"]["slots"] = *f.parallel;
+  if (!f.chat_template.empty()) o["gguf"]["chat_template"] = chat_template_text(f.chat_template);
   if (!f.task.empty()) o["task"] = f.task;
   return o.dump();
 }

@@ -41,6 +41,7 @@ struct LoadFlags {
   std::optional<int> threads;       // compute threads (0 = the backend's default)
   std::optional<uint32_t> ctx_size;  // GGUF context per slot
   std::optional<uint32_t> parallel;  // GGUF slots
+  std::string chat_template;        // GGUF: a template name, template text or a file holding one ("" = the model's)
   std::string task;                 // the task to load the model for ("" = the manifest's)
   bool tokenizer_only = false;      // load only what tokenization needs
   bool progress = true;             // draw a load progress bar when stderr is a terminal
