@@ -172,73 +172,66 @@ Tensor tensor_from_raw(DType dtype, const Shape& shape, std::string_view bytes, 
   return Tensor::from_strings(shape, std::move(values));
 }
 
-KServeBody encode_infer_request(const std::vector<NamedTensor>& inputs, bool binary) {
-  // Keys in nlohmann's (alphabetical) order, as the rest of the protocol's bodies.
-  std::string body = "{\"inputs\":[";
-  std::string raw;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto& [name, tensor] = inputs[i];
-    if (i > 0) body += ',';
-    body += "{";
-    if (!binary) {
-      body += "\"data\":";
-      append_data_json(tensor, body);
-      body += ',';
-    }
-    body += "\"datatype\":\"" + std::string(kserve_datatype(tensor.dtype())) + "\",\"name\":" + quoted(name);
-    if (binary) {
-      const size_t before = raw.size();
-      append_raw(tensor, raw);
-      body += ",\"parameters\":{\"binary_data_size\":" + std::to_string(raw.size() - before) + "}";
-    }
-    body += ",\"shape\":" + shape_json(tensor.shape()) + "}";
+namespace {
+
+// One tensor entry of a request's "inputs" or a response's "outputs", keys in nlohmann's
+// (alphabetical) order as the rest of the protocol's bodies: its data as JSON, or with
+// `as_binary` its raw bytes appended to `binary` and their size as binary_data_size.
+void append_tensor_entry(const std::string& name, const Tensor& tensor, bool as_binary, std::string& body,
+                         std::string& binary) {
+  body += "{";
+  if (!as_binary) {
+    body += "\"data\":";
+    append_data_json(tensor, body);
+    body += ',';
   }
-  body += "]";
-  if (binary) body += ",\"parameters\":{\"binary_data_output\":true}";
-  body += "}";
+  body += "\"datatype\":\"" + std::string(kserve_datatype(tensor.dtype())) + "\",\"name\":" + quoted(name);
+  if (as_binary) {
+    const size_t before = binary.size();
+    append_raw(tensor, binary);
+    body += ",\"parameters\":{\"binary_data_size\":" + std::to_string(binary.size() - before) + "}";
+  }
+  body += ",\"shape\":" + shape_json(tensor.shape()) + "}";
+}
+
+KServeBody with_binary(std::string body, std::string binary, bool has_binary) {
   KServeBody out;
   out.body = std::move(body);
-  if (binary) {
+  if (has_binary) {
     out.header_length = out.body.size();
-    out.body += raw;
+    out.body += binary;
   }
   return out;
 }
 
+}  // namespace
+
+KServeBody encode_infer_request(const std::vector<NamedTensor>& inputs, bool binary) {
+  std::string body = "{\"inputs\":[";
+  std::string raw;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (i > 0) body += ',';
+    append_tensor_entry(inputs[i].name, inputs[i].tensor, binary, body, raw);
+  }
+  body += binary ? "],\"parameters\":{\"binary_data_output\":true}}" : "]}";
+  return with_binary(std::move(body), std::move(raw), binary);
+}
+
+// Written directly rather than through a JSON DOM: a DOM of a large output costs more than
+// the model run.
 KServeBody encode_infer_response(const std::string& model, const std::string& version, const KServeRequest& request,
                                  const std::vector<NamedTensor>& outputs) {
-  // Written directly (keys in nlohmann's alphabetical order): a DOM of a large output
-  // costs more than the model run.
   std::string body = "{";
   if (!request.id.empty()) body += "\"id\":" + quoted(request.id) + ",";
   body += "\"model_name\":" + quoted(model) + ",\"model_version\":" + quoted(version) + ",\"outputs\":[";
   std::string binary;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const auto& [name, tensor] = outputs[i];
-    const bool as_binary = request.all_binary || request.binary_outputs.count(name) > 0;
     if (i > 0) body += ',';
-    body += "{";
-    if (!as_binary) {
-      body += "\"data\":";
-      append_data_json(tensor, body);
-      body += ',';
-    }
-    body += "\"datatype\":\"" + std::string(kserve_datatype(tensor.dtype())) + "\",\"name\":" + quoted(name);
-    if (as_binary) {
-      const size_t before = binary.size();
-      append_raw(tensor, binary);
-      body += ",\"parameters\":{\"binary_data_size\":" + std::to_string(binary.size() - before) + "}";
-    }
-    body += ",\"shape\":" + shape_json(tensor.shape()) + "}";
+    append_tensor_entry(name, tensor, request.all_binary || request.binary_outputs.count(name) > 0, body, binary);
   }
   body += "]}";
-  KServeBody response;
-  response.body = std::move(body);
-  if (request.all_binary || !request.binary_outputs.empty()) {
-    response.header_length = response.body.size();
-    response.body += binary;
-  }
-  return response;
+  return with_binary(std::move(body), std::move(binary), request.all_binary || !request.binary_outputs.empty());
 }
 
 }  // namespace kapsl::server
