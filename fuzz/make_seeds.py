@@ -63,12 +63,22 @@ def openai():
             "chat_template": "{{ messages }}"}
     embeddings = {"model": "embed", "input": ["first", "second"], "encoding_format": "base64", "dimensions": 64}
     params = {"max_tokens": 4, "temperature": 0, "top_k": 40, "ignore_eos": True, "repeat_penalty": 1.1}
+    anthropic = {"model": "chat", "max_tokens": 16, "system": [{"type": "text", "text": "Be brief."}],
+                 "messages": [{"role": "user", "content": "Hi"},
+                              {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]}],
+                 "stop_sequences": ["\n"], "temperature": 0.5, "top_k": 10, "stream": True, "metadata": {"user_id": "u"}}
+    responses = {"model": "chat", "instructions": "Be brief.", "max_output_tokens": 16, "stream": True, "store": False,
+                 "input": [{"role": "developer", "content": "Rules"},
+                           {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}]}
     return [b"\x00" + json.dumps(completion).encode(),
             b"\x00" + json.dumps({"model": "tiny", "prompt": [1, 15043, 29892], "n": 1, "user": "u"}).encode(),
             b"\x01" + json.dumps(chat).encode(),
             b"\x02" + json.dumps(embeddings).encode(),
             b"\x02" + json.dumps({"model": "embed", "input": [[1, 2], [3]]}).encode(),
-            b"\x03" + json.dumps(params).encode()]
+            b"\x03" + json.dumps(params).encode(),
+            b"\x04" + json.dumps(anthropic).encode(),
+            b"\x05" + json.dumps(responses).encode(),
+            b"\x05" + json.dumps({"model": "tiny", "input": "Hi", "text": {"format": {"type": "text"}}}).encode()]
 
 
 def manifests():

@@ -275,6 +275,130 @@ GenerationBody parse_generation_body(const json& body, bool chat) {
   return out;
 }
 
+namespace {
+
+// Refuses every field of `body` that is not in `known`, naming it.
+void only(const json& body, std::initializer_list<std::string_view> known, std::string_view api) {
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'",
+                                 std::string(api) + ": see docs/server.md for the fields this server takes");
+    }
+  }
+}
+
+// Refuses `field` when present and not null (nor one of `harmless`).
+void refuse(const json& body, const char* field, std::initializer_list<json> harmless = {}) {
+  const auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return;
+  for (const json& h : harmless) {
+    if (*it == h) return;
+  }
+  throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
+}
+
+// The text of a content that is a string or an array of blocks whose type is one of
+// `text_types` (each with a string "text").
+std::string content_text(const json& content, const std::string& field, std::initializer_list<std::string_view> text_types) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) bad(field, "a string or an array of text blocks", content);
+  std::string text;
+  for (const json& block : content) {
+    const json type = block.is_object() ? block.value("type", json()) : json();
+    const bool is_text = type.is_string() && std::find(text_types.begin(), text_types.end(),
+                                                       type.get<std::string>()) != text_types.end();
+    if (!is_text) {
+      throw Error::invalid_input("'" + field + "': content of type " + type.dump().substr(0, 32) + " is not supported",
+                                 "only text");
+    }
+    if (!block.contains("text") || !block["text"].is_string()) bad(field, "text blocks with a string 'text'", block);
+    text += block["text"].get<std::string>();
+  }
+  return text;
+}
+
+// The sampling options of a body whose fields are renamed from OpenAI's (`renames`: theirs,
+// ours), read by parse_sampling.
+SamplingRequest renamed_sampling(const json& body, std::initializer_list<std::pair<const char*, const char*>> renames) {
+  json sampling = json::object();
+  for (const auto& [theirs, ours] : renames) {
+    if (const auto it = body.find(theirs); it != body.end() && !it->is_null()) sampling[ours] = *it;
+  }
+  return parse_sampling(sampling);
+}
+
+}  // namespace
+
+GenerationBody parse_anthropic_body(const json& body) {
+  only(body, {"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p", "top_k", "stream",
+              "metadata", "tools", "tool_choice", "thinking"},
+       "Anthropic Messages");
+  for (const char* field : {"tools", "tool_choice", "thinking"}) refuse(body, field);
+  GenerationBody out;
+  out.model = model_field(body);
+  if (!body.contains("max_tokens")) throw Error::invalid_input("'max_tokens' is required");
+  out.sampling = renamed_sampling(body, {{"max_tokens", "max_tokens"}, {"stop_sequences", "stop"}, {"temperature", "temperature"},
+                                         {"top_p", "top_p"}, {"top_k", "top_k"}, {"stream", "stream"}});
+  std::vector<ChatMessage> messages;
+  if (const auto it = body.find("system"); it != body.end() && !it->is_null()) {
+    messages.push_back({"system", content_text(*it, "system", {"text"})});
+  }
+  const auto list = body.find("messages");
+  if (list == body.end() || !list->is_array() || list->empty()) {
+    throw Error::invalid_input("'messages' is required", "expected a non-empty array of messages");
+  }
+  for (const json& m : *list) {
+    const json role = m.is_object() ? m.value("role", json()) : json();
+    if (role != "user" && role != "assistant") bad("messages[].role", "\"user\" or \"assistant\"", role);
+    messages.push_back({role.get<std::string>(), content_text(m.value("content", json()), "messages[].content", {"text"})});
+  }
+  out.input = std::move(messages);
+  return out;
+}
+
+GenerationBody parse_responses_body(const json& body) {
+  only(body, {"model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "stream", "store",
+              "metadata", "user", "truncation", "text", "tools", "tool_choice", "parallel_tool_calls",
+              "previous_response_id", "reasoning", "include", "top_logprobs"},
+       "OpenAI Responses");
+  refuse(body, "tools", {json::array()});
+  refuse(body, "tool_choice", {"none", "auto"});
+  refuse(body, "truncation", {"disabled"});
+  for (const char* field : {"previous_response_id", "reasoning", "top_logprobs"}) refuse(body, field);
+  refuse(body, "include", {json::array()});
+  // Structured output cannot be honoured yet: only plain text.
+  refuse(body, "text", {json::object(), json{{"format", {{"type", "text"}}}}});
+  GenerationBody out;
+  out.model = model_field(body);
+  out.sampling = renamed_sampling(body, {{"max_output_tokens", "max_tokens"}, {"temperature", "temperature"},
+                                         {"top_p", "top_p"}, {"stream", "stream"}});
+  std::vector<ChatMessage> messages;
+  if (const auto it = body.find("instructions"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) bad("instructions", "a string", *it);
+    messages.push_back({"system", it->get<std::string>()});
+  }
+  const auto input = body.find("input");
+  if (input == body.end() || input->is_null()) throw Error::invalid_input("'input' is required");
+  if (input->is_string()) {
+    messages.push_back({"user", input->get<std::string>()});
+  } else if (input->is_array() && !input->empty()) {
+    for (const json& item : *input) {
+      const json type = item.is_object() ? item.value("type", json("message")) : json();
+      const json role = item.is_object() ? item.value("role", json()) : json();
+      if (type != "message" || (role != "user" && role != "assistant" && role != "system" && role != "developer")) {
+        throw Error::invalid_input("'input': only messages (roles user, assistant, system, developer) are supported",
+                                   "got " + item.dump().substr(0, 64));
+      }
+      const std::string r = role == "developer" ? "system" : role.get<std::string>();
+      messages.push_back({r, content_text(item.value("content", json()), "input[].content", {"input_text", "output_text"})});
+    }
+  } else {
+    bad("input", "a string or a non-empty array of messages", *input);
+  }
+  out.input = std::move(messages);
+  return out;
+}
+
 EmbeddingsBody parse_embeddings_body(const json& body) {
   EmbeddingsBody out;
   out.model = model_field(body);

@@ -70,6 +70,21 @@ struct GenerationBody {
 };
 GenerationBody parse_generation_body(const nlohmann::json& body, bool chat);
 
+// An Anthropic Messages body (/v1/messages), as a chat: `max_tokens` (required), `messages`
+// (roles user and assistant; content a string or text blocks), `system` (a string or text
+// blocks), `stop_sequences`, `temperature`, `top_p`, `top_k`, `stream`; `metadata` is
+// ignored. Tools, tool_choice, thinking and blocks that are not text are refused, and so
+// is any other field.
+GenerationBody parse_anthropic_body(const nlohmann::json& body);
+
+// An OpenAI Responses body (/v1/responses), as a chat: `input` (a string, or messages whose
+// content is a string or input_text / output_text parts; role developer is system),
+// `instructions` (a system message first), `max_output_tokens`, `temperature`, `top_p`,
+// `stream`; `store`, `metadata`, `user`, `truncation` "disabled", `text.format` "text" and
+// `parallel_tool_calls` are taken and change nothing. Tools (other than none),
+// previous_response_id, reasoning, include and structured output are refused.
+GenerationBody parse_responses_body(const nlohmann::json& body);
+
 // A whole /v1/embeddings body.
 struct EmbeddingsBody {
   std::string model;

@@ -423,6 +423,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   impl_->register_repository_routes();
   impl_->register_openai_routes();
   impl_->register_llama_routes();
+  impl_->register_anthropic_routes();
+  impl_->register_responses_routes();
 }
 
 Server::~Server() { shutdown(); }

@@ -109,7 +109,9 @@ struct Server::Impl {
   void register_kserve_routes();
   void register_repository_routes();
   void register_openai_routes();
-  void register_llama_routes();  // llama-server's /tokenize, /detokenize, /apply-template
+  void register_llama_routes();      // llama-server's /tokenize, /detokenize, /apply-template
+  void register_anthropic_routes();  // /v1/messages
+  void register_responses_routes();  // /v1/responses
   void drain();
 
   ServerOptions options;

@@ -99,6 +99,31 @@ const encIds = await client.embeddings.create({ model: 'encoder', input: [[2, 4,
 encIds.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - enc.data[0].embedding[i]) < 1e-5));
 await expectStatus(400, client.embeddings.create({ model: 'add', input: 'x' }), /embed|tokenizer|output/);
 
+// --- The Responses API, whole and streamed (text only)
+const resp = await client.responses.create({ model: 'chat', instructions: 'Be brief.', input: 'Say hi', max_output_tokens: 6,
+                                             temperature: 0 });
+assert.equal(resp.object, 'response');
+assert.ok(resp.status === 'completed' || resp.status === 'incomplete', resp.status);
+assert.equal(typeof resp.output_text, 'string');
+assert.ok(resp.usage.output_tokens >= 1 && resp.usage.output_tokens <= 6);
+const events = [];
+const respStream = await client.responses.create({ model: 'chat', instructions: 'Be brief.',
+                                                   input: [{ role: 'user', content: 'Say hi' }],
+                                                   max_output_tokens: 6, temperature: 0, stream: true });
+for await (const event of respStream) events.push(event);
+const types = events.map((e) => e.type);
+assert.equal(types[0], 'response.created');
+const last = events[events.length - 1];
+assert.ok(last.type === 'response.completed' || last.type === 'response.incomplete', last.type);
+const streamedText = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
+assert.equal(streamedText, last.response.output[0].content[0].text);
+assert.equal(streamedText, resp.output_text, 'greedy: the same text streamed and not');
+assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+await expectStatus(400, client.responses.create({ model: 'chat', input: 'x', previous_response_id: 'resp_1' }),
+                   /previous_response_id/);
+await expectStatus(400, client.responses.create({ model: 'chat', input: 'x',
+                                                  tools: [{ type: 'function', name: 'f', parameters: {} }] }), /tools/);
+
 // --- Errors, in OpenAI's shape, and the server keeps serving
 await expectStatus(404, client.completions.create({ model: 'nosuch', prompt: 'x' }), /unknown model/);
 await expectStatus(400, client.chat.completions.create({ model: 'add', messages }), /does not generate text/);

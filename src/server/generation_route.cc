@@ -1,0 +1,187 @@
+// The shared generation path of the text routes: prepare, run whole, or stream through a
+// StreamFormat.
+#include "server/generation_route.h"
+
+#include <chrono>
+
+namespace kapsl::server {
+
+using json = nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string sse(const json& data, std::string_view event) {
+  std::string frame;
+  if (!event.empty()) frame = "event: " + std::string(event) + "\n";
+  return frame + "data: " + dump(data) + "\n\n";
+}
+
+TextGenerator& generator_of(Engine& engine, const RepositoryModel& model) {
+  TextGenerator* generator = engine.text_generator();
+  if (generator == nullptr) {
+    throw Error::invalid_input("model '" + model.name + "' does not generate text",
+                               "its task is " + model.resolved->task + " (backend " + model.resolved->backend->name() + ")");
+  }
+  return *generator;
+}
+
+namespace {
+
+std::vector<int32_t> prompt_tokens(TextGenerator& generator, const ChatOrPrompt& input, const std::string& chat_template) {
+  if (const auto* messages = std::get_if<std::vector<ChatMessage>>(&input)) {
+    return generator.tokenize(generator.apply_chat_template(*messages, true, chat_template), true, true);
+  }
+  const auto& prompt = std::get<CompletionPrompt>(input);
+  if (const auto* text = std::get_if<std::string>(&prompt)) return generator.tokenize(*text, true, true);
+  const auto& tokens = std::get<std::vector<int32_t>>(prompt);
+  generator.detokenize(tokens);  // throws kInvalidInput for an id outside the vocabulary
+  return tokens;
+}
+
+// The error a generation cut short stands for, or nullopt if it ended normally: its
+// deadline (504), the server's shutdown (503), or its client leaving (499, unseen).
+std::optional<Error> ended_early(const Server::Impl& s, FinishReason reason) {
+  if (reason == FinishReason::kTimeout) return Error::timeout("the request's deadline passed during generation");
+  if (reason != FinishReason::kCancelled) return std::nullopt;
+  if (s.draining.load()) return Error::unavailable("the server is shutting down", "the generation was cut short");
+  return Error::cancelled("the client went away");
+}
+
+struct StreamJob {
+  Server::Impl* server;
+  Server::Impl::ModelCall call;
+  Generation g;
+  std::unique_ptr<StreamFormat> format;
+  bool ran = false;
+};
+
+// Starts the connection's read clock for its next request when the stream ends, however
+// it ends (the logger, called before the body is written, leaves streams to this).
+struct NextRequestClock {
+  ConnectionDeadlines& deadlines;
+  ~NextRequestClock() { deadlines.response_done(); }
+};
+
+bool write(httplib::DataSink& sink, const std::string& frames) {
+  return frames.empty() || sink.write(frames.data(), frames.size());
+}
+
+// Ends the stream with `error` in the format's shape, counted as its outcome.
+bool fail_stream(StreamJob& job, httplib::DataSink& sink, const Error& error) {
+  job.server->finish_call(job.call, Server::Impl::outcome_for(error));
+  current_request().error = error.message();
+  write(sink, job.format->error(error));
+  sink.done();
+  return true;
+}
+
+// Streams the whole generation; returns false if the client went away.
+bool run_stream(StreamJob& job, httplib::DataSink& sink) {
+  if (job.ran) return false;
+  job.ran = true;
+  const NextRequestClock clock{job.server->deadlines};
+  bool client_gone = !write(sink, job.format->start());
+  GenerateResult result;
+  const auto start = Clock::now();
+  try {
+    result = generator_of(*job.call.engine, job.call.model).generate(job.g.request, [&](const StreamChunk& chunk) {
+      if (client_gone) return false;
+      if (chunk.text.empty()) return true;
+      client_gone = !write(sink, job.format->delta(chunk.text));
+      return !client_gone;
+    });
+  } catch (const Error& e) {
+    return fail_stream(job, sink, e);
+  }
+  record_generation(*job.call.stats, result.usage, start);
+  if (client_gone) {
+    job.server->finish_call(job.call, Outcome::kCancelled);
+    return false;
+  }
+  // Headers are sent: a cut generation ends with an error event, not a normal finish.
+  if (const auto cut = ended_early(*job.server, result.usage.finish_reason)) return fail_stream(job, sink, *cut);
+  job.server->finish_call(job.call, Outcome::kSuccess);
+  write(sink, job.format->finish(result));
+  sink.done();
+  return true;
+}
+
+}  // namespace
+
+Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
+                              const SamplingRequest& sampling, std::string id) {
+  TextGenerator& generator = generator_of(*call.engine, call.model);
+  Generation g;
+  g.chat = std::holds_alternative<std::vector<ChatMessage>>(input);
+  std::vector<int32_t> tokens = prompt_tokens(generator, input, chat_template);
+  if (tokens.empty()) throw Error::invalid_input("the prompt is empty");
+  const uint32_t n_ctx = generator.text_info().context_size;
+  if (tokens.size() >= n_ctx) {
+    throw Error::invalid_input("the prompt does not fit the context",
+                               std::to_string(tokens.size()) + " tokens >= n_ctx " + std::to_string(n_ctx));
+  }
+  const auto room = static_cast<uint32_t>(n_ctx - tokens.size());
+  if (sampling.max_tokens && *sampling.max_tokens > room) {
+    throw Error::invalid_input("max_tokens does not fit the context", std::to_string(tokens.size()) + " prompt tokens + " +
+                                                                        std::to_string(*sampling.max_tokens) +
+                                                                        " > n_ctx " + std::to_string(n_ctx));
+  }
+  g.id = std::move(id);
+  g.model = call.model.name;
+  g.created = unix_now();
+  g.request.prompt = std::move(tokens);
+  g.request.options = sampling.options;
+  // OpenAI's defaults: 16 tokens for completions, up to the context for chat.
+  g.request.options.max_new_tokens = sampling.max_tokens.value_or(g.chat ? room : std::min<uint32_t>(16, room));
+  g.request.deadline = call.deadline;
+  g.request.cancel = call.cancel;
+  return g;
+}
+
+GenerateResult run_generation(Server::Impl& s, Server::Impl::ModelCall& call, const Generation& g) {
+  // The running-calls watcher cancels it if the client leaves while it generates.
+  const auto start = Clock::now();
+  const GenerateResult result =
+      run_counted(s, call, [&] { return generator_of(*call.engine, call.model).generate(g.request); });
+  record_generation(*call.stats, result.usage, start);
+  if (const auto cut = ended_early(s, result.usage.finish_reason)) {
+    s.finish_call(call, Server::Impl::outcome_for(*cut));
+    throw *cut;
+  }
+  s.finish_call(call, Outcome::kSuccess);
+  return result;
+}
+
+void stream_generation(Server::Impl& s, Server::Impl::ModelCall call, Generation g, std::unique_ptr<StreamFormat> format,
+                       httplib::Response& res) {
+  auto job = std::make_shared<StreamJob>(StreamJob{&s, std::move(call), std::move(g), std::move(format)});
+  current_request().streams = true;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider("text/event-stream",
+                                   [job](size_t, httplib::DataSink& sink) { return run_stream(*job, sink); });
+}
+
+void serve_generation(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader, const GenerationApi& api) {
+  auto lease = s.bodies.lease();
+  const json body = parse_object(s.read_body(req, reader, lease));
+  RepositoryModel model = s.find_model(model_field(body));  // an unknown model is a 404 before anything else
+  const GenerationBody parsed = api.parse(body);
+  Server::Impl::ModelCall call = s.begin_call(std::move(model), EngineRole::kMain, req);
+  const std::string id = api.id_prefix + current_request().request_id;
+  Generation g = run_counted(
+      s, call, [&] { return prepare_generation(call, parsed.input, parsed.chat_template, parsed.sampling, id); });
+  if (parsed.sampling.stream) {
+    auto format = api.stream(g, parsed);
+    stream_generation(s, std::move(call), std::move(g), std::move(format), res);
+    return;
+  }
+  const GenerateResult result = run_generation(s, call, g);
+  res.set_content(dump(api.whole(g, result)), "application/json");
+}
+
+}  // namespace kapsl::server
