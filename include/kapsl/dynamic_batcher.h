@@ -53,14 +53,14 @@ struct DynamicBatchingOptions {
   bool balance_instances = true;
 };
 
-// Why `info` cannot be batched along dimension 0 ("input 'x' has shape [1,3]: its first
-// dimension is not dynamic"), or "" if it can.
-std::string batching_refusal(const ModelInfo& info);
+// Why `engine` cannot be batched along dimension 0 ("input 'x' has shape [1, 3]: its first
+// dimension is fixed", or that it generates text, which it batches itself), or "" if it can.
+std::string batching_refusal(Engine& engine);
 
 class DynamicBatcher final : public Engine {
  public:
   // Starts `options.instances` execution threads over `inner`.
-  // Throws Error(kInvalidInput) if the options are out of range or batching_refusal(inner)
+  // Throws Error(kInvalidInput) if the options are out of range or batching_refusal(*inner)
   // is not empty.
   DynamicBatcher(std::shared_ptr<Engine> inner, const DynamicBatchingOptions& options);
   ~DynamicBatcher() override;

@@ -70,7 +70,9 @@ std::string describe_refusal(const char* role, const TensorInfo& t) {
 
 }  // namespace
 
-std::string batching_refusal(const ModelInfo& info) {
+std::string batching_refusal(Engine& engine) {
+  if (engine.text_generator() != nullptr) return "a text generator batches its own tokens (slots)";
+  const ModelInfo& info = engine.model_info();
   if (info.inputs.empty()) return "the model declares no inputs";
   for (const auto& t : info.inputs) {
     if (std::string why = describe_refusal("input", t); !why.empty()) return why;
@@ -314,11 +316,7 @@ DynamicBatcher::DynamicBatcher(std::shared_ptr<Engine> inner, const DynamicBatch
                                                          " is not within 1.." + std::to_string(options.max_batch_size));
     }
   }
-  if (inner->text_generator() != nullptr) {
-    throw Error::invalid_input("model '" + inner->model_info().name + "' cannot be batched dynamically",
-                               "a text generator batches its tokens itself (slots)");
-  }
-  if (std::string why = batching_refusal(inner->model_info()); !why.empty()) {
+  if (std::string why = batching_refusal(*inner); !why.empty()) {
     throw Error::invalid_input("model '" + inner->model_info().name + "' cannot be batched dynamically", why);
   }
   impl_ = std::make_unique<Impl>(std::move(inner), options);

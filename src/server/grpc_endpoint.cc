@@ -67,15 +67,6 @@ json parameters_json(const google::protobuf::Map<std::string, pb::InferParameter
   return out;
 }
 
-// The model a request names, at the version it asks for (empty: any).
-RepositoryModel find_version(Server::Impl& s, const std::string& name, const std::string& version) {
-  RepositoryModel model = s.find_model(name);
-  if (!version.empty() && version != model.version) {
-    throw Error::not_found("model '" + name + "' has no version '" + version + "' (it has '" + model.version + "')");
-  }
-  return model;
-}
-
 void fill_tensor_metadata(const std::vector<TensorInfo>& infos,
                           google::protobuf::RepeatedPtrField<pb::ModelMetadataResponse::TensorMetadata>* out) {
   for (const auto& t : infos) {
@@ -93,29 +84,29 @@ class GrpcEndpoint::Service final : public pb::GRPCInferenceService::Service {
   explicit Service(Server::Impl& server) : s_(server) {}
 
   grpc::Status ServerLive(grpc::ServerContext* ctx, const pb::ServerLiveRequest*, pb::ServerLiveResponse* res) override {
-    return run(ctx, "", [&] { res->set_live(true); });
+    return run(ctx, [&] { res->set_live(true); });
   }
   grpc::Status ServerReady(grpc::ServerContext* ctx, const pb::ServerReadyRequest*, pb::ServerReadyResponse* res) override {
-    return run(ctx, "", [&] { res->set_ready(!s_.draining.load()); });
+    return run(ctx, [&] { res->set_ready(!s_.draining.load()); });
   }
   grpc::Status ServerMetadata(grpc::ServerContext* ctx, const pb::ServerMetadataRequest*,
                               pb::ServerMetadataResponse* res) override {
-    return run(ctx, "", [&] {
+    return run(ctx, [&] {
       res->set_name("kapsl");
       res->set_version(version_string());
       res->add_extensions("model_repository");
     });
   }
   grpc::Status ModelReady(grpc::ServerContext* ctx, const pb::ModelReadyRequest* req, pb::ModelReadyResponse* res) override {
-    return run(ctx, req->name(), [&] {
-      const RepositoryModel model = find_version(s_, req->name(), req->version());
+    return run(ctx, [&] {
+      const RepositoryModel model = s_.find_model(req->name(), req->version());
       res->set_ready(s_.host.state(model.name) == ModelState::kReady);
     });
   }
   grpc::Status ModelMetadata(grpc::ServerContext* ctx, const pb::ModelMetadataRequest* req,
                              pb::ModelMetadataResponse* res) override {
-    return run(ctx, req->name(), [&] {
-      const RepositoryModel model = find_version(s_, req->name(), req->version());
+    return run(ctx, [&] {
+      const RepositoryModel model = s_.find_model(req->name(), req->version());
       const auto engine = s_.host.acquire(model, EngineRole::kMain);
       res->set_name(model.name);
       res->add_versions(model.version);
@@ -125,43 +116,34 @@ class GrpcEndpoint::Service final : public pb::GRPCInferenceService::Service {
     });
   }
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const pb::ModelInferRequest* req, pb::ModelInferResponse* res) override {
-    return run(ctx, req->model_name(), [&] { infer(*ctx, *req, *res); });
+    return run(ctx, [&] { infer(*ctx, *req, *res); });
   }
   grpc::Status RepositoryIndex(grpc::ServerContext* ctx, const pb::RepositoryIndexRequest* req,
                                pb::RepositoryIndexResponse* res) override {
-    return run(ctx, "", [&] {
+    return run(ctx, [&] {
       check_repository(req->repository_name());
-      s_.repository.rescan();
-      for (const auto& model : s_.repository.list()) {
-        const ModelState state = s_.host.state(model.name);
-        if (req->ready() && state != ModelState::kReady) continue;
+      for (const auto& entry : s_.repository_index(req->ready())) {
         auto* m = res->add_models();
-        m->set_name(model.name);
-        m->set_version(model.version);
-        m->set_state(model_state_name(state));
+        m->set_name(entry.name);
+        m->set_version(entry.version);
+        m->set_state(model_state_name(entry.state));
       }
     });
   }
   grpc::Status RepositoryModelLoad(grpc::ServerContext* ctx, const pb::RepositoryModelLoadRequest* req,
                                    pb::RepositoryModelLoadResponse*) override {
-    return run(ctx, req->model_name(), [&] {
+    return run(ctx, [&] {
       check_repository(req->repository_name());
       if (!req->parameters().empty()) throw Error::invalid_input("parameters: kapsl takes no load parameters");
-      s_.repository.rescan();
-      s_.host.load(s_.find_model(req->model_name()));
+      s_.load_model(req->model_name());
     });
   }
   grpc::Status RepositoryModelUnload(grpc::ServerContext* ctx, const pb::RepositoryModelUnloadRequest* req,
                                      pb::RepositoryModelUnloadResponse*) override {
-    return run(ctx, req->model_name(), [&] {
+    return run(ctx, [&] {
       check_repository(req->repository_name());
       if (!req->parameters().empty()) throw Error::invalid_input("parameters: kapsl takes no unload parameters");
-      const std::string& name = req->model_name();
-      if (s_.repository.find(name)) {
-        s_.host.unload(name);
-      } else if (!is_valid_model_name(name) || !s_.host.forget(name)) {
-        throw Error::not_found("unknown model '" + name + "'");
-      }
+      s_.unload_model(req->model_name());
     });
   }
 
@@ -169,7 +151,7 @@ class GrpcEndpoint::Service final : public pb::GRPCInferenceService::Service {
   // Authenticates, runs `body` and maps what it throws to a status; counts the status and,
   // for a client error no model call counted, the model's client errors.
   template <typename Body>
-  grpc::Status run(grpc::ServerContext* ctx, const std::string& model, Body&& body) {
+  grpc::Status run(grpc::ServerContext* ctx, Body&& body) {
     RequestContext& rc = current_request();
     rc = RequestContext{};
     rc.start = Clock::now();
@@ -186,11 +168,10 @@ class GrpcEndpoint::Service final : public pb::GRPCInferenceService::Service {
       status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
     s_.metrics.count_grpc(static_cast<int>(status.error_code()));
+    // As over HTTP: against the model find_model found (rc.model), unless a call counted it.
     const bool client_error = status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
                               status.error_code() == grpc::StatusCode::NOT_FOUND;
-    if (client_error && !model.empty() && !rc.counted && s_.repository.find(model)) {
-      s_.metrics.model(model).count(Outcome::kClientError);
-    }
+    if (client_error && !rc.model.empty() && !rc.counted) s_.metrics.model(rc.model).count(Outcome::kClientError);
     return status;
   }
 
@@ -233,7 +214,7 @@ InferenceRequest to_request(const pb::ModelInferRequest& req) {
 void GrpcEndpoint::Service::infer(grpc::ServerContext& ctx, const pb::ModelInferRequest& req, pb::ModelInferResponse& res) {
   // As over HTTP: while draining, new work is refused so that what runs can finish.
   if (s_.draining.load()) throw Error::unavailable("the server is shutting down");
-  const RepositoryModel model = find_version(s_, req.model_name(), req.model_version());
+  const RepositoryModel model = s_.find_model(req.model_name(), req.model_version());
   // gRPC has read the message already; what it becomes counts against the body budget.
   auto lease = s_.bodies.lease();
   if (!lease.grow(req.ByteSizeLong() * BodyBudget::kBodyCost)) {

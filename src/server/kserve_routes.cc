@@ -54,13 +54,9 @@ std::optional<size_t> header_length(const httplib::Request& req) {
   return n;
 }
 
-// The requested version, if the route has one; kNotFound unless the model has it.
-void check_version(const httplib::Request& req, const server::RepositoryModel& model) {
-  if (req.matches.size() < 3) return;
-  const std::string version = req.matches[2];
-  if (version != model.version) {
-    throw Error::not_found("model '" + model.name + "' has no version '" + version + "' (it has '" + model.version + "')");
-  }
+// The model the route names, at the version it names if it has one (kNotFound otherwise).
+server::RepositoryModel find_route_model(Server::Impl& s, const httplib::Request& req) {
+  return s.find_model(req.matches[1], req.matches.size() < 3 ? std::string() : std::string(req.matches[2]));
 }
 
 }  // namespace
@@ -93,8 +89,7 @@ namespace {
 using Impl = Server::Impl;
 
 void handle_metadata(Impl& s, const httplib::Request& req, httplib::Response& res) {
-  const auto model = s.find_model(req.matches[1]);
-  check_version(req, model);
+  const auto model = find_route_model(s, req);
   const auto engine = s.host.acquire(model, EngineRole::kMain);
   const ModelInfo& info = engine->model_info();
   json body = {{"name", model.name},
@@ -108,8 +103,7 @@ void handle_metadata(Impl& s, const httplib::Request& req, httplib::Response& re
 }
 
 void handle_ready(Impl& s, const httplib::Request& req, httplib::Response& res) {
-  const auto model = s.find_model(req.matches[1]);
-  check_version(req, model);
+  const auto model = find_route_model(s, req);
   const ModelState state = s.host.state(model.name);
   const bool is_ready = state == ModelState::kReady;
   res.status = is_ready ? 200 : 503;
@@ -129,8 +123,7 @@ void send_result(const server::RepositoryModel& model, const server::KServeReque
 }
 
 void handle_infer(Impl& s, const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-  const auto model = s.find_model(req.matches[1]);
-  check_version(req, model);
+  const auto model = find_route_model(s, req);
   auto lease = s.bodies.lease();
   // Read and parse before taking a turn, so malformed requests never occupy the model; the
   // body budget bounds what waiting requests hold.
@@ -208,13 +201,9 @@ void Server::Impl::register_repository_routes() {
       const json doc = repository_body(*this, req, reader);
       check_repository_fields(doc, {"ready"});
       if (doc.contains("ready") && !doc["ready"].is_boolean()) throw Error::invalid_input("'ready' must be true or false");
-      const bool only_ready = doc.value("ready", false);
-      repository.rescan();
       json out = json::array();
-      for (const auto& model : repository.list()) {
-        const ModelState state = host.state(model.name);
-        if (only_ready && state != ModelState::kReady) continue;
-        out.push_back({{"name", model.name}, {"version", model.version}, {"state", server::model_state_name(state)}});
+      for (const auto& m : repository_index(doc.value("ready", false))) {
+        out.push_back({{"name", m.name}, {"version", m.version}, {"state", server::model_state_name(m.state)}});
       }
       res.set_content(out.dump(), "application/json");
     });
@@ -223,8 +212,7 @@ void Server::Impl::register_repository_routes() {
                                                            const httplib::ContentReader& reader) {
     guarded(res, ApiStyle::kKServe, [&] {
       check_repository_fields(repository_body(*this, req, reader), {"parameters"});
-      repository.rescan();
-      host.load(find_model(req.matches[1]));
+      load_model(req.matches[1]);
       res.set_content("{}", "application/json");
     });
   });
@@ -232,13 +220,7 @@ void Server::Impl::register_repository_routes() {
                                                              const httplib::ContentReader& reader) {
     guarded(res, ApiStyle::kKServe, [&] {
       check_repository_fields(repository_body(*this, req, reader), {"parameters"});
-      const std::string name = req.matches[1];
-      if (repository.find(name)) {
-        host.unload(name);
-      } else if (!server::is_valid_model_name(name) || !host.forget(name)) {
-        // A model whose files are gone may still have engines loaded: those go; else 404.
-        throw Error::not_found("unknown model '" + name + "'");
-      }
+      unload_model(req.matches[1]);
       res.set_content("{}", "application/json");
     });
   });

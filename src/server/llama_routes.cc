@@ -8,13 +8,12 @@
 // llama-server serves one model and takes no "model" field; kapsl takes one, and without
 // it uses the repository's only text generator. Errors use the OpenAI error shape, as
 // llama-server's do.
-#include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "kapsl/error.h"
 #include "gguf/utf8.h"
 #include "kapsl/text_generation.h"
+#include "server/generation_route.h"
 #include "server/openai_params.h"
 #include "server/server_impl.h"
 
@@ -25,24 +24,6 @@ using json = nlohmann::json;
 namespace {
 
 using Impl = Server::Impl;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-bool flag(const json& body, const char* field, bool fallback) {
-  const auto it = body.find(field);
-  if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) throw Error::invalid_input(std::string("'") + field + "' must be true or false");
-  return it->get<bool>();
-}
-
-// Refuses fields the route does not take, naming the first.
-void only_fields(const json& body, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : body.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'");
-    }
-  }
-}
 
 // The engine of the model the body names, or of the repository's only text generator.
 std::shared_ptr<Engine> text_engine(Impl& s, const json& body, TextGenerator** text) {
@@ -88,30 +69,31 @@ std::vector<int32_t> tokenize_content(const TextGenerator& text, const json& con
 }
 
 void tokenize(Impl& s, const json& body, httplib::Response& res) {
-  only_fields(body, {"model", "content", "add_special", "parse_special", "with_pieces"});
+  server::only_fields(body, {"model", "content", "add_special", "parse_special", "with_pieces"}, "tokenize");
   TextGenerator* text = nullptr;
   const auto engine = text_engine(s, body, &text);
   json tokens = json::array();
   if (body.contains("content")) {
-    const auto ids = tokenize_content(*text, body["content"], flag(body, "add_special", false), flag(body, "parse_special", true));
-    if (!flag(body, "with_pieces", false)) {
+    const auto ids = tokenize_content(*text, body["content"], server::flag(body, "add_special", false), server::flag(body, "parse_special", true));
+    if (!server::flag(body, "with_pieces", false)) {
       tokens = ids;
     } else {
       for (const int32_t id : ids) {
         const std::string piece = text->detokenize(std::span(&id, 1), /*special=*/true);
-        json bytes = json::array();
-        if (!gguf::is_valid_utf8(piece)) {
-          for (const unsigned char c : piece) bytes.push_back(static_cast<int>(c));
+        json shown = piece;
+        if (!gguf::is_valid_utf8(piece)) {  // as llama-server: its bytes
+          shown = json::array();
+          for (const unsigned char c : piece) shown.push_back(static_cast<int>(c));
         }
-        tokens.push_back({{"id", id}, {"piece", gguf::is_valid_utf8(piece) ? json(piece) : bytes}});
+        tokens.push_back({{"id", id}, {"piece", std::move(shown)}});
       }
     }
   }
-  res.set_content(dump({{"tokens", std::move(tokens)}}), "application/json");
+  res.set_content(server::dump({{"tokens", std::move(tokens)}}), "application/json");
 }
 
 void detokenize(Impl& s, const json& body, httplib::Response& res) {
-  only_fields(body, {"model", "tokens"});
+  server::only_fields(body, {"model", "tokens"}, "detokenize");
   TextGenerator* text = nullptr;
   const auto engine = text_engine(s, body, &text);
   std::string content;
@@ -128,7 +110,7 @@ void detokenize(Impl& s, const json& body, httplib::Response& res) {
     }
     content = text->detokenize(tokens, /*special=*/true);
   }
-  res.set_content(dump({{"content", content}}), "application/json");
+  res.set_content(server::dump({{"content", content}}), "application/json");
 }
 
 void apply_template(Impl& s, const json& body, httplib::Response& res) {
@@ -141,7 +123,7 @@ void apply_template(Impl& s, const json& body, httplib::Response& res) {
     if (!it->is_string()) throw Error::invalid_input("'chat_template' must be a template name or template text");
     chat_template = it->get<std::string>();
   }
-  res.set_content(dump({{"prompt", text->apply_chat_template(messages, true, chat_template)}}), "application/json");
+  res.set_content(server::dump({{"prompt", text->apply_chat_template(messages, true, chat_template)}}), "application/json");
 }
 
 }  // namespace

@@ -86,9 +86,7 @@ std::shared_ptr<Engine> ModelHost::with_batching(const std::string& name, std::s
   if (!serving.dynamic_batching) return engine;
   DynamicBatchingOptions options = *serving.dynamic_batching;
   options.instances = serving.max_concurrency.value_or(1);
-  const std::string refusal = engine->text_generator() != nullptr ? "a text generator batches its own tokens (slots)"
-                                                                  : batching_refusal(engine->model_info());
-  if (!refusal.empty()) {
+  if (const std::string refusal = batching_refusal(*engine); !refusal.empty()) {
     report.notes.push_back("dynamic batching off: " + refusal);
     return engine;
   }

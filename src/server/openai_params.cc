@@ -57,12 +57,6 @@ std::optional<int64_t> integer(const json& body, const char* field, int64_t lo, 
   return it->get<int64_t>();
 }
 
-bool flag(const json& body, const char* field) {
-  const auto it = body.find(field);
-  if (it == body.end() || it->is_null()) return false;
-  if (!it->is_boolean()) bad(field, "true or false", *it);
-  return it->get<bool>();
-}
 
 void refuse_unsupported(const json& body) {
   if (integer(body, "n", 1, 1).value_or(1) != 1) bad("n", "1", body["n"]);
@@ -128,6 +122,22 @@ json parse_object(const std::string& body) {
   json doc = internal::parse_json_document(body, "the request body", kMaxJsonDepth, kMaxJsonValues);
   if (!doc.is_object()) throw Error::invalid_input("the request body must be a JSON object");
   return doc;
+}
+
+bool flag(const json& body, const char* field, bool fallback) {
+  const auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) bad(field, "true or false", *it);
+  return it->get<bool>();
+}
+
+void only_fields(const json& body, std::initializer_list<std::string_view> known, std::string_view api) {
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'",
+                                 std::string(api) + ": see docs/server.md for the fields this server takes");
+    }
+  }
 }
 
 void check_fields(const json& body, std::initializer_list<std::string_view> route_fields) {
@@ -277,16 +287,6 @@ GenerationBody parse_generation_body(const json& body, bool chat) {
 
 namespace {
 
-// Refuses every field of `body` that is not in `known`, naming it.
-void only(const json& body, std::initializer_list<std::string_view> known, std::string_view api) {
-  for (const auto& [key, value] : body.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      throw Error::invalid_input("unknown field '" + key.substr(0, 64) + "'",
-                                 std::string(api) + ": see docs/server.md for the fields this server takes");
-    }
-  }
-}
-
 // Refuses `field` when present and not null (nor one of `harmless`).
 void refuse(const json& body, const char* field, std::initializer_list<json> harmless = {}) {
   const auto it = body.find(field);
@@ -330,7 +330,7 @@ SamplingRequest renamed_sampling(const json& body, std::initializer_list<std::pa
 }  // namespace
 
 GenerationBody parse_anthropic_body(const json& body) {
-  only(body, {"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p", "top_k", "stream",
+  only_fields(body, {"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p", "top_k", "stream",
               "metadata", "tools", "tool_choice", "thinking"},
        "Anthropic Messages");
   for (const char* field : {"tools", "tool_choice", "thinking"}) refuse(body, field);
@@ -357,7 +357,7 @@ GenerationBody parse_anthropic_body(const json& body) {
 }
 
 GenerationBody parse_responses_body(const json& body) {
-  only(body, {"model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "stream", "store",
+  only_fields(body, {"model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "stream", "store",
               "metadata", "user", "truncation", "text", "tools", "tool_choice", "parallel_tool_calls",
               "previous_response_id", "reasoning", "include", "top_logprobs"},
        "OpenAI Responses");

@@ -35,6 +35,12 @@ nlohmann::json parse_object(const std::string& body);
 // Throws kInvalidInput naming the first field that is neither a sampling field, an OpenAI
 // field (taken, refused or ignored), nor one of `route_fields`.
 void check_fields(const nlohmann::json& body, std::initializer_list<std::string_view> route_fields);
+// Throws kInvalidInput naming the first field of `body` not in `known` (`api` names the
+// API in the message).
+void only_fields(const nlohmann::json& body, std::initializer_list<std::string_view> known, std::string_view api);
+// A boolean field: `fallback` when absent or null; kInvalidInput naming it when not a bool.
+bool flag(const nlohmann::json& body, const char* field, bool fallback = false);
+
 // The required string field `model`.
 std::string model_field(const nlohmann::json& body);
 

@@ -130,6 +130,37 @@ server::RepositoryModel Server::Impl::find_model(const std::string& name) {
   return *model;
 }
 
+server::RepositoryModel Server::Impl::find_model(const std::string& name, const std::string& version) {
+  server::RepositoryModel model = find_model(name);
+  if (!version.empty() && version != model.version) {
+    throw Error::not_found("model '" + name + "' has no version '" + version + "' (it has '" + model.version + "')");
+  }
+  return model;
+}
+
+std::vector<Server::Impl::IndexEntry> Server::Impl::repository_index(bool only_ready) {
+  repository.rescan();
+  std::vector<IndexEntry> out;
+  for (const auto& model : repository.list()) {
+    const server::ModelState state = host.state(model.name);
+    if (!only_ready || state == server::ModelState::kReady) out.push_back({model.name, model.version, state});
+  }
+  return out;
+}
+
+void Server::Impl::load_model(const std::string& name) {
+  repository.rescan();
+  host.load(find_model(name));
+}
+
+void Server::Impl::unload_model(const std::string& name) {
+  if (repository.find(name)) {
+    host.unload(name);
+  } else if (!server::is_valid_model_name(name) || !host.forget(name)) {
+    throw Error::not_found("unknown model '" + name + "'");
+  }
+}
+
 namespace {
 
 Error too_many_bodies() {
@@ -222,8 +253,10 @@ Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, 
   const server::AdmissionLimits limits{host.admitted_at_once(name, serving, options.max_concurrency),
                                        serving.max_queue.value_or(options.max_queue),
                                        serving.queue_timeout.value_or(options.queue_timeout)};
+  bool admitted = false;
   try {
     call.ticket = admission.admit(name, limits);
+    admitted = true;
     call.admission_wait_s = std::chrono::duration<double>(Clock::now() - queued_at).count();
     current_request().queue_s = call.admission_wait_s;
     call.compute_start = Clock::now();
@@ -232,8 +265,9 @@ Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, 
     call.running_id = running.add(call.cancel, std::move(client_gone));
     call.engine = host.acquire(call.model, role);
   } catch (const Error& e) {
-    call.stats->queue.record(call.admission_wait_s != 0 ? call.admission_wait_s
-                                                        : std::chrono::duration<double>(Clock::now() - queued_at).count());
+    // Refused by admission: it waited this long for nothing.
+    if (!admitted) call.admission_wait_s = std::chrono::duration<double>(Clock::now() - queued_at).count();
+    call.stats->queue.record(call.admission_wait_s);
     call.stats->count(outcome_for(e));
     call.finished = true;
     current_request().counted = true;

@@ -98,6 +98,22 @@ struct Server::Impl {
   static server::Outcome outcome_for(const Error& error);
   // The model, or throws Error(kNotFound).
   server::RepositoryModel find_model(const std::string& name);
+  // The same at `version` ("" = any); kNotFound if the model has another.
+  server::RepositoryModel find_model(const std::string& name, const std::string& version);
+
+  // The model-repository extension, for HTTP and gRPC alike.
+  struct IndexEntry {
+    std::string name;
+    std::string version;
+    server::ModelState state;
+  };
+  // Every model after a rescan, or only those ready now.
+  std::vector<IndexEntry> repository_index(bool only_ready);
+  // Rescans, then enables, loads and pins the model. Throws as find_model and acquire do.
+  void load_model(const std::string& name);
+  // Disables the model and unloads its engines; a model whose files are gone loses the
+  // engines still loaded from them. kNotFound if there is nothing by that name.
+  void unload_model(const std::string& name);
 
   // Runs `body`, turning what it throws into an error response in `style`: Error by its
   // code, JSON type errors as 400, anything else as 500; counts a client error against the
