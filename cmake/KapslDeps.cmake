@@ -13,7 +13,11 @@ if(KAPSL_USE_BOOTSTRAP_DEPS)
     list(GET _kapsl_deps_prefix 1 _kapsl_llama_prefix)
     # The llama.cpp source tree (vocab files, tools) sits beside its install prefix.
     get_filename_component(KAPSL_LLAMA_SOURCE_DIR "${_kapsl_llama_prefix}/../src" ABSOLUTE)
+    # llama.cpp's common library has no CMake package: bootstrap-deps copies it beside.
+    get_filename_component(KAPSL_LLAMA_COMMON_DIR "${_kapsl_llama_prefix}/../common" ABSOLUTE)
   endif()
 endif()
 set(KAPSL_LLAMA_SOURCE_DIR "${KAPSL_LLAMA_SOURCE_DIR}" CACHE PATH "llama.cpp source tree (models/ggml-vocab-*.gguf)")
+set(KAPSL_LLAMA_COMMON_DIR "${KAPSL_LLAMA_COMMON_DIR}" CACHE PATH
+  "llama.cpp's common library, as bootstrap-deps installs it: lib/libllama-common{,-base}.a, include/llama-common/")
 set(KAPSL_ONNX_TESTDATA_DIR "/usr/share/libonnx-testdata/data" CACHE PATH "ONNX backend test data (Debian libonnx-testdata)")

@@ -98,12 +98,32 @@ struct InferenceResult {
   const Tensor* find_output(std::string_view name) const;
 };
 
+// A call of a tool the model was offered (see ChatPrompt in text_generation.h).
+struct ToolCall {
+  std::string id;         // unique within the reply ("call_..."), assigned by the engine
+  std::string name;       // the tool's name
+  std::string arguments;  // its arguments, as JSON text
+};
+
+// What one stream chunk adds to a chat reply, once the reply is parsed into its parts
+// (answer text, reasoning, tool calls): the shape of OpenAI's streamed deltas.
+struct ChatDelta {
+  std::string content;            // appended to the answer
+  std::string reasoning_content;  // appended to the reasoning ("thinking")
+  int32_t tool_call_index = -1;   // >= 0: this delta extends tool call number N
+  ToolCall tool_call;             // id and name the first time call N appears; arguments appended
+};
+
 // One piece of a streamed result. Text engines send one chunk per piece of valid UTF-8
 // text; other engines send their outputs in a single final chunk.
 struct StreamChunk {
   std::string text;                   // never a partial UTF-8 character
   std::vector<int32_t> tokens;        // token ids behind `text`, where known
   std::vector<NamedTensor> outputs;   // tensor outputs, for non-text engines
+  // Chat prompts only: what `text` adds to the parsed reply. May be empty while the parser
+  // waits to see whether text is markup (a tool call opening, say); the final chunk of a
+  // stream flushes it.
+  std::vector<ChatDelta> chat = {};
 };
 
 // Called once per chunk on the calling thread. Return false to stop: the call then ends

@@ -130,6 +130,7 @@ class GgufEngine final : public Engine, public TextGenerator, public Embedder {
                           const StreamCallback& on_chunk = {});
   std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
                                   const std::string& chat_template = {}) const override;
+  std::vector<int32_t> prompt_tokens(const GenerateRequest& request) const override;
   // Wraps llama_tokenize.
   std::vector<int32_t> tokenize(std::string_view text, bool add_special = true,
                                 bool parse_special = false) const override;

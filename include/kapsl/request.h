@@ -63,6 +63,11 @@ struct GenerationOptions {
   uint32_t seed = kRandomSeed;           // same seed + same prompt => same output
   std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, bias added to its logit)
 
+  // --- Constrained output. At most one of the two; the output then always matches it,
+  // whatever the weights — unless max_new_tokens (or a stop) cuts it first.
+  std::string grammar;      // a GBNF grammar (llama.cpp's format; its rule "root" is matched)
+  std::string json_schema;  // a JSON Schema, as JSON text; "{}" = any JSON object
+
   static constexpr uint32_t kRandomSeed = 0xFFFFFFFFu;  // seed from the clock
 };
 

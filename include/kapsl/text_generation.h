@@ -26,16 +26,44 @@
 
 namespace kapsl {
 
-// A chat message ("system", "user", "assistant", ...).
+// A chat message ("system", "user", "assistant", "tool", ...).
 struct ChatMessage {
   std::string role;
   std::string content;
+  std::string reasoning_content = {};     // assistant: its reasoning, where the template separates it
+  std::vector<ToolCall> tool_calls = {};  // assistant: the tools it called
+  std::string tool_call_id = {};          // tool: the call this message answers
+  std::string tool_name = {};             // tool: the tool's name, where known
+};
+
+// A tool (function) the model may call.
+struct ToolDefinition {
+  std::string name;
+  std::string description;
+  std::string parameters;  // a JSON Schema of its arguments, as JSON text; "" = none
+};
+
+enum class ToolChoice {
+  kAuto,      // the model chooses between answering and calling tools
+  kNone,      // answer only (the tools are still shown to the model)
+  kRequired,  // call at least one tool
 };
 
 // Chat messages to render with a template before generating.
+//
+// Templates are Jinja, run by llama.cpp's `common` library as llama-server runs them:
+// the model's own (GGUF tokenizer.chat_template), or template text given here or in the
+// engine's options; a model without one chats through chatml. A template name llama.cpp
+// knows in C++ ("llama3", "mistral-v7", ...) is also accepted; such templates take no tools.
+// With tools, the template's tool-call format is used for the prompt, the output is
+// constrained to well-formed calls once the model starts one (a lazy grammar), and the
+// reply is parsed into content and tool calls (GenerateResult::message, StreamChunk::chat).
 struct ChatPrompt {
   std::vector<ChatMessage> messages;
-  std::string chat_template;  // a template name or template text; "" = the model's own
+  std::string chat_template;  // a template name or template text; "" = the engine's
+  std::vector<ToolDefinition> tools = {};
+  ToolChoice tool_choice = ToolChoice::kAuto;
+  bool parallel_tool_calls = false;  // allow several calls in one reply
 };
 
 // What to generate from: text, token ids, or chat messages.
@@ -52,6 +80,9 @@ struct GenerateResult {
   std::string text;              // valid UTF-8 (invalid bytes become U+FFFD); excludes stop strings
   std::vector<int32_t> tokens;   // every generated token, including a stop token if one ended it
   GenerationUsage usage;         // finish_reason kStop, kLength, kCancelled or kTimeout
+  // Chat prompts: `text` parsed into the assistant's reply — content, reasoning and tool
+  // calls. Text that does not parse as the template's format is content.
+  std::optional<ChatMessage> message = {};
 };
 
 // Facts about a text model every front end may need.
@@ -70,18 +101,27 @@ class TextGenerator {
   // token id, a stop string (not included in the text), max_new_tokens, cancellation or the
   // deadline; the reason is in usage.finish_reason. If `on_chunk` is given it receives the
   // text as it is produced, in pieces of valid UTF-8; returning false stops with kCancelled.
-  // The returned text is the pieces concatenated.
+  // The returned text is the pieces concatenated. A chat prompt's chunks also carry the
+  // reply's parsed deltas (StreamChunk::chat), and the result its parsed message.
+  // options.json_schema / options.grammar (or tools) constrain the output.
   // Throws: kInvalidInput (bad options, empty prompt, token id out of range, prompt plus
-  // max_new_tokens beyond the context; checked before any work), kOverloaded, kTimeout /
+  // max_new_tokens beyond the context, a schema or grammar that does not convert or parse;
+  // checked before any work), kOverloaded, kTimeout /
   // kCancelled (only while waiting for a turn; once generating they end it with a finish
   // reason), kUnavailable (the engine cannot generate), kResourceExhausted / kBackend.
   // The engine stays usable after any error.
   virtual GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {}) = 0;
 
+  // The prompt tokens generate() would decode for `request` (a chat rendered with its
+  // tools and format), without generating: lets a caller check the context, and answer
+  // 400, before committing to a stream. Throws kInvalidInput as generate() does for a bad
+  // prompt or options; does not check the context.
+  virtual std::vector<int32_t> prompt_tokens(const GenerateRequest& request) const = 0;
+
   // Renders `messages` with `chat_template` (a template name or template text) or, if
-  // empty, the model's own. add_assistant_prompt: end with the opening of the assistant's
-  // turn. Throws kInvalidInput if the model has no template and none is given, or the
-  // template is not supported.
+  // empty, the engine's (see ChatPrompt). add_assistant_prompt: end with the opening of the
+  // assistant's turn. Throws kInvalidInput if the template does not parse or cannot take
+  // these messages.
   virtual std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
                                           const std::string& chat_template = {}) const = 0;
 

@@ -15,11 +15,10 @@ struct Batcher::Sequence {
   // Fixed at start.
   Slot* slot = nullptr;
   std::vector<int32_t> prompt;
-  llama_sampler_ptr sampler;
+  std::unique_ptr<TokenSampler> sampler;
   const GenerationOptions* options = nullptr;
   const StopSignal* stop = nullptr;
   bool every_token = true;
-  bool plain_greedy = false;   // sample by argmax, without the chain (see is_plain_greedy)
 
   // The batcher thread's alone.
   size_t prompt_done = 0;      // prompt tokens in the KV cache, reused or decoded
@@ -94,7 +93,8 @@ Batcher::~Batcher() {
   thread_.join();
 }
 
-std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t> prompt, llama_sampler_ptr sampler,
+std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t> prompt,
+                                             std::unique_ptr<TokenSampler> sampler,
                                              const GenerationOptions& options, const StopSignal& stop,
                                              bool every_token) {
   auto seq = std::make_shared<Sequence>();
@@ -104,7 +104,6 @@ std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t
   seq->options = &options;
   seq->stop = &stop;
   seq->every_token = every_token;
-  seq->plain_greedy = is_plain_greedy(options);
   {
     internal::MutexLock lock(&mu_);
     incoming_.push_back(seq);
@@ -242,7 +241,13 @@ void Batcher::decoded(Sequence& s) {
   }
   if (s.logits_index < 0) return;
   const Clock::time_point decode_end = Clock::now();
-  const int32_t token = sample(s);
+  int32_t token = -1;
+  try {  // a grammar's sampler may throw: that fails its request only
+    token = s.sampler->sample(ctx_.get(), s.logits_index);
+  } catch (...) {
+    retire(s, FinishReason::kNone, std::current_exception());
+    return;
+  }
   {
     internal::MutexLock lock(&s.mu);
     if (s.n_sampled == 0) {
@@ -260,13 +265,6 @@ void Batcher::decoded(Sequence& s) {
   } else {
     s.pending = token;
   }
-}
-
-int32_t Batcher::sample(Sequence& s) {
-  if (!s.plain_greedy) return llama_sampler_sample(s.sampler.get(), ctx_.get(), s.logits_index);
-  const float* logits = llama_get_logits_ith(ctx_.get(), s.logits_index);
-  if (logits == nullptr) throw Error::backend("llama.cpp returned no logits for a sequence that asked for them");
-  return argmax_token(logits, llama_vocab_n_tokens(vocab_));
 }
 
 // A failed or aborted decode may leave some of the batch's ubatches in the cache: the

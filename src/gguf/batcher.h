@@ -33,6 +33,7 @@
 
 #include "core/mutex.h"
 #include "core/thread_annotations.h"
+#include "gguf/sampling.h"
 #include "gguf/slots.h"
 #include "kapsl/request.h"
 #include "llama-cpp.h"
@@ -100,7 +101,7 @@ class Batcher {
   // comes (to stream it, or to look for stop strings); otherwise it is woken only at the
   // end, which spares a thread wake-up per token on a machine whose cores all compute.
   // REQUIRES: options.max_new_tokens > 0.
-  std::unique_ptr<Run> start(Slot& slot, std::span<const int32_t> prompt, llama_sampler_ptr sampler,
+  std::unique_ptr<Run> start(Slot& slot, std::span<const int32_t> prompt, std::unique_ptr<TokenSampler> sampler,
                              const GenerationOptions& options, const StopSignal& stop, bool every_token);
 
  private:
@@ -108,7 +109,6 @@ class Batcher {
   void admit(Sequence& s);
   void step();
   void decoded(Sequence& s);
-  int32_t sample(Sequence& s);
   void retire(Sequence& s, FinishReason reason, std::exception_ptr error = nullptr);
   void retire_stopped();
   void fail_batch(int32_t rc);

@@ -17,6 +17,7 @@
 
 #include "core/request_counters.h"
 #include "gguf/batcher.h"
+#include "gguf/chat_format.h"
 #include "gguf/slots.h"
 #include "kapsl/gguf_engine.h"
 #include "llama-cpp.h"
@@ -32,6 +33,10 @@ struct GgufEngine::Impl {
   ModelInfo model_info;
   uint64_t kv_bytes = 0;                // KV caches of all slots
   internal::RequestCounters counters;
+  // The engine's Jinja chat templates; null when chats render through llama.cpp's C++
+  // templates (options.chat_template names one, or the model's own is not Jinja that
+  // llama.cpp can run).
+  std::unique_ptr<gguf::ChatTemplates> chat_templates;
   std::unique_ptr<gguf::SlotPool> slots;  // null for a vocab-only engine
   // Generation engines: decodes every slot's work in shared batches. Declared after slots
   // so that it stops before they are freed.
@@ -49,10 +54,30 @@ std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatM
 // model's own, else "chatml" (llama-server's fallback).
 const std::string& effective_chat_template(const GgufEngine::Impl& impl);
 
-// --- generation.cc. Runs a request whose prompt tokens are validated (non-empty, in range,
-// fitting n_ctx with max_new_tokens) on the leased `slot` through impl.batcher. `start` is
-// when the call began.
-GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::span<const int32_t> prompt,
+// --- prompt.cc. A generation request made ready to run.
+struct PreparedGeneration {
+  std::vector<int32_t> prompt;
+  GenerationOptions options;              // the request's, plus the chat format's stop strings
+  OutputConstraint constraint;            // from json_schema / grammar, or the chat format
+  std::vector<int32_t> preserved_tokens;  // special tokens whose text the output keeps
+  bool chat = false;                      // the prompt was a ChatPrompt: the reply is parsed
+  std::shared_ptr<ReplyParser> parser;    // chats with a Jinja template; else content is the text
+};
+// Renders `chat` with its template, the engine's Jinja templates, or a C++ template.
+// Throws kInvalidInput (bad template, messages it cannot take, tools without Jinja).
+RenderedChat render_chat(const GgufEngine::Impl& impl, const ChatPrompt& chat, const GenerationOptions& options,
+                         bool add_assistant);
+// Tokenizes (and for chats renders) the prompt and builds its constraint. Throws
+// kInvalidInput for an empty prompt, ids out of range, a bad schema; it does not check the
+// context.
+PreparedGeneration prepare_generation(const GgufEngine::Impl& impl, const GenerateRequest& request);
+// At load: the engine's Jinja templates (see Impl::chat_templates). Throws kInvalidInput if
+// a template given in the options does not parse.
+void load_chat_templates(GgufEngine::Impl& impl);
+
+// --- generation.cc. Runs a prepared request whose prompt fits n_ctx with max_new_tokens
+// on the leased `slot` through impl.batcher. `start` is when the call began.
+GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, const PreparedGeneration& prepared,
                                 const GenerateRequest& request, const StreamCallback& on_chunk,
                                 Clock::time_point start);
 

@@ -22,10 +22,12 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// The state of one request's output: bytes -> valid UTF-8 -> stop-string filter -> caller.
+// The state of one request's output: bytes -> valid UTF-8 -> stop-string filter -> the
+// reply's parser (chats) -> caller.
 class OutputStream {
  public:
-  OutputStream(const GenerationOptions& o, const StreamCallback& on_chunk) : stops_(o.stop), on_chunk_(on_chunk) {}
+  OutputStream(const PreparedGeneration& p, const StreamCallback& on_chunk)
+      : stops_(p.options.stop), on_chunk_(on_chunk), chat_(p.chat), parser_(p.parser.get()) {}
 
   // Adds a token's piece. Returns false if the caller's callback asked to stop.
   bool add(int32_t token, std::string_view piece) {
@@ -34,16 +36,34 @@ class OutputStream {
   }
   bool stopped_by_string() const { return stops_.stopped(); }
   bool cancelled_by_callback() const { return callback_cancelled_; }
-  // Releases what is held back; the callback sees it unless it already said stop.
-  void finish() { emit(stops_.push(utf8_.finish()) + stops_.finish()); }
+  // Releases what is held back; the callback sees it unless it already said stop. A chat's
+  // reply is then parsed as final, and what its parser held back goes out in a last chunk.
+  void finish(GenerateResult* result) {
+    emit(stops_.push(utf8_.finish()) + stops_.finish());
+    if (!chat_) return;
+    std::vector<ChatDelta> rest;
+    if (parser_ != nullptr) {
+      result->message = parser_->finish(&rest);
+    } else {
+      result->message = ChatMessage{"assistant", text_, {}, {}, {}, {}};
+    }
+    if (!rest.empty() && on_chunk_ && !callback_cancelled_) {
+      StreamChunk chunk;
+      chunk.chat = std::move(rest);
+      on_chunk_(chunk);
+    }
+  }
   std::string take_text() { return std::move(text_); }
 
  private:
   bool emit(std::string piece) {
     if (piece.empty()) return true;
     text_ += piece;
+    std::vector<ChatDelta> deltas;
+    if (parser_ != nullptr) deltas = parser_->push(piece);
+    else if (chat_) deltas.push_back(ChatDelta{piece, {}, -1, {}});
     if (on_chunk_ && !callback_cancelled_) {
-      StreamChunk chunk{std::move(piece), std::move(pending_tokens_), {}};
+      StreamChunk chunk{std::move(piece), std::move(pending_tokens_), {}, std::move(deltas)};
       pending_tokens_.clear();
       callback_cancelled_ = !on_chunk_(chunk);
     }
@@ -56,6 +76,8 @@ class OutputStream {
   std::vector<int32_t> pending_tokens_;
   std::string text_;
   bool callback_cancelled_ = false;
+  const bool chat_;
+  ReplyParser* const parser_;
 };
 
 struct Timeline {
@@ -75,15 +97,19 @@ void fill_usage(GenerationUsage* u, const Timeline& t, size_t decoded_prompt, Cl
 
 // Turns the batcher's tokens into text until a stop condition; returns why it stopped.
 // Tokens the batcher sampled before it saw this thread's stop are dropped.
-FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const GenerationOptions& o,
+FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const PreparedGeneration& p,
                      OutputStream* out, GenerateResult* result) {
+  const GenerationOptions& o = p.options;
   FinishReason reason = FinishReason::kNone;
   while (const std::optional<int32_t> token = run.next()) {
     if (reason != FinishReason::kNone) continue;
     result->tokens.push_back(*token);
     ++result->usage.completion_tokens;
+    // A tool-call format's special tokens (e.g. <tool_call>) are text its parser reads.
+    const bool special = std::find(p.preserved_tokens.begin(), p.preserved_tokens.end(), *token) !=
+                         p.preserved_tokens.end();
     if (is_stop_token(impl.vocab, o, *token)) reason = FinishReason::kStop;
-    else if (!out->add(*token, token_to_piece(impl.vocab, *token, false))) reason = FinishReason::kCancelled;
+    else if (!out->add(*token, token_to_piece(impl.vocab, *token, special))) reason = FinishReason::kCancelled;
     else if (out->stopped_by_string()) reason = FinishReason::kStop;
     else if (result->usage.completion_tokens >= o.max_new_tokens) reason = FinishReason::kLength;
     if (reason != FinishReason::kNone) run.request_stop();
@@ -99,27 +125,28 @@ FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const Gene
 
 }  // namespace
 
-GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, std::span<const int32_t> prompt,
+GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, const PreparedGeneration& prepared,
                                 const GenerateRequest& request, const StreamCallback& on_chunk,
                                 Clock::time_point start) {
   GenerateResult result;
-  result.usage.prompt_tokens = static_cast<uint32_t>(prompt.size());
+  const GenerationOptions& o = prepared.options;
+  result.usage.prompt_tokens = static_cast<uint32_t>(prepared.prompt.size());
   const StopSignal stop{&request.cancel, request.deadline};
   Timeline t{start, Clock::now(), Clock::now(), std::nullopt};
-  OutputStream out(request.options, on_chunk);
+  OutputStream out(prepared, on_chunk);
   FinishReason reason = FinishReason::kLength;
   size_t decoded_prompt = 0;
-  if (request.options.max_new_tokens > 0) {
-    const bool every_token = on_chunk || !request.options.stop.empty();
-    const auto run = impl.batcher->start(slot, prompt, make_sampler_chain(request.options, impl.vocab, impl.info.n_ctx),
-                                         request.options, stop, every_token);
-    reason = consume(impl, *run, request.options, &out, &result);
+  if (o.max_new_tokens > 0) {
+    const bool every_token = on_chunk || !o.stop.empty();
+    auto sampler = make_token_sampler(o, prepared.constraint, impl.model.get(), impl.info.n_ctx);
+    const auto run = impl.batcher->start(slot, prepared.prompt, std::move(sampler), o, stop, every_token);
+    reason = consume(impl, *run, prepared, &out, &result);
     const Batcher::Run::Report report = run->report();
     t.prompt_end = report.prompt_end.value_or(Clock::now());
     t.first_token = report.first_token;
     decoded_prompt = report.decoded_prompt;
   }
-  out.finish();
+  out.finish(&result);
   result.text = out.take_text();
   result.usage.finish_reason = reason;
   fill_usage(&result.usage, t, decoded_prompt, Clock::now());

@@ -54,21 +54,6 @@ void require_generation(const GgufEngine::Impl& impl) {
   }
 }
 
-std::vector<int32_t> prompt_tokens(const GgufEngine& engine, const Prompt& prompt) {
-  std::vector<int32_t> tokens;
-  if (const auto* text = std::get_if<std::string>(&prompt)) {
-    tokens = engine.tokenize(*text, true, true);
-  } else if (const auto* ids = std::get_if<std::vector<int32_t>>(&prompt)) {
-    tokens = *ids;
-    engine.detokenize(tokens);  // checks every id is in range
-  } else {
-    const auto& chat = std::get<ChatPrompt>(prompt);
-    tokens = engine.tokenize(engine.apply_chat_template(chat.messages, true, chat.chat_template), true, true);
-  }
-  if (tokens.empty()) throw Error::invalid_input("empty prompt: at least one token is needed");
-  return tokens;
-}
-
 void check_fits_context(const GgufEngine::Impl& impl, size_t n_prompt, uint32_t max_new_tokens) {
   if (n_prompt + max_new_tokens > impl.info.n_ctx) {
     throw Error::invalid_input("prompt plus max_new_tokens exceed the context",
@@ -129,10 +114,10 @@ GenerateResult GgufEngine::generate(const GenerateRequest& request, const Stream
   return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
     gguf::require_generation(*impl_);
     gguf::validate_generation_options(request.options, impl_->info.n_vocab);
-    const std::vector<int32_t> prompt = gguf::prompt_tokens(*this, request.prompt);
-    gguf::check_fits_context(*impl_, prompt.size(), request.options.max_new_tokens);
+    const gguf::PreparedGeneration prepared = gguf::prepare_generation(*impl_, request);
+    gguf::check_fits_context(*impl_, prepared.prompt.size(), request.options.max_new_tokens);
     const auto lease = impl_->slots->acquire({&request.cancel, request.deadline});
-    GenerateResult result = gguf::generate_in_slot(*impl_, lease->slot(), prompt, request, on_chunk, scope.start());
+    GenerateResult result = gguf::generate_in_slot(*impl_, lease->slot(), prepared, request, on_chunk, scope.start());
     impl_->counters.add_tokens(result.usage.prompt_tokens, result.usage.completion_tokens);
     if (!result.tokens.empty()) impl_->counters.record_time_to_first_token(result.usage.time_to_first_token_s);
     if (result.usage.finish_reason == FinishReason::kCancelled) scope.fail(ErrorCode::kCancelled);
@@ -144,7 +129,19 @@ GenerateResult GgufEngine::generate(const GenerateRequest& request, const Stream
 
 std::string GgufEngine::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt,
                                             const std::string& tmpl) const {
-  return gguf::apply_chat_template(tmpl.empty() ? gguf::effective_chat_template(*impl_) : tmpl, messages, add_assistant_prompt);
+  ChatPrompt chat;
+  chat.messages = messages;
+  chat.chat_template = tmpl;
+  return gguf::render_chat(*impl_, chat, GenerationOptions{}, add_assistant_prompt).prompt;
+}
+
+std::vector<int32_t> GgufEngine::prompt_tokens(const GenerateRequest& request) const {
+  gguf::validate_generation_options(request.options, impl_->info.n_vocab);
+  gguf::PreparedGeneration prepared = gguf::prepare_generation(*impl_, request);
+  if (!prepared.constraint.grammar.empty()) {  // a grammar that does not parse is refused now, too
+    gguf::make_token_sampler(prepared.options, prepared.constraint, impl_->model.get(), impl_->info.n_ctx);
+  }
+  return std::move(prepared.prompt);
 }
 
 std::vector<int32_t> GgufEngine::tokenize(std::string_view text, bool add_special, bool parse_special) const {
@@ -205,7 +202,7 @@ InferenceResult GgufEngine::infer_stream(const InferenceRequest& request, const 
     for (const auto& v : vectors) flat.insert(flat.end(), v.begin(), v.end());
     out.outputs.push_back({"embeddings", Tensor::from_vector<float>(
                                              {static_cast<int64_t>(vectors.size()), impl_->info.n_embd}, flat)});
-    if (on_chunk) on_chunk(StreamChunk{{}, {}, out.outputs});
+    if (on_chunk) on_chunk(StreamChunk{{}, {}, out.outputs, {}});
     return out;
   }
   GenerateRequest g;

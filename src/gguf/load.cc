@@ -256,6 +256,7 @@ void fill_model_info(GgufEngine::Impl& impl, const std::string& path, const Gguf
   mi.metadata["chat_template"] = !impl.options.chat_template.empty() ? "given in the options"
                                  : i.has_chat_template              ? "the model's own"
                                                                     : "chatml (the model has none)";
+  mi.metadata["chat_template_engine"] = impl.chat_templates ? "jinja (llama.cpp common)" : "llama.cpp built-in";
   const std::string license = meta_string(impl.model.get(), "general.license");
   if (!license.empty()) mi.metadata["license"] = license;
 }
@@ -276,6 +277,7 @@ std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufO
     impl->kv_bytes = kv_cache_bytes(impl->model.get(), options, impl->info.n_ctx) * options.n_parallel;
   }
   fill_info(*impl, facts);
+  load_chat_templates(*impl);
   fill_model_info(*impl, path, facts);
   spdlog::info("gguf: loaded '{}' ({}, {} params, n_ctx {}, {} slot(s))", path, impl->info.description,
                impl->info.n_params, impl->info.n_ctx, options.vocab_only ? 0 : options.n_parallel);

@@ -51,6 +51,76 @@ void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
     require(!std::isnan(bias), "logit_bias", "a number (-inf bans the token)", bias);
   }
   for (int32_t id : o.stop_token_ids) require_token(id, n_vocab, "stop_token_ids");
+  if (!o.grammar.empty() && !o.json_schema.empty()) {
+    throw Error::invalid_input("generation options grammar and json_schema exclude each other", "got both");
+  }
+  const size_t constraint = std::max(o.grammar.size(), o.json_schema.size());
+  if (constraint > kMaxGrammarBytes) {
+    throw Error::invalid_input("generation option " + std::string(o.grammar.empty() ? "json_schema" : "grammar") +
+                                   " is too large",
+                               "expected at most " + std::to_string(kMaxGrammarBytes) + " bytes, got " +
+                                   std::to_string(constraint));
+  }
+}
+
+namespace {
+
+// The chain of make_sampler_chain, or argmax for plain greedy requests.
+class ChainSampler final : public TokenSampler {
+ public:
+  ChainSampler(const GenerationOptions& o, const llama_vocab* vocab, uint32_t n_ctx)
+      : chain_(make_sampler_chain(o, vocab, n_ctx)), plain_greedy_(is_plain_greedy(o)),
+        n_vocab_(llama_vocab_n_tokens(vocab)) {}
+
+  int32_t sample(llama_context* ctx, int32_t idx) override {
+    if (!plain_greedy_) return llama_sampler_sample(chain_.get(), ctx, idx);
+    const float* logits = llama_get_logits_ith(ctx, idx);
+    if (logits == nullptr) throw Error::backend("llama.cpp returned no logits for a sequence that asked for them");
+    return argmax_token(logits, n_vocab_);
+  }
+
+ private:
+  llama_sampler_ptr chain_;
+  const bool plain_greedy_;
+  const int32_t n_vocab_;
+};
+
+}  // namespace
+
+std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& o, const OutputConstraint& constraint,
+                                                 const llama_model* model, uint32_t n_ctx) {
+  if (!constraint.grammar.empty()) return make_constrained_sampler(o, constraint, model, n_ctx);
+  return std::make_unique<ChainSampler>(o, llama_model_get_vocab(model), n_ctx);
+}
+
+// Reads GBNF just enough to find repetition counts: skips "literals", [classes] and
+// # comments (with their escapes), and checks every number that follows a '{' or a ','
+// inside braces.
+void check_grammar_repetitions(const std::string& g) {
+  bool in_braces = false;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const char c = g[i];
+    if (c == '"' || c == '[') {
+      const char close = c == '"' ? '"' : ']';
+      for (++i; i < g.size() && g[i] != close; ++i) {
+        if (g[i] == '\\') ++i;
+      }
+    } else if (c == '#') {
+      while (i < g.size() && g[i] != '\n') ++i;
+    } else if (c == '{' || (c == ',' && in_braces)) {
+      in_braces = true;
+      size_t j = i + 1;
+      while (j < g.size() && g[j] == ' ') ++j;
+      uint64_t n = 0;
+      for (; j < g.size() && g[j] >= '0' && g[j] <= '9' && n <= kMaxGrammarRepetition; ++j) n = n * 10 + (g[j] - '0');
+      if (n > kMaxGrammarRepetition) {
+        throw Error::invalid_input("the grammar repeats a rule too many times",
+                                   "expected repetition counts up to " + std::to_string(kMaxGrammarRepetition));
+      }
+    } else if (c == '}') {
+      in_braces = false;
+    }
+  }
 }
 
 llama_sampler_ptr make_sampler_chain(const GenerationOptions& o, const llama_vocab* vocab, uint32_t n_ctx) {

@@ -10,21 +10,55 @@
 #define KAPSL_SRC_GGUF_SAMPLING_H_
 
 #include <cstdint>
+#include <memory>
 
+#include "gguf/chat_format.h"
 #include "kapsl/request.h"
 #include "llama-cpp.h"
 
 namespace kapsl::gguf {
 
+// The largest grammar or JSON schema a request may bring, and the largest repetition
+// count ({m,n}) in a grammar: llama.cpp expands repetitions into copies of their rule, so
+// a count of 10^8 would take all memory.
+inline constexpr size_t kMaxGrammarBytes = 64 * 1024;
+inline constexpr uint64_t kMaxGrammarRepetition = 4096;
+
+// One request's token sampler.
+class TokenSampler {
+ public:
+  virtual ~TokenSampler() = default;
+  // Samples from row `idx` of `ctx`'s logits and records the token as generated (for
+  // penalties and grammars). Throws kBackend if llama.cpp has no logits there.
+  virtual int32_t sample(llama_context* ctx, int32_t idx) = 0;
+};
+
 // Throws kInvalidInput naming the first option out of range (temperature < 0, top_p or
 // min_p outside [0, 1], repetition_penalty <= 0, non-finite values, a logit-bias or stop
-// token id outside [0, n_vocab)).
+// token id outside [0, n_vocab), both a grammar and a JSON schema, either too large).
 void validate_generation_options(const GenerationOptions& options, int32_t n_vocab);
 
 // REQUIRES: validate_generation_options(options, llama_vocab_n_tokens(vocab)) passed.
 // `n_ctx` is the window penalty_last_n = -1 stands for. Throws kBackend if llama.cpp cannot
 // create a sampler.
 llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const llama_vocab* vocab, uint32_t n_ctx);
+
+// The sampler for a request: make_sampler_chain's chain (or plain argmax, see
+// is_plain_greedy) without a constraint; with one, llama.cpp's common sampler, which
+// applies the grammar only when the token the chain picks breaks it (as llama-server does).
+// Throws kInvalidInput if the grammar does not parse or repeats beyond
+// kMaxGrammarRepetition, kBackend if llama.cpp cannot create a sampler.
+std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& options, const OutputConstraint& constraint,
+                                                 const llama_model* model, uint32_t n_ctx);
+
+// The constrained case of make_token_sampler (constrained_sampler.cc).
+// REQUIRES: !constraint.grammar.empty().
+std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& options,
+                                                       const OutputConstraint& constraint, const llama_model* model,
+                                                       uint32_t n_ctx);
+
+// Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition.
+void check_grammar_repetitions(const std::string& gbnf);
 
 // True if the chain make_sampler_chain builds for `options` is the greedy sampler alone:
 // the token is then argmax_token of the logits, which callers may take without the chain

@@ -15,6 +15,7 @@ using json = nlohmann::json;
 namespace {
 
 using server::Generation;
+using server::reply_text;
 using server::sse;
 
 const char* stop_reason(FinishReason reason) { return reason == FinishReason::kLength ? "max_tokens" : "end_turn"; }
@@ -43,7 +44,7 @@ json error_body(const Error& e) {
 class AnthropicStream final : public server::StreamFormat {
  public:
   explicit AnthropicStream(const Generation& g) : g_(g) {
-    prompt_.prompt_tokens = static_cast<uint32_t>(std::get<std::vector<int32_t>>(g.request.prompt).size());
+    prompt_.prompt_tokens = g.prompt_tokens;
   }
   std::string start() override {
     const json block = {{"type", "text"}, {"text", ""}};
@@ -72,7 +73,7 @@ server::GenerationApi messages_api() {
   return {server::parse_anthropic_body, "msg_",
           [](const Generation& g, const server::GenerationBody&) { return std::make_unique<AnthropicStream>(g); },
           [](const Generation& g, const GenerateResult& r) {
-            const json content = json::array({{{"type", "text"}, {"text", r.text}}});
+            const json content = json::array({{{"type", "text"}, {"text", reply_text(r)}}});
             return message(g, content, stop_reason(r.usage.finish_reason), r.usage);
           }};
 }

@@ -31,15 +31,9 @@ TextGenerator& generator_of(Engine& engine, const RepositoryModel& model) {
 
 namespace {
 
-std::vector<int32_t> prompt_tokens(TextGenerator& generator, const ChatOrPrompt& input, const std::string& chat_template) {
-  if (const auto* messages = std::get_if<std::vector<ChatMessage>>(&input)) {
-    return generator.tokenize(generator.apply_chat_template(*messages, true, chat_template), true, true);
-  }
-  const auto& prompt = std::get<CompletionPrompt>(input);
-  if (const auto* text = std::get_if<std::string>(&prompt)) return generator.tokenize(*text, true, true);
-  const auto& tokens = std::get<std::vector<int32_t>>(prompt);
-  generator.detokenize(tokens);  // throws kInvalidInput for an id outside the vocabulary
-  return tokens;
+Prompt prompt_of(const ChatOrPrompt& input) {
+  if (const auto* chat = std::get_if<ChatPrompt>(&input)) return *chat;
+  return std::visit([](const auto& p) { return Prompt(p); }, std::get<CompletionPrompt>(input));
 }
 
 // The error a generation cut short stands for, or nullopt if it ended normally: its
@@ -90,8 +84,13 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
   try {
     result = generator_of(*job.call.engine, job.call.model).generate(job.g.request, [&](const StreamChunk& chunk) {
       if (client_gone) return false;
-      if (chunk.text.empty()) return true;
-      client_gone = !write(sink, job.format->delta(chunk.text));
+      std::string frames;
+      if (job.g.chat) {
+        for (const ChatDelta& d : chunk.chat) frames += job.format->chat_delta(d);
+      } else if (!chunk.text.empty()) {
+        frames = job.format->delta(chunk.text);
+      }
+      client_gone = !write(sink, frames);
       return !client_gone;
     });
   } catch (const Error& e) {
@@ -112,12 +111,18 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
 
 }  // namespace
 
-Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
-                              const SamplingRequest& sampling, std::string id) {
+const std::string& reply_text(const GenerateResult& result) {
+  return result.message ? result.message->content : result.text;
+}
+
+Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt& input, const SamplingRequest& sampling,
+                              std::string id) {
   TextGenerator& generator = generator_of(*call.engine, call.model);
   Generation g;
-  g.chat = std::holds_alternative<std::vector<ChatMessage>>(input);
-  std::vector<int32_t> tokens = prompt_tokens(generator, input, chat_template);
+  g.chat = std::holds_alternative<ChatPrompt>(input);
+  g.request.prompt = prompt_of(input);
+  g.request.options = sampling.options;
+  const std::vector<int32_t> tokens = generator.prompt_tokens(g.request);
   if (tokens.empty()) throw Error::invalid_input("the prompt is empty");
   const uint32_t n_ctx = generator.text_info().context_size;
   if (tokens.size() >= n_ctx) {
@@ -133,8 +138,7 @@ Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt&
   g.id = std::move(id);
   g.model = call.model.name;
   g.created = unix_now();
-  g.request.prompt = std::move(tokens);
-  g.request.options = sampling.options;
+  g.prompt_tokens = static_cast<uint32_t>(tokens.size());
   // OpenAI's defaults: 16 tokens for completions, up to the context for chat.
   g.request.options.max_new_tokens = sampling.max_tokens.value_or(g.chat ? room : std::min<uint32_t>(16, room));
   g.request.deadline = call.deadline;
@@ -174,7 +178,7 @@ void serve_generation(Server::Impl& s, const httplib::Request& req, httplib::Res
   Server::Impl::ModelCall call = s.begin_call(std::move(model), EngineRole::kMain, req);
   const std::string id = api.id_prefix + current_request().request_id;
   Generation g = run_counted(
-      s, call, [&] { return prepare_generation(call, parsed.input, parsed.chat_template, parsed.sampling, id); });
+      s, call, [&] { return prepare_generation(call, parsed.input, parsed.sampling, id); });
   if (parsed.sampling.stream) {
     auto format = api.stream(g, parsed);
     stream_generation(s, std::move(call), std::move(g), std::move(format), res);

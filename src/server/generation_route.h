@@ -34,20 +34,26 @@ struct Generation {
   std::string id;
   std::string model;
   int64_t created = 0;  // Unix seconds
+  uint32_t prompt_tokens = 0;
   GenerateRequest request;
 };
 
-using ChatOrPrompt = std::variant<std::vector<ChatMessage>, CompletionPrompt>;
+using ChatOrPrompt = std::variant<ChatPrompt, CompletionPrompt>;
 
 // The call's engine as a text generator; kInvalidInput if it does not generate text.
 TextGenerator& generator_of(Engine& engine, const RepositoryModel& model);
 
-// Renders and tokenizes `input` (chat messages through the template, or a completion
-// prompt) and checks it and max_tokens against the context. Without max_tokens a chat may
-// fill the context, a completion gets OpenAI's 16 tokens. `id` names the generation.
-// Throws kInvalidInput; the caller counts the failure (run_counted).
-Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt& input, const std::string& chat_template,
-                              const SamplingRequest& sampling, std::string id);
+// Renders and tokenizes `input` (a chat through its template, with its tools, or a
+// completion prompt) as the engine will, and checks it and max_tokens against the context.
+// Without max_tokens a chat may fill the context, a completion gets OpenAI's 16 tokens.
+// `id` names the generation. Throws kInvalidInput; the caller counts the failure
+// (run_counted).
+Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt& input, const SamplingRequest& sampling,
+                              std::string id);
+
+// The reply's text: a chat's parsed content (without reasoning or tool-call markup), else
+// the generated text.
+const std::string& reply_text(const GenerateResult& result);
 
 // Runs `body`; an Error it throws is counted as the call's outcome and rethrown.
 template <typename F>
@@ -69,6 +75,9 @@ class StreamFormat {
   virtual ~StreamFormat() = default;
   virtual std::string start() = 0;                                // before any text
   virtual std::string delta(const std::string& text) = 0;        // a piece of text
+  // A piece of a chat's parsed reply. APIs that carry neither reasoning nor tool calls
+  // (the default) send its content through delta().
+  virtual std::string chat_delta(const ChatDelta& d) { return d.content.empty() ? "" : delta(d.content); }
   virtual std::string finish(const GenerateResult& result) = 0;  // a normal end
   virtual std::string error(const Error& error) = 0;             // a failure or a cut
 };

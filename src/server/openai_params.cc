@@ -21,7 +21,7 @@ namespace {
 constexpr std::string_view kSamplingFields[] = {
     "temperature", "top_p",     "top_k",      "min_p",      "presence_penalty", "frequency_penalty",
     "repeat_penalty", "seed",   "stop",       "logit_bias", "ignore_eos",       "max_tokens",
-    "max_completion_tokens"};
+    "max_completion_tokens", "json_schema", "grammar"};
 // Fields of the OpenAI requests that kapsl reads, refuses with a message of its own, or
 // takes and ignores (they change nothing in the answer): "user", "store", "metadata".
 constexpr std::string_view kOpenAiFields[] = {"model", "stream", "stream_options", "n",       "best_of",
@@ -67,18 +67,27 @@ void refuse_unsupported(const json& body) {
       throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
     }
   }
-  for (const char* field : {"suffix", "tools", "functions", "tool_choice", "function_call", "top_logprobs",
-                            "parallel_tool_calls"}) {
+  for (const char* field : {"suffix", "functions", "function_call", "top_logprobs"}) {
     const auto it = body.find(field);
     if (it != body.end() && !it->is_null()) {
       throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
     }
   }
-  // Structured output cannot be honoured yet; answering unconstrained text would be a lie.
-  if (const auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
-    if (!it->is_object() || it->value("type", json("")) != json("text")) {
-      throw Error::invalid_input("'response_format' is not supported by this server", "only {\"type\": \"text\"}");
-    }
+}
+
+// llama-server's json_schema (a schema object, or its text) and grammar (GBNF).
+void parse_constraint(const json& body, GenerationOptions* o) {
+  if (const auto it = body.find("json_schema"); it != body.end() && !it->is_null()) {
+    if (it->is_object()) o->json_schema = it->empty() ? R"({"type":"object"})" : it->dump();
+    else if (it->is_string() && !it->get<std::string>().empty()) o->json_schema = it->get<std::string>();
+    else bad("json_schema", "a JSON Schema object (or its JSON text)", *it);
+  }
+  if (const auto it = body.find("grammar"); it != body.end() && !it->is_null()) {
+    if (!it->is_string() || it->get<std::string>().empty()) bad("grammar", "a GBNF grammar (a string)", *it);
+    o->grammar = it->get<std::string>();
+  }
+  if (!o->json_schema.empty() && !o->grammar.empty()) {
+    throw Error::invalid_input("'json_schema' and 'grammar' exclude each other");
   }
 }
 
@@ -180,6 +189,7 @@ SamplingRequest parse_sampling(const json& body, bool kserve) {
   }
   o.stop = parse_stop(body);
   o.logit_bias = parse_logit_bias(body);
+  parse_constraint(body, &o);
   o.ignore_eos = flag(body, "ignore_eos");
   const char* max_field = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (auto v = integer(body, max_field, 1, std::numeric_limits<uint32_t>::max())) r.max_tokens = static_cast<uint32_t>(*v);
@@ -205,6 +215,55 @@ CompletionPrompt parse_completion_prompt(const json& body) {
   bad("prompt", "a string, or an array of token ids (one prompt per request)", *it);
 }
 
+namespace {
+
+// A message's content: a string, an array of text parts, or null.
+std::string message_content(const json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  std::string text;
+  if (content.is_array()) {
+    for (const auto& part : content) {
+      // (Compared as JSON: a "type" that is not a string must not throw; found by fuzzing.)
+      if (!part.is_object() || part.find("type") == part.end() || part["type"] != "text" || !part.contains("text") ||
+          !part["text"].is_string()) {
+        bad("messages[].content", "a string or an array of {\"type\": \"text\", \"text\": ...} parts", part);
+      }
+      text += part["text"].get<std::string>();
+    }
+  } else if (!content.is_null()) {
+    bad("messages[].content", "a string or an array of text parts", content);
+  }
+  return text;
+}
+
+std::string string_field(const json& object, const char* field, const std::string& where) {
+  const auto it = object.find(field);
+  if (it == object.end() || !it->is_string()) bad(where + "." + field, "a string", it == object.end() ? json() : *it);
+  return it->get<std::string>();
+}
+
+// An assistant message's tool_calls: [{"id", "type": "function", "function": {"name", "arguments"}}].
+std::vector<ToolCall> parse_tool_calls(const json& calls) {
+  if (!calls.is_array()) bad("messages[].tool_calls", "an array of tool calls", calls);
+  std::vector<ToolCall> out;
+  for (const auto& c : calls) {
+    if (!c.is_object() || c.value("type", json("function")) != "function" || !c.contains("function") ||
+        !c["function"].is_object()) {
+      bad("messages[].tool_calls[]", "{\"type\": \"function\", \"function\": {\"name\", \"arguments\"}}", c);
+    }
+    const json& fn = c["function"];
+    ToolCall call;
+    call.id = c.contains("id") ? string_field(c, "id", "messages[].tool_calls[]") : "";
+    call.name = string_field(fn, "name", "messages[].tool_calls[].function");
+    const json args = fn.value("arguments", json("{}"));
+    call.arguments = args.is_string() ? args.get<std::string>() : args.dump();  // some clients send an object
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<ChatMessage> parse_messages(const json& body) {
   const auto it = body.find("messages");
   if (it == body.end() || !it->is_array() || it->empty()) {
@@ -213,25 +272,87 @@ std::vector<ChatMessage> parse_messages(const json& body) {
   std::vector<ChatMessage> out;
   for (const auto& m : *it) {
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) bad("messages", "objects with a 'role'", m);
-    ChatMessage message{m["role"].get<std::string>(), ""};
-    const json content = m.value("content", json(nullptr));
-    if (content.is_string()) {
-      message.content = content.get<std::string>();
-    } else if (content.is_array()) {
-      for (const auto& part : content) {
-        // (Compared as JSON: a "type" that is not a string must not throw; found by fuzzing.)
-        if (!part.is_object() || part.find("type") == part.end() || part["type"] != "text" || !part.contains("text") ||
-            !part["text"].is_string()) {
-          bad("messages[].content", "a string or an array of {\"type\": \"text\", \"text\": ...} parts", part);
-        }
-        message.content += part["text"].get<std::string>();
-      }
-    } else if (!content.is_null()) {
-      bad("messages[].content", "a string or an array of text parts", content);
+    ChatMessage message;
+    message.role = m["role"].get<std::string>();
+    message.content = message_content(m.value("content", json(nullptr)));
+    if (const auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
+      if (message.role != "assistant") bad("messages[].tool_calls", "only on assistant messages", message.role);
+      message.tool_calls = parse_tool_calls(*calls);
+    }
+    if (message.role == "tool") {
+      message.tool_call_id = string_field(m, "tool_call_id", "messages[]");
+      if (const auto name = m.find("name"); name != m.end() && name->is_string()) message.tool_name = *name;
     }
     out.push_back(std::move(message));
   }
   return out;
+}
+
+void parse_response_format(const json& body, GenerationOptions* o) {
+  const auto it = body.find("response_format");
+  if (it == body.end() || it->is_null()) return;
+  const json type = it->is_object() ? it->value("type", json()) : json();
+  if (type == "text") return;
+  if (type != "json_object" && type != "json_schema") {
+    bad("response_format", "{\"type\": \"text\" | \"json_object\" | \"json_schema\"}", *it);
+  }
+  if (!o->json_schema.empty() || !o->grammar.empty()) {
+    throw Error::invalid_input("'response_format' excludes 'json_schema' and 'grammar'");
+  }
+  json schema = json::object();
+  if (type == "json_object") {
+    schema = it->value("schema", json::object());  // llama-server's extension
+  } else {
+    const json spec = it->value("json_schema", json());
+    if (!spec.is_object()) bad("response_format.json_schema", "an object with a 'schema'", spec);
+    schema = spec.value("schema", json::object());
+  }
+  if (!schema.is_object()) bad("response_format schema", "a JSON Schema object", schema);
+  o->json_schema = schema.empty() ? R"({"type":"object"})" : schema.dump();
+}
+
+void parse_tools(const json& body, ChatPrompt* chat) {
+  if (const auto it = body.find("tools"); it != body.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > 128) bad("tools", "an array of at most 128 tools", *it);
+    for (const auto& t : *it) {
+      if (!t.is_object() || t.value("type", json()) != "function" || !t.contains("function") ||
+          !t["function"].is_object()) {
+        bad("tools[]", "{\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}", t);
+      }
+      const json& fn = t["function"];
+      ToolDefinition tool;
+      tool.name = string_field(fn, "name", "tools[].function");
+      if (tool.name.empty()) bad("tools[].function.name", "a non-empty string", fn["name"]);
+      if (const auto d = fn.find("description"); d != fn.end() && !d->is_null()) {
+        tool.description = string_field(fn, "description", "tools[].function");
+      }
+      if (const auto p = fn.find("parameters"); p != fn.end() && !p->is_null()) {
+        if (!p->is_object()) bad("tools[].function.parameters", "a JSON Schema object", *p);
+        tool.parameters = p->dump();
+      }
+      chat->tools.push_back(std::move(tool));
+    }
+  }
+  chat->parallel_tool_calls = flag(body, "parallel_tool_calls", true);
+  const auto choice = body.find("tool_choice");
+  if (choice == body.end() || choice->is_null() || *choice == "auto") return;
+  if (*choice == "none") {
+    chat->tool_choice = ToolChoice::kNone;
+  } else if (*choice == "required") {
+    chat->tool_choice = ToolChoice::kRequired;
+  } else if (choice->is_object() && choice->value("type", json()) == "function" && choice->contains("function") &&
+             (*choice)["function"].is_object()) {
+    const std::string name = string_field((*choice)["function"], "name", "tool_choice.function");
+    std::erase_if(chat->tools, [&](const ToolDefinition& t) { return t.name != name; });
+    if (chat->tools.empty()) bad("tool_choice", "the name of one of the tools", (*choice)["function"]["name"]);
+    chat->tool_choice = ToolChoice::kRequired;
+  } else {
+    bad("tool_choice", "\"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\"}}",
+        *choice);
+  }
+  if (chat->tools.empty() && chat->tool_choice == ToolChoice::kRequired) {
+    throw Error::invalid_input("'tool_choice' requires a tool call, but there are no 'tools'");
+  }
 }
 
 namespace {
@@ -276,13 +397,42 @@ GenerationBody parse_generation_body(const json& body, bool chat) {
   if (chat) check_fields(body, {"messages", "chat_template"});
   else check_fields(body, {"prompt"});
   out.sampling = parse_sampling(body);
-  if (chat) out.input = parse_messages(body);
-  else out.input = parse_completion_prompt(body);
-  if (const auto t = body.find("chat_template"); chat && t != body.end() && !t->is_null()) {
-    if (!t->is_string()) bad("chat_template", "a string", *t);
-    out.chat_template = t->get<std::string>();
+  if (!chat) {
+    for (const char* field : {"tools", "tool_choice", "parallel_tool_calls", "response_format"}) {
+      if (const auto it = body.find(field); it != body.end() && !it->is_null()) {
+        throw Error::invalid_input(std::string("'") + field + "' is a chat completions field",
+                                   "completions take 'json_schema' or 'grammar'");
+      }
+    }
+    out.input = parse_completion_prompt(body);
+    return out;
   }
+  parse_response_format(body, &out.sampling.options);
+  ChatPrompt prompt;
+  prompt.messages = parse_messages(body);
+  parse_tools(body, &prompt);
+  if (!prompt.tools.empty() && prompt.tool_choice != ToolChoice::kNone && !out.sampling.options.grammar.empty()) {
+    throw Error::invalid_input("'grammar' cannot be combined with 'tools'");  // as llama-server
+  }
+  if (const auto t = body.find("chat_template"); t != body.end() && !t->is_null()) {
+    if (!t->is_string()) bad("chat_template", "a string", *t);
+    prompt.chat_template = t->get<std::string>();
+  }
+  out.input = std::move(prompt);
   return out;
+}
+
+ChatMessage text_message(std::string role, std::string content) {
+  ChatMessage m;
+  m.role = std::move(role);
+  m.content = std::move(content);
+  return m;
+}
+
+ChatPrompt chat_of(std::vector<ChatMessage> messages) {
+  ChatPrompt chat;
+  chat.messages = std::move(messages);
+  return chat;
 }
 
 namespace {
@@ -341,7 +491,7 @@ GenerationBody parse_anthropic_body(const json& body) {
                                          {"top_p", "top_p"}, {"top_k", "top_k"}, {"stream", "stream"}});
   std::vector<ChatMessage> messages;
   if (const auto it = body.find("system"); it != body.end() && !it->is_null()) {
-    messages.push_back({"system", content_text(*it, "system", {"text"})});
+    messages.push_back(text_message("system", content_text(*it, "system", {"text"})));
   }
   const auto list = body.find("messages");
   if (list == body.end() || !list->is_array() || list->empty()) {
@@ -350,9 +500,9 @@ GenerationBody parse_anthropic_body(const json& body) {
   for (const json& m : *list) {
     const json role = m.is_object() ? m.value("role", json()) : json();
     if (role != "user" && role != "assistant") bad("messages[].role", "\"user\" or \"assistant\"", role);
-    messages.push_back({role.get<std::string>(), content_text(m.value("content", json()), "messages[].content", {"text"})});
+    messages.push_back(text_message(role.get<std::string>(), content_text(m.value("content", json()), "messages[].content", {"text"})));
   }
-  out.input = std::move(messages);
+  out.input = chat_of(std::move(messages));
   return out;
 }
 
@@ -375,12 +525,12 @@ GenerationBody parse_responses_body(const json& body) {
   std::vector<ChatMessage> messages;
   if (const auto it = body.find("instructions"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) bad("instructions", "a string", *it);
-    messages.push_back({"system", it->get<std::string>()});
+    messages.push_back(text_message("system", it->get<std::string>()));
   }
   const auto input = body.find("input");
   if (input == body.end() || input->is_null()) throw Error::invalid_input("'input' is required");
   if (input->is_string()) {
-    messages.push_back({"user", input->get<std::string>()});
+    messages.push_back(text_message("user", input->get<std::string>()));
   } else if (input->is_array() && !input->empty()) {
     for (const json& item : *input) {
       const json type = item.is_object() ? item.value("type", json("message")) : json();
@@ -390,12 +540,12 @@ GenerationBody parse_responses_body(const json& body) {
                                    "got " + item.dump().substr(0, 64));
       }
       const std::string r = role == "developer" ? "system" : role.get<std::string>();
-      messages.push_back({r, content_text(item.value("content", json()), "input[].content", {"input_text", "output_text"})});
+      messages.push_back(text_message(r, content_text(item.value("content", json()), "input[].content", {"input_text", "output_text"})));
     }
   } else {
     bad("input", "a string or a non-empty array of messages", *input);
   }
-  out.input = std::move(messages);
+  out.input = chat_of(std::move(messages));
   return out;
 }
 

@@ -2,9 +2,9 @@
 //
 // Each function throws Error(kInvalidInput) naming the field, what it accepts and what it
 // got, so that the route answers 400 with OpenAI's error shape. Fields that OpenAI defines
-// but kapsl does not implement (n > 1, echo, logprobs, best_of > 1, suffix, tools,
-// response_format other than text) are refused rather than ignored, and so are fields
-// nobody defines (check_fields): docs/server.md lists what each route takes.
+// but kapsl does not implement (n > 1, echo, logprobs, best_of > 1, suffix, functions)
+// are refused rather than ignored, and so are fields nobody defines (check_fields):
+// docs/server.md lists what each route takes.
 //
 // Thread-safety: free functions over values; safe for concurrent use.
 #ifndef KAPSL_SRC_SERVER_OPENAI_PARAMS_H_
@@ -53,13 +53,27 @@ struct SamplingRequest {
   bool include_usage = false;  // stream_options.include_usage
 };
 // `kserve`: the body is a KServe request's parameters: only sampling fields are accepted.
+// Output constraints are sampling fields too: llama-server's `json_schema` (a schema, or
+// its JSON text) and `grammar` (GBNF), one or the other.
 SamplingRequest parse_sampling(const nlohmann::json& body, bool kserve = false);
+
+// /v1/chat/completions `response_format`: {"type": "text"}, {"type": "json_object"}
+// (llama-server: with an optional "schema") or {"type": "json_schema", "json_schema":
+// {"name", "schema", "strict"}}; sets options->json_schema. Refused beside a grammar or a
+// json_schema field.
+void parse_response_format(const nlohmann::json& body, GenerationOptions* options);
+
+// /v1/chat/completions `tools` (functions only, at most 128), `tool_choice` ("auto",
+// "none", "required" or {"type": "function", "function": {"name"}}, which offers that tool
+// alone and requires a call) and `parallel_tool_calls` (default true), into `chat`.
+void parse_tools(const nlohmann::json& body, ChatPrompt* chat);
 
 // /v1/completions `prompt`: one string or one array of token ids.
 using CompletionPrompt = std::variant<std::string, std::vector<int32_t>>;
 CompletionPrompt parse_completion_prompt(const nlohmann::json& body);
 
-// /v1/chat/completions `messages`: role and content (a string or an array of text parts).
+// /v1/chat/completions `messages`: role and content (a string or an array of text parts);
+// an assistant's `tool_calls`, a tool message's `tool_call_id` (and `name`).
 std::vector<ChatMessage> parse_messages(const nlohmann::json& body);
 
 // /v1/embeddings `input`: a string, an array of strings, an array of token ids, or an array
@@ -71,10 +85,14 @@ std::vector<EmbeddingInput> parse_embedding_input(const nlohmann::json& body);
 struct GenerationBody {
   std::string model;
   SamplingRequest sampling;
-  std::variant<std::vector<ChatMessage>, CompletionPrompt> input;  // messages for chat
-  std::string chat_template;                                       // chat only; "" = the model's
+  std::variant<ChatPrompt, CompletionPrompt> input;  // a ChatPrompt for chat
 };
 GenerationBody parse_generation_body(const nlohmann::json& body, bool chat);
+
+// A message of text alone.
+ChatMessage text_message(std::string role, std::string content);
+// A chat of these messages, with the engine's template and no tools.
+ChatPrompt chat_of(std::vector<ChatMessage> messages);
 
 // An Anthropic Messages body (/v1/messages), as a chat: `max_tokens` (required), `messages`
 // (roles user and assistant; content a string or text blocks), `system` (a string or text

@@ -48,29 +48,71 @@ json usage_json(const GenerationUsage& u) {
           {"total_tokens", u.prompt_tokens + u.completion_tokens}};
 }
 
-// One streamed chunk (or the final one when finish_reason is set).
-json stream_chunk(const Generation& g, const std::string& text, const char* finish_reason, bool role) {
-  json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
-  if (g.chat) {
-    json delta = json::object();
-    if (role) delta["role"] = "assistant";
-    if (!text.empty() || role) delta["content"] = text;
-    choice["delta"] = delta;
-  } else {
-    choice["text"] = text;
-    choice["logprobs"] = nullptr;
-  }
+// A chat that ended normally by calling tools finishes with "tool_calls".
+const char* finish_reason_of(const GenerateResult& r) {
+  const bool called = r.message && !r.message->tool_calls.empty();
+  return called && r.usage.finish_reason == FinishReason::kStop ? "tool_calls" : openai_finish_reason(r.usage.finish_reason);
+}
+
+// A chunk of the stream around one choice.
+json stream_chunk(const Generation& g, json choice) {
   return {{"id", g.id},
           {"object", g.chat ? "chat.completion.chunk" : "text_completion"},
           {"created", g.created},
           {"model", g.model},
-          {"choices", json::array({choice})}};
+          {"choices", json::array({std::move(choice)})}};
+}
+
+// A choice of a chunk: a chat's delta, or a completion's text.
+json stream_choice(const Generation& g, json delta_or_text, const char* finish_reason) {
+  json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
+  if (g.chat) {
+    choice["delta"] = std::move(delta_or_text);
+  } else {
+    choice["text"] = std::move(delta_or_text);
+    choice["logprobs"] = nullptr;
+  }
+  return choice;
+}
+
+json tool_call_json(const ToolCall& c) {
+  return {{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
+}
+
+// A chat delta as OpenAI streams it: a tool call's first delta carries its id and name.
+json delta_json(const ChatDelta& d) {
+  json delta = json::object();
+  if (!d.content.empty()) delta["content"] = d.content;
+  if (!d.reasoning_content.empty()) delta["reasoning_content"] = d.reasoning_content;
+  if (d.tool_call_index >= 0) {
+    json call = {{"index", d.tool_call_index}, {"function", {{"arguments", d.tool_call.arguments}}}};
+    if (!d.tool_call.name.empty()) {
+      call["id"] = d.tool_call.id;
+      call["type"] = "function";
+      call["function"]["name"] = d.tool_call.name;
+    }
+    delta["tool_calls"] = json::array({std::move(call)});
+  }
+  return delta;
+}
+
+json message_json(const ChatMessage& m) {
+  // OpenAI's content is null when the reply is tool calls alone.
+  json msg = {{"role", "assistant"},
+              {"content", m.content.empty() && !m.tool_calls.empty() ? json(nullptr) : json(m.content)}};
+  if (!m.reasoning_content.empty()) msg["reasoning_content"] = m.reasoning_content;
+  if (!m.tool_calls.empty()) {
+    json calls = json::array();
+    for (const ToolCall& c : m.tool_calls) calls.push_back(tool_call_json(c));
+    msg["tool_calls"] = std::move(calls);
+  }
+  return msg;
 }
 
 json full_response(const Generation& g, const GenerateResult& r) {
-  json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(r.usage.finish_reason)}};
+  json choice = {{"index", 0}, {"finish_reason", finish_reason_of(r)}};
   if (g.chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+    choice["message"] = r.message ? message_json(*r.message) : json{{"role", "assistant"}, {"content", r.text}};
   } else {
     choice["text"] = r.text;
     choice["logprobs"] = nullptr;
@@ -99,12 +141,21 @@ json error_event(const Error& e) {
 class OpenAiStream final : public server::StreamFormat {
  public:
   OpenAiStream(const Generation& g, bool include_usage) : g_(g), include_usage_(include_usage) {}
-  std::string start() override { return g_.chat ? server::sse(stream_chunk(g_, "", nullptr, true)) : ""; }
-  std::string delta(const std::string& text) override { return server::sse(stream_chunk(g_, text, nullptr, false)); }
+  std::string start() override {
+    if (!g_.chat) return "";
+    return server::sse(stream_chunk(g_, stream_choice(g_, {{"role", "assistant"}, {"content", ""}}, nullptr)));
+  }
+  std::string delta(const std::string& text) override {
+    return server::sse(stream_chunk(g_, stream_choice(g_, g_.chat ? json{{"content", text}} : json(text), nullptr)));
+  }
+  std::string chat_delta(const ChatDelta& d) override {
+    return server::sse(stream_chunk(g_, stream_choice(g_, delta_json(d), nullptr)));
+  }
   std::string finish(const GenerateResult& r) override {
-    std::string frames = server::sse(stream_chunk(g_, "", openai_finish_reason(r.usage.finish_reason), false));
+    const json empty = g_.chat ? json::object() : json("");
+    std::string frames = server::sse(stream_chunk(g_, stream_choice(g_, empty, finish_reason_of(r))));
     if (include_usage_) {
-      json usage = stream_chunk(g_, "", nullptr, false);
+      json usage = stream_chunk(g_, json());
       usage["choices"] = json::array();
       usage["usage"] = usage_json(r.usage);
       frames += server::sse(usage);

@@ -17,6 +17,7 @@ using json = nlohmann::json;
 namespace {
 
 using server::Generation;
+using server::reply_text;
 
 json usage(const GenerationUsage& u) {
   return {{"input_tokens", u.prompt_tokens},
@@ -44,7 +45,7 @@ json response(const Generation& g, const GenerateResult* result, const char* sta
             {"created_at", g.created},
             {"status", status},
             {"model", g.model},
-            {"output", result ? json::array({message_item(g, result->text)}) : json::array()},
+            {"output", result ? json::array({message_item(g, reply_text(*result))}) : json::array()},
             {"usage", result ? usage(result->usage) : json(nullptr)},
             {"error", nullptr},
             {"incomplete_details", nullptr},
@@ -76,9 +77,9 @@ class ResponsesStream final : public server::StreamFormat {
   }
   std::string finish(const GenerateResult& r) override {
     const json done = response(g_, &r, "completed");
-    std::string frames = event("response.output_text.done", part_fields({{"text", r.text}, {"logprobs", json::array()}}));
-    frames += event("response.content_part.done", part_fields({{"part", text_part(r.text)}}));
-    frames += event("response.output_item.done", {{"output_index", 0}, {"item", message_item(g_, r.text)}});
+    std::string frames = event("response.output_text.done", part_fields({{"text", reply_text(r)}, {"logprobs", json::array()}}));
+    frames += event("response.content_part.done", part_fields({{"part", text_part(reply_text(r))}}));
+    frames += event("response.output_item.done", {{"output_index", 0}, {"item", message_item(g_, reply_text(r))}});
     frames += event(done["status"] == "completed" ? "response.completed" : "response.incomplete", {{"response", done}});
     return frames;
   }
