@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <random>
+#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,62 @@
 
 namespace kapsl::gguf {
 namespace {
+
+// The template of a model that has none: chatml, as llama-server falls back to, extended
+// with the tool-call convention of Hermes and Qwen 2.5 (tools listed in the system turn,
+// calls in <tool_call> tags, results in <tool_response> tags), so that such a model can
+// call tools too. Without tools it renders exactly as chatml.
+constexpr const char* kChatmlWithTools = R"jinja({%- if tools -%}
+<|im_start|>system
+{% if messages[0].role == 'system' %}{{ messages[0].content }}
+
+{% endif %}# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{%- for tool in tools %}
+{{ tool | tojson }}
+{%- endfor %}
+</tools>
+
+For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
+<tool_call>
+{"name": <function-name>, "arguments": <args-json-object>}
+</tool_call><|im_end|>
+{% elif messages[0].role == 'system' -%}
+<|im_start|>system
+{{ messages[0].content }}<|im_end|>
+{% endif -%}
+{%- for message in messages -%}
+{%- if message.role == 'system' and loop.first -%}
+{%- elif message.role == 'assistant' and message.tool_calls -%}
+<|im_start|>assistant
+{%- if message.content %}
+{{ message.content }}{% endif %}
+{%- for call in message.tool_calls %}
+{%- if call.function is defined %}{% set call = call.function %}{% endif %}
+<tool_call>
+{"name": "{{ call.name }}", "arguments": {{ call.arguments | tojson }}}
+</tool_call>
+{%- endfor %}<|im_end|>
+{% elif message.role == 'tool' -%}
+{%- if loop.first or messages[loop.index0 - 1].role != 'tool' %}<|im_start|>user{% endif %}
+<tool_response>
+{{ message.content }}
+</tool_response>
+{%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}<|im_end|>
+{% endif -%}
+{%- else -%}
+<|im_start|>{{ message.role }}
+{{ message.content }}<|im_end|>
+{% endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+<|im_start|>assistant
+{% endif -%}
+)jinja";
 
 // As llama-server: reasoning goes to reasoning_content, in streams too.
 constexpr common_reasoning_format kReasoningFormat = COMMON_REASONING_FORMAT_DEEPSEEK;
@@ -38,17 +95,25 @@ ChatMessage from_common(const common_chat_msg& m) {
   return out;
 }
 
-GrammarTrigger to_trigger(const common_grammar_trigger& t) {
-  GrammarTrigger out;
+// A lazy grammar's trigger as llama.cpp's sampler takes it, converted as llama-server
+// converts it: a word that is one special token triggers on that token.
+void add_trigger(const common_grammar_trigger& t, const llama_vocab* vocab, OutputConstraint* c) {
   switch (t.type) {
-    case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN: out.kind = GrammarTrigger::Kind::kToken; break;
-    case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: out.kind = GrammarTrigger::Kind::kWord; break;
-    case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN: out.kind = GrammarTrigger::Kind::kPattern; break;
-    case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: out.kind = GrammarTrigger::Kind::kPatternFull; break;
+    case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN: c->trigger_tokens.push_back(t.token); return;
+    case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN: c->trigger_patterns.push_back(t.value); return;
+    case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: {
+      const std::string& p = t.value;
+      c->trigger_patterns.push_back(p.empty() ? "^$" : (p.front() == '^' ? "" : "^") + p + (p.back() == '$' ? "" : "$"));
+      return;
+    }
+    case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: break;
   }
-  out.value = t.value;
-  out.token = t.token;
-  return out;
+  const llama_tokens ids = common_tokenize(vocab, t.value, false, true);
+  if (ids.size() == 1 && (llama_vocab_get_attr(vocab, ids[0]) & LLAMA_TOKEN_ATTR_CONTROL) != 0) {
+    c->trigger_tokens.push_back(ids[0]);
+  } else {
+    c->trigger_patterns.push_back(regex_escape(t.value));
+  }
 }
 
 common_chat_tool_choice to_common(ToolChoice c) {
@@ -58,6 +123,26 @@ common_chat_tool_choice to_common(ToolChoice c) {
     case ToolChoice::kAuto: break;
   }
   return COMMON_CHAT_TOOL_CHOICE_AUTO;
+}
+
+// OpenAI's tool_choice "required" (or a named function) means the reply is the call. The
+// grammar llama.cpp's formats build for it lets any text come first (root ::= <prompt end>
+// until-N? tool-calls), which a model that does not head for the call — a weak or untrained
+// one — fills until max_tokens; kapsl drops that optional text from the root rule.
+void forbid_text_before_tool_calls(std::string* grammar) {
+  static const std::regex kRootLine("(^|\n)root ::= [^\n]*");
+  static const std::regex kLeadingText(" until-[0-9]+\\?");
+  std::smatch root;
+  if (!std::regex_search(*grammar, root, kRootLine)) return;
+  const std::string rule = std::regex_replace(root.str(), kLeadingText, "", std::regex_constants::format_first_only);
+  grammar->replace(static_cast<size_t>(root.position()), static_cast<size_t>(root.length()), rule);
+}
+
+// parallel_tool_calls false means one call at most; the formats' grammars allow several
+// (tool-calls ::= (tool-call space)+), so the repetition is dropped.
+void allow_one_tool_call(std::string* grammar) {
+  static const std::regex kRepeated("(^|\\n)tool-calls ::= \\((tool-call[^()\\n]*)\\)\\+(\\n|$)");
+  *grammar = std::regex_replace(*grammar, kRepeated, "$1tool-calls ::= $2$3", std::regex_constants::format_first_only);
 }
 
 std::string new_tool_call_id(std::mt19937_64& rng) {
@@ -149,7 +234,8 @@ class CommonReplyParser final : public ReplyParser {
 
 class CommonChatTemplates final : public ChatTemplates {
  public:
-  explicit CommonChatTemplates(common_chat_templates_ptr tmpls) : tmpls_(std::move(tmpls)) {}
+  CommonChatTemplates(common_chat_templates_ptr tmpls, const llama_vocab* vocab)
+      : tmpls_(std::move(tmpls)), vocab_(vocab) {}
 
   RenderedChat render(const ChatPrompt& chat, const GenerationOptions& options,
                       bool add_assistant_prompt) const override {
@@ -172,9 +258,15 @@ class CommonChatTemplates final : public ChatTemplates {
     out.prompt = std::move(p.prompt);
     out.constraint.grammar = std::move(p.grammar);
     out.constraint.lazy = p.grammar_lazy;
-    for (const auto& t : p.grammar_triggers) out.constraint.triggers.push_back(to_trigger(t));
-    out.constraint.generation_prompt = p.generation_prompt;
-    out.constraint.from_template = options.grammar.empty();
+    if (chat.tool_choice == ToolChoice::kRequired && !p.grammar_lazy) forbid_text_before_tool_calls(&out.constraint.grammar);
+    if (!chat.parallel_tool_calls) allow_one_tool_call(&out.constraint.grammar);
+    if (out.constraint.grammar.empty()) {  // formats without tools leave the request's own constraint alone
+      out.constraint.grammar = options.json_schema.empty() ? options.grammar : json_schema_to_gbnf(options.json_schema);
+      out.constraint.generation_prompt.clear();
+    }
+    for (const auto& t : p.grammar_triggers) add_trigger(t, vocab_, &out.constraint);
+    // A grammar the format made starts where the prompt ends; a user's GBNF at the reply.
+    if (!p.grammar_lazy && options.grammar.empty()) out.constraint.generation_prompt = p.generation_prompt;
     out.preserved_tokens = std::move(p.preserved_tokens);
     out.extra_stops = std::move(p.additional_stops);
     common_chat_parser_params parser(p);
@@ -191,13 +283,18 @@ class CommonChatTemplates final : public ChatTemplates {
 
  private:
   common_chat_templates_ptr tmpls_;
+  const llama_vocab* vocab_;
 };
 
 }  // namespace
 
 std::unique_ptr<ChatTemplates> ChatTemplates::create(const llama_model* model, const std::string& override_source) {
+  const bool has_own = llama_model_chat_template(model, nullptr) != nullptr ||
+                       llama_model_chat_template(model, "tool_use") != nullptr;
+  const std::string source = override_source.empty() && !has_own ? kChatmlWithTools : override_source;
   try {
-    return std::make_unique<CommonChatTemplates>(common_chat_templates_init(model, override_source));
+    return std::make_unique<CommonChatTemplates>(common_chat_templates_init(model, source),
+                                                 llama_model_get_vocab(model));
   } catch (const std::exception& e) {
     throw Error::invalid_input("the chat template does not parse as Jinja", e.what());
   }

@@ -3,8 +3,7 @@
 //
 // This header keeps `common` out of its includers: `common` carries its own nlohmann json
 // (3.12, in another ABI namespace than Debian's 3.11 the server uses), and its headers must
-// not meet Debian's in one translation unit. Only chat_format.cc and
-// constrained_sampler.cc include `common`.
+// not meet Debian's in one translation unit. Only chat_format.cc includes `common`.
 //
 // Thread-safety: ChatTemplates is immutable after create() and safe for concurrent use;
 // a ReplyParser belongs to one request's thread.
@@ -22,23 +21,15 @@
 
 namespace kapsl::gguf {
 
-// When a lazy grammar starts constraining the output (common_grammar_trigger).
-struct GrammarTrigger {
-  enum class Kind { kWord, kPattern, kPatternFull, kToken };
-  Kind kind = Kind::kWord;
-  std::string value;   // the word, or the regular expression
-  int32_t token = -1;  // kToken
-};
-
 // The grammar a request's sampler enforces; empty `grammar` = none.
 struct OutputConstraint {
-  std::string grammar;                   // GBNF
-  bool lazy = false;                     // only from a trigger on (tool calls)
-  std::vector<GrammarTrigger> triggers;  // lazy grammars
-  // Text the template already put at the start of the reply (e.g. "<think>\n"), which a
-  // template-made grammar must be advanced past before the first token.
+  std::string grammar;                        // GBNF, rule "root"
+  bool lazy = false;                          // only from a trigger on (tool calls)
+  std::vector<std::string> trigger_patterns;  // lazy: regular expressions over the output
+  std::vector<int32_t> trigger_tokens;        // lazy: tokens
+  // Text the template put at the end of the prompt, which its (not lazy) grammar starts
+  // with: the grammar is advanced past it before the first token.
   std::string generation_prompt;
-  bool from_template = false;            // the grammar came from the template (prefill it)
 };
 
 class ReplyParser;
@@ -70,6 +61,7 @@ class ChatTemplates {
 
   // `override_source`: template text, or "" for the model's own (chatml if it has none).
   // Throws kInvalidInput if the template does not parse.
+  // `model` must outlive the templates.
   static std::unique_ptr<ChatTemplates> create(const llama_model* model, const std::string& override_source);
 
   // Renders `chat` for generation; `options` supplies the json_schema or grammar, which

@@ -1,35 +1,62 @@
-// Grammar-constrained sampling through llama.cpp's common sampler, set up as llama-server
-// sets it up: the same sampler stages as make_sampler_chain, the grammar (lazy for tool
-// calls, with its triggers), and the template's generation prompt fed to a template-made
-// grammar first. common_sampler checks the grammar against the token the chain picks and
-// only constrains the whole vocabulary when that token breaks it.
-// A `common` translation unit: see chat_format.h.
+// Grammar-constrained sampling, as llama.cpp's common sampler (and so llama-server) does
+// it: the request's usual chain picks a token; llama.cpp's grammar sampler checks that one
+// token, and only when it breaks the grammar is the whole vocabulary constrained and the
+// chain run again. Checking one token instead of every token keeps constrained generation
+// near the speed of free generation.
+//
+// Two differences from common_sampler:
+// - A template-made grammar starts with the text the prompt ends with (e.g.
+//   "<|im_start|>assistant\n"), and the grammar must be advanced past it. common_sampler
+//   re-tokenizes that text alone, which goes wrong where a vocabulary lacks the template's
+//   special tokens (an SPM vocabulary fuses the leading "<" with its space prefix, and the
+//   "<" is lost); here the grammar is fed the prompt's own last tokens.
+// - The output must end within max_new_tokens to be worth anything (a JSON cut half-way
+//   does not parse), but nothing in a grammar makes a model close a string: a weak model
+//   may write one until the budget runs out. So the last tokens of the budget (the closing
+//   reserve) are picked to finish: an end-of-generation token if the grammar is complete,
+//   else a token made only of closing characters (" } ]) if the grammar allows one, else
+//   the usual pick among the tokens the grammar allows (digits, a required key's text).
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <exception>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
-#include <llama-common/common.h>
+#include "gguf/engine_impl.h"
 #include "gguf/sampling.h"
 #include "kapsl/error.h"
-#include <llama-common/sampling.h>
 
 namespace kapsl::gguf {
 namespace {
 
-struct CommonSamplerDeleter {
-  void operator()(common_sampler* s) const noexcept { common_sampler_free(s); }
-};
+// The closing reserve: the last tokens of the budget spent finishing the output.
+uint32_t closing_reserve(uint32_t max_new_tokens) { return std::clamp<uint32_t>(max_new_tokens / 8, 8, 256); }
+
+bool is_rejected(const llama_token_data& t) { return std::isinf(t.logit) && t.logit < 0; }
 
 class ConstrainedSampler final : public TokenSampler {
  public:
-  explicit ConstrainedSampler(common_sampler* s) : sampler_(s) {}
+  // `closing_from`: the number of tokens after which the closing reserve starts; none for
+  // a lazy grammar (it may never be triggered, and free text has nothing to close).
+  ConstrainedSampler(llama_sampler_ptr chain, llama_sampler_ptr grammar, const llama_vocab* vocab,
+                     std::optional<uint32_t> closing_from)
+      : chain_(std::move(chain)),
+        grammar_(std::move(grammar)),
+        vocab_(vocab),
+        closing_from_(closing_from),
+        candidates_(static_cast<size_t>(llama_vocab_n_tokens(vocab))) {}
 
   int32_t sample(llama_context* ctx, int32_t idx) override {
+    const float* logits = llama_get_logits_ith(ctx, idx);
+    if (logits == nullptr) throw Error::backend("llama.cpp returned no logits for a sequence that asked for them");
     try {
-      const llama_token token = common_sampler_sample(sampler_.get(), ctx, idx);
-      common_sampler_accept(sampler_.get(), token, true);
+      llama_token token = closing_from_ && n_sampled_ >= *closing_from_ ? pick_closing(logits) : pick_checked(logits);
+      llama_sampler_accept(grammar_.get(), token);
+      llama_sampler_accept(chain_.get(), token);
+      ++n_sampled_;
       return token;
     } catch (const std::exception& e) {
       throw Error::inference("grammar-constrained sampling failed", e.what());
@@ -37,63 +64,119 @@ class ConstrainedSampler final : public TokenSampler {
   }
 
  private:
-  std::unique_ptr<common_sampler, CommonSamplerDeleter> sampler_;
+  // The chain's pick if the grammar takes it, else the chain's pick among what it takes.
+  llama_token pick_checked(const float* logits) {
+    const llama_token token = pick(logits, false);
+    llama_token_data one = {token, 1.0f, 0.0f};
+    llama_token_data_array single = {&one, 1, -1, false};
+    llama_sampler_apply(grammar_.get(), &single);
+    return is_rejected(one) ? pick(logits, true) : token;
+  }
+
+  // In the closing reserve: see the file comment.
+  llama_token pick_closing(const float* logits) {
+    fill(logits);
+    llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
+    llama_sampler_apply(grammar_.get(), &all);
+    if (closing_.empty()) closing_ = closing_tokens(vocab_);
+    llama_token best = -1;
+    for (size_t i = 0; i < all.size; ++i) {
+      const llama_token_data& t = all.data[i];
+      if (is_rejected(t)) continue;
+      if (llama_vocab_is_eog(vocab_, t.id)) return t.id;
+      if (closing_[static_cast<size_t>(t.id)] && (best < 0 || t.logit > logits[best])) best = t.id;
+    }
+    return best >= 0 ? best : pick(logits, true);
+  }
+
+  // Tokens whose text is only closing characters.
+  static std::vector<bool> closing_tokens(const llama_vocab* vocab) {
+    std::vector<bool> out(static_cast<size_t>(llama_vocab_n_tokens(vocab)));
+    for (size_t i = 0; i < out.size(); ++i) {
+      const std::string piece = token_to_piece(vocab, static_cast<int32_t>(i), false);
+      out[i] = !piece.empty() && piece.find_first_not_of("\"}]") == std::string::npos;
+    }
+    return out;
+  }
+
+  void fill(const float* logits) {
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      candidates_[i] = {static_cast<llama_token>(i), logits[i], 0.0f};
+    }
+  }
+
+  // Runs the chain over every token's logit, the grammar first if `constrained`.
+  llama_token pick(const float* logits, bool constrained) {
+    fill(logits);
+    llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
+    if (constrained) llama_sampler_apply(grammar_.get(), &all);
+    llama_sampler_apply(chain_.get(), &all);
+    if (all.selected < 0 || static_cast<size_t>(all.selected) >= all.size) {
+      throw Error::backend("llama.cpp's sampler chain selected no token");
+    }
+    return all.data[all.selected].id;
+  }
+
+  llama_sampler_ptr chain_;
+  llama_sampler_ptr grammar_;
+  const llama_vocab* const vocab_;
+  const std::optional<uint32_t> closing_from_;
+  uint32_t n_sampled_ = 0;
+  std::vector<llama_token_data> candidates_;
+  std::vector<bool> closing_;  // closing_tokens(), computed when the reserve is reached
 };
 
-// A trigger word that is one special token triggers on that token, as in llama-server.
-common_grammar_trigger to_common(const GrammarTrigger& t, const llama_vocab* vocab) {
-  switch (t.kind) {
-    case GrammarTrigger::Kind::kToken: return {COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN, t.value, t.token};
-    case GrammarTrigger::Kind::kPattern: return {COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN, t.value};
-    case GrammarTrigger::Kind::kPatternFull: return {COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL, t.value};
-    case GrammarTrigger::Kind::kWord: break;
+llama_sampler_ptr grammar_sampler(const OutputConstraint& c, const llama_vocab* vocab) {
+  if (!c.lazy) return llama_sampler_ptr(llama_sampler_init_grammar(vocab, c.grammar.c_str(), "root"));
+  if (c.trigger_patterns.empty() && c.trigger_tokens.empty()) {
+    throw Error::backend("the chat format gave a lazy grammar without triggers");
   }
-  const llama_tokens ids = common_tokenize(vocab, t.value, false, true);
-  if (ids.size() == 1 && llama_vocab_get_attr(vocab, ids[0]) & LLAMA_TOKEN_ATTR_CONTROL) {
-    return {COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN, t.value, ids[0]};
-  }
-  return {COMMON_GRAMMAR_TRIGGER_TYPE_WORD, t.value};
+  std::vector<const char*> patterns;
+  for (const std::string& p : c.trigger_patterns) patterns.push_back(p.c_str());
+  return llama_sampler_ptr(llama_sampler_init_grammar_lazy_patterns(
+      vocab, c.grammar.c_str(), "root", patterns.data(), patterns.size(), c.trigger_tokens.data(),
+      c.trigger_tokens.size()));
 }
 
-common_params_sampling sampling_params(const GenerationOptions& o, const OutputConstraint& c,
-                                       const llama_vocab* vocab, uint32_t n_ctx) {
-  common_params_sampling p;
-  p.seed = o.seed;
-  p.top_k = o.top_k;
-  p.top_p = o.top_p;
-  p.min_p = o.min_p;
-  p.temp = o.temperature;
-  p.penalty_last_n = o.penalty_last_n < 0 ? static_cast<int32_t>(n_ctx) : o.penalty_last_n;
-  p.penalty_repeat = o.repetition_penalty;
-  p.penalty_freq = o.frequency_penalty;
-  p.penalty_present = o.presence_penalty;
-  p.ignore_eos = o.ignore_eos;
-  p.no_perf = true;
-  p.samplers = {COMMON_SAMPLER_TYPE_PENALTIES, COMMON_SAMPLER_TYPE_TOP_K, COMMON_SAMPLER_TYPE_TOP_P,
-                COMMON_SAMPLER_TYPE_MIN_P, COMMON_SAMPLER_TYPE_TEMPERATURE};
-  for (const auto& [id, bias] : o.logit_bias) p.logit_bias.push_back({id, bias});
-  p.grammar = common_grammar(c.from_template ? COMMON_GRAMMAR_TYPE_TOOL_CALLS : COMMON_GRAMMAR_TYPE_USER, c.grammar);
-  p.grammar_lazy = c.lazy;
-  for (const GrammarTrigger& t : c.triggers) p.grammar_triggers.push_back(to_common(t, vocab));
-  if (c.from_template) p.generation_prompt = c.generation_prompt;
-  return p;
+// The prompt's last tokens that spell `text` exactly, or empty if its token boundaries do
+// not fall at the start of `text`.
+std::vector<int32_t> tokens_spelling_tail(const llama_vocab* vocab, std::span<const int32_t> prompt,
+                                          const std::string& text) {
+  std::string tail;
+  size_t i = prompt.size();
+  while (i > 0 && tail.size() < text.size()) {
+    --i;
+    tail.insert(0, token_to_piece(vocab, prompt[i], true));
+  }
+  if (tail != text) return {};
+  return {prompt.begin() + static_cast<ptrdiff_t>(i), prompt.end()};
+}
+
+void advance_past_generation_prompt(llama_sampler* grammar, const llama_vocab* vocab,
+                                    std::span<const int32_t> prompt, const std::string& text) {
+  std::vector<int32_t> tokens = tokens_spelling_tail(vocab, prompt, text);
+  if (tokens.empty()) tokens = tokenize(vocab, text, false, true);
+  try {
+    for (int32_t t : tokens) llama_sampler_accept(grammar, t);
+  } catch (const std::exception& e) {
+    throw Error::invalid_input("the chat format's grammar does not fit this model's vocabulary", e.what());
+  }
 }
 
 }  // namespace
 
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& o, const OutputConstraint& c,
-                                                       const llama_model* model, uint32_t n_ctx) {
+                                                       const llama_model* model, uint32_t n_ctx,
+                                                       std::span<const int32_t> prompt) {
   check_grammar_repetitions(c.grammar);
-  if (c.lazy && c.triggers.empty()) throw Error::backend("the chat format gave a lazy grammar without triggers");
-  common_params_sampling params = sampling_params(o, c, llama_model_get_vocab(model), n_ctx);
-  common_sampler* s = nullptr;
-  try {
-    s = common_sampler_init(model, params);
-  } catch (const std::exception& e) {
-    throw Error::invalid_input("the grammar does not parse", e.what());
-  }
-  if (s == nullptr) throw Error::invalid_input("the grammar does not parse (llama.cpp's log says where)");
-  return std::make_unique<ConstrainedSampler>(s);
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  llama_sampler_ptr grammar = grammar_sampler(c, vocab);
+  if (!grammar) throw Error::invalid_input("the grammar does not parse (llama.cpp's log says where)");
+  if (!c.generation_prompt.empty()) advance_past_generation_prompt(grammar.get(), vocab, prompt, c.generation_prompt);
+  std::optional<uint32_t> closing_from;
+  if (!c.lazy) closing_from = o.max_new_tokens - std::min(o.max_new_tokens, closing_reserve(o.max_new_tokens));
+  return std::make_unique<ConstrainedSampler>(make_sampler_chain(o, vocab, n_ctx), std::move(grammar), vocab,
+                                              closing_from);
 }
 
 }  // namespace kapsl::gguf

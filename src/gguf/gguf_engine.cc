@@ -139,7 +139,8 @@ std::vector<int32_t> GgufEngine::prompt_tokens(const GenerateRequest& request) c
   gguf::validate_generation_options(request.options, impl_->info.n_vocab);
   gguf::PreparedGeneration prepared = gguf::prepare_generation(*impl_, request);
   if (!prepared.constraint.grammar.empty()) {  // a grammar that does not parse is refused now, too
-    gguf::make_token_sampler(prepared.options, prepared.constraint, impl_->model.get(), impl_->info.n_ctx);
+    gguf::make_token_sampler(prepared.options, prepared.constraint, impl_->model.get(), impl_->info.n_ctx,
+                             prepared.prompt);
   }
   return std::move(prepared.prompt);
 }

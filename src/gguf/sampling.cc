@@ -88,8 +88,9 @@ class ChainSampler final : public TokenSampler {
 }  // namespace
 
 std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& o, const OutputConstraint& constraint,
-                                                 const llama_model* model, uint32_t n_ctx) {
-  if (!constraint.grammar.empty()) return make_constrained_sampler(o, constraint, model, n_ctx);
+                                                 const llama_model* model, uint32_t n_ctx,
+                                                 std::span<const int32_t> prompt) {
+  if (!constraint.grammar.empty()) return make_constrained_sampler(o, constraint, model, n_ctx, prompt);
   return std::make_unique<ChainSampler>(o, llama_model_get_vocab(model), n_ctx);
 }
 

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
 
 #include "gguf/chat_format.h"
 #include "kapsl/request.h"
@@ -44,18 +46,20 @@ void validate_generation_options(const GenerationOptions& options, int32_t n_voc
 llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const llama_vocab* vocab, uint32_t n_ctx);
 
 // The sampler for a request: make_sampler_chain's chain (or plain argmax, see
-// is_plain_greedy) without a constraint; with one, llama.cpp's common sampler, which
-// applies the grammar only when the token the chain picks breaks it (as llama-server does).
-// Throws kInvalidInput if the grammar does not parse or repeats beyond
-// kMaxGrammarRepetition, kBackend if llama.cpp cannot create a sampler.
+// is_plain_greedy) without a constraint; with one, that chain and llama.cpp's grammar
+// sampler, applied only when the token the chain picks breaks the grammar (as
+// llama-server's common sampler does). `prompt` is the request's prompt (a template-made
+// grammar is advanced past its end). Throws kInvalidInput if the grammar does not parse or
+// repeats beyond kMaxGrammarRepetition, kBackend if llama.cpp cannot create a sampler.
 std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& options, const OutputConstraint& constraint,
-                                                 const llama_model* model, uint32_t n_ctx);
+                                                 const llama_model* model, uint32_t n_ctx,
+                                                 std::span<const int32_t> prompt);
 
 // The constrained case of make_token_sampler (constrained_sampler.cc).
 // REQUIRES: !constraint.grammar.empty().
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& options,
                                                        const OutputConstraint& constraint, const llama_model* model,
-                                                       uint32_t n_ctx);
+                                                       uint32_t n_ctx, std::span<const int32_t> prompt);
 
 // Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition.
 void check_grammar_repetitions(const std::string& gbnf);
