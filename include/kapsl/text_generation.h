@@ -60,7 +60,7 @@ enum class ToolChoice {
 // reply is parsed into content and tool calls (GenerateResult::message, StreamChunk::chat).
 struct ChatPrompt {
   std::vector<ChatMessage> messages;
-  std::string chat_template;  // a template name or template text; "" = the engine's
+  std::string chat_template = {};  // a template name or template text; "" = the engine's
   std::vector<ToolDefinition> tools = {};
   ToolChoice tool_choice = ToolChoice::kAuto;
   bool parallel_tool_calls = false;  // allow several calls in one reply
