@@ -81,6 +81,24 @@ def openai():
             b"\x05" + json.dumps({"model": "tiny", "input": "Hi", "text": {"format": {"type": "text"}}}).encode()]
 
 
+def constraints():
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 20, "pattern": "^[a-z]+$"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "minItems": 1, "maxItems": 3},
+        "when": {"type": "string", "format": "date-time"},
+        "n": {"type": "number", "minimum": 0, "maximum": 10},
+        "child": {"$ref": "#/$defs/node"}, "either": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+        "required": ["name"], "additionalProperties": False,
+        "$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}}}}}
+    grammar = 'root ::= item ("," item){0,3}\nitem ::= [a-z]+ | "\\"" [^"]* "\\"" | "(" item ")" # note\n'
+    return [b"\x00" + json.dumps(schema).encode(),
+            b"\x00" + json.dumps({"type": "integer", "minimum": -5, "maximum": 1000}).encode(),
+            b"\x01" + grammar.encode(),
+            b"\x01" + b'root ::= "yes" | "no"',
+            b"\x02" + json.dumps(schema).encode(),
+            b"\x02" + json.dumps({"type": "object", "properties": {"q": {"type": "string"}}}).encode()]
+
+
 def manifests():
     full = {"project_name": "resnet", "framework": "onnx", "version": "1.0", "created_at": "2026-01-01",
             "model_file": "model.onnx", "format": "onnx", "task": "classify", "model_type": "vision",
@@ -247,7 +265,8 @@ def main():
     out = sys.argv[1]
     corpora = {"kserve_json": [s.encode() for s in kserve_json()], "kserve_binary": kserve_binary(),
                "openai": openai(), "manifest": [s.encode() for s in manifests()], "npy": npys(),
-               "aimod": aimods(), "gguf": ggufs(), "grpc_infer": grpc_requests()}
+               "aimod": aimods(), "gguf": ggufs(), "grpc_infer": grpc_requests(),
+               "constraint": constraints()}
     for target, seeds in corpora.items():
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)

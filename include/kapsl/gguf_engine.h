@@ -128,8 +128,8 @@ class GgufEngine final : public Engine, public TextGenerator, public Embedder {
   // Shorthand for generate({prompt, options}).
   GenerateResult generate(const std::string& prompt, const GenerationOptions& options = {},
                           const StreamCallback& on_chunk = {});
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
-                                  const std::string& chat_template = {}) const override;
+  using TextGenerator::apply_chat_template;
+  std::string apply_chat_template(const ChatPrompt& chat, bool add_assistant_prompt = true) const override;
   std::vector<int32_t> prompt_tokens(const GenerateRequest& request) const override;
   // Wraps llama_tokenize.
   std::vector<int32_t> tokenize(std::string_view text, bool add_special = true,

@@ -118,12 +118,20 @@ class TextGenerator {
   // prompt or options; does not check the context.
   virtual std::vector<int32_t> prompt_tokens(const GenerateRequest& request) const = 0;
 
-  // Renders `messages` with `chat_template` (a template name or template text) or, if
-  // empty, the engine's (see ChatPrompt). add_assistant_prompt: end with the opening of the
+  // Renders `chat` (its messages, tools and template: see ChatPrompt) as the prompt text
+  // generation would start from. add_assistant_prompt: end with the opening of the
   // assistant's turn. Throws kInvalidInput if the template does not parse or cannot take
-  // these messages.
-  virtual std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
-                                          const std::string& chat_template = {}) const = 0;
+  // these messages or tools.
+  virtual std::string apply_chat_template(const ChatPrompt& chat, bool add_assistant_prompt = true) const = 0;
+
+  // The same for `messages` alone, with `chat_template` ("" = the engine's).
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt = true,
+                                  const std::string& chat_template = {}) const {
+    ChatPrompt chat;
+    chat.messages = messages;
+    chat.chat_template = chat_template;
+    return apply_chat_template(chat, add_assistant_prompt);
+  }
 
   // add_special: add BOS/EOS as the model asks; parse_special: turn text like "<|im_end|>"
   // into its special token. Throws kInvalidInput if the text is too long.

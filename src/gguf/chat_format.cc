@@ -11,6 +11,7 @@
 
 #include <llama-common/chat.h>
 #include <llama-common/json-schema-to-grammar.h>
+#include "gguf/sampling.h"
 #include "kapsl/error.h"
 
 namespace kapsl::gguf {
@@ -235,19 +236,26 @@ class CommonReplyParser final : public ReplyParser {
 class CommonChatTemplates final : public ChatTemplates {
  public:
   CommonChatTemplates(common_chat_templates_ptr tmpls, const llama_vocab* vocab)
-      : tmpls_(std::move(tmpls)), vocab_(vocab) {}
+      : tmpls_(std::move(tmpls)),
+        vocab_(vocab),
+        thinking_(common_chat_templates_support_enable_thinking(tmpls_.get())) {}
 
   RenderedChat render(const ChatPrompt& chat, const GenerationOptions& options,
                       bool add_assistant_prompt) const override {
     common_chat_templates_inputs in;
     for (const ChatMessage& m : chat.messages) in.messages.push_back(to_common(m));
-    for (const ToolDefinition& t : chat.tools) in.tools.push_back({t.name, t.description, t.parameters});
+    for (const ToolDefinition& t : chat.tools) {
+      check_json_nesting(t.parameters, "a tool's parameters");
+      in.tools.push_back({t.name, t.description, t.parameters});
+    }
     in.tool_choice = to_common(chat.tool_choice);
     in.parallel_tool_calls = chat.parallel_tool_calls;
     in.json_schema = options.json_schema;
     in.grammar = options.grammar;
     in.add_generation_prompt = add_assistant_prompt;
     in.reasoning_format = kReasoningFormat;
+    in.enable_thinking = thinking_;  // as llama-server: on where the template has the switch
+    in.chat_template_kwargs["preserve_reasoning"] = "true";  // llama-server's default: past reasoning stays
     common_chat_params p;
     try {
       p = common_chat_templates_apply(tmpls_.get(), in);
@@ -284,6 +292,7 @@ class CommonChatTemplates final : public ChatTemplates {
  private:
   common_chat_templates_ptr tmpls_;
   const llama_vocab* vocab_;
+  const bool thinking_;
 };
 
 }  // namespace

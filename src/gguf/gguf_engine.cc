@@ -127,11 +127,7 @@ GenerateResult GgufEngine::generate(const GenerateRequest& request, const Stream
   });
 }
 
-std::string GgufEngine::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant_prompt,
-                                            const std::string& tmpl) const {
-  ChatPrompt chat;
-  chat.messages = messages;
-  chat.chat_template = tmpl;
+std::string GgufEngine::apply_chat_template(const ChatPrompt& chat, bool add_assistant_prompt) const {
   return gguf::render_chat(*impl_, chat, GenerationOptions{}, add_assistant_prompt).prompt;
 }
 

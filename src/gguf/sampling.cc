@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,7 @@ void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
   if (!o.grammar.empty() && !o.json_schema.empty()) {
     throw Error::invalid_input("generation options grammar and json_schema exclude each other", "got both");
   }
+  check_json_nesting(o.json_schema, "generation option json_schema");
   const size_t constraint = std::max(o.grammar.size(), o.json_schema.size());
   if (constraint > kMaxGrammarBytes) {
     throw Error::invalid_input("generation option " + std::string(o.grammar.empty() ? "json_schema" : "grammar") +
@@ -94,32 +96,84 @@ std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& o, con
   return std::make_unique<ChainSampler>(o, llama_model_get_vocab(model), n_ctx);
 }
 
-// Reads GBNF just enough to find repetition counts: skips "literals", [classes] and
-// # comments (with their escapes), and checks every number that follows a '{' or a ','
-// inside braces.
+namespace {
+
+// Reads a number at g[*i] (moving *i past it and any spaces); nullopt if there is none.
+// Saturates above the limit, which is refused anyway.
+std::optional<uint64_t> read_count(const std::string& g, size_t* i) {
+  while (*i < g.size() && g[*i] == ' ') ++*i;
+  if (*i >= g.size() || g[*i] < '0' || g[*i] > '9') return std::nullopt;
+  uint64_t n = 0;
+  for (; *i < g.size() && g[*i] >= '0' && g[*i] <= '9'; ++*i) n = std::min<uint64_t>(n * 10 + (g[*i] - '0'), 1u << 30);
+  while (*i < g.size() && g[*i] == ' ') ++*i;
+  return n;
+}
+
+[[noreturn]] void refuse_repetition(const std::string& why) {
+  throw Error::invalid_input("the grammar repeats a rule too many times", why);
+}
+
+// One repetition {m}, {m,}, {m,n} starting at g[*i] == '{'; returns the copies of its rule
+// llama.cpp makes. {m,n} with m > n is refused: llama.cpp would loop for ever on it.
+uint64_t repetition_copies(const std::string& g, size_t* i) {
+  ++*i;
+  const std::optional<uint64_t> lo = read_count(g, i);
+  std::optional<uint64_t> hi = lo;
+  if (*i < g.size() && g[*i] == ',') {
+    ++*i;
+    hi = read_count(g, i);
+  }
+  if (lo && hi && *lo > *hi) refuse_repetition("{m,n} with m > n");
+  const uint64_t copies = std::max(lo.value_or(0), hi.value_or(0)) + 1;
+  if (copies > kMaxGrammarRepetition + 1) {
+    refuse_repetition("expected repetition counts up to " + std::to_string(kMaxGrammarRepetition));
+  }
+  return copies;
+}
+
+}  // namespace
+
+// Reads GBNF just enough to find groups and repetitions: skips "literals", [classes] and
+// # comments (with their escapes).
 void check_grammar_repetitions(const std::string& g) {
-  bool in_braces = false;
+  int depth = 0;
+  uint64_t copies = 0;
   for (size_t i = 0; i < g.size(); ++i) {
     const char c = g[i];
-    if (c == '"' || c == '[') {
+    if (c == '(' && ++depth > kMaxConstraintNesting) {
+      throw Error::invalid_input("the grammar nests groups too deeply",
+                                 "expected at most " + std::to_string(kMaxConstraintNesting) + " levels");
+    } else if (c == ')') {
+      --depth;
+    } else if (c == '"' || c == '[') {
       const char close = c == '"' ? '"' : ']';
       for (++i; i < g.size() && g[i] != close; ++i) {
         if (g[i] == '\\') ++i;
       }
     } else if (c == '#') {
       while (i < g.size() && g[i] != '\n') ++i;
-    } else if (c == '{' || (c == ',' && in_braces)) {
-      in_braces = true;
-      size_t j = i + 1;
-      while (j < g.size() && g[j] == ' ') ++j;
-      uint64_t n = 0;
-      for (; j < g.size() && g[j] >= '0' && g[j] <= '9' && n <= kMaxGrammarRepetition; ++j) n = n * 10 + (g[j] - '0');
-      if (n > kMaxGrammarRepetition) {
-        throw Error::invalid_input("the grammar repeats a rule too many times",
-                                   "expected repetition counts up to " + std::to_string(kMaxGrammarRepetition));
+    } else if (c == '{') {
+      copies += repetition_copies(g, &i);
+      if (copies > kMaxGrammarCopies) {
+        refuse_repetition("its repetitions add up to more than " + std::to_string(kMaxGrammarCopies) + " copies");
       }
-    } else if (c == '}') {
-      in_braces = false;
+    }
+  }
+}
+
+void check_json_nesting(std::string_view j, const char* what) {
+  int depth = 0;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const char c = j[i];
+    if (c == '"') {
+      for (++i; i < j.size() && j[i] != '"'; ++i) {
+        if (j[i] == '\\') ++i;
+      }
+    } else if ((c == '[' || c == '{') && ++depth > kMaxConstraintNesting) {
+      throw Error::invalid_input(std::string(what) + " nests too deeply",
+                                 "expected at most " + std::to_string(kMaxConstraintNesting) + " levels");
+    } else if (c == ']' || c == '}') {
+      --depth;
     }
   }
 }

@@ -25,6 +25,10 @@ namespace kapsl::gguf {
 // a count of 10^8 would take all memory.
 inline constexpr size_t kMaxGrammarBytes = 64 * 1024;
 inline constexpr uint64_t kMaxGrammarRepetition = 4096;
+inline constexpr uint64_t kMaxGrammarCopies = 64 * 1024;  // all repetitions of a grammar together
+// The deepest nesting a grammar's groups, or a JSON schema's values, may reach: llama.cpp's
+// grammar parser and common's schema converter recurse once per level.
+inline constexpr int kMaxConstraintNesting = 64;
 
 // One request's token sampler.
 class TokenSampler {
@@ -61,8 +65,14 @@ std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& 
                                                        const OutputConstraint& constraint, const llama_model* model,
                                                        uint32_t n_ctx, std::span<const int32_t> prompt);
 
-// Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition.
+// Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition, a
+// {m,n} with m > n, repetitions that add up to more than kMaxGrammarCopies, or groups
+// nested deeper than kMaxConstraintNesting.
 void check_grammar_repetitions(const std::string& gbnf);
+
+// Throws kInvalidInput (naming `what`) if the JSON text nests arrays and objects deeper
+// than kMaxConstraintNesting.
+void check_json_nesting(std::string_view json, const char* what);
 
 // True if the chain make_sampler_chain builds for `options` is the greedy sampler alone:
 // the token is then argmax_token of the logits, which callers may take without the chain

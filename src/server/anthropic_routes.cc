@@ -70,7 +70,7 @@ class AnthropicStream final : public server::StreamFormat {
 };
 
 server::GenerationApi messages_api() {
-  return {server::parse_anthropic_body, "msg_",
+  return {[](const json& body, std::string_view) { return server::parse_anthropic_body(body); }, "msg_",
           [](const Generation& g, const server::GenerationBody&) { return std::make_unique<AnthropicStream>(g); },
           [](const Generation& g, const GenerateResult& r) {
             const json content = json::array({{{"type", "text"}, {"text", reply_text(r)}}});

@@ -172,9 +172,10 @@ void stream_generation(Server::Impl& s, Server::Impl::ModelCall call, Generation
 void serve_generation(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& reader, const GenerationApi& api) {
   auto lease = s.bodies.lease();
-  const json body = parse_object(s.read_body(req, reader, lease));
+  const std::string raw = s.read_body(req, reader, lease);
+  const json body = parse_object(raw);
   RepositoryModel model = s.find_model(model_field(body));  // an unknown model is a 404 before anything else
-  const GenerationBody parsed = api.parse(body);
+  const GenerationBody parsed = api.parse(body, raw);
   Server::Impl::ModelCall call = s.begin_call(std::move(model), EngineRole::kMain, req);
   const std::string id = api.id_prefix + current_request().request_id;
   Generation g = run_counted(

@@ -89,7 +89,8 @@ void stream_generation(Server::Impl& s, Server::Impl::ModelCall call, Generation
 
 // One text API: how its body is read, what its generations are called, and its shapes.
 struct GenerationApi {
-  std::function<GenerationBody(const nlohmann::json&)> parse;  // throws kInvalidInput naming the field
+  // The body, parsed and as text; throws kInvalidInput naming the field.
+  std::function<GenerationBody(const nlohmann::json&, std::string_view raw)> parse;
   std::string id_prefix;                                        // "chatcmpl-", "msg_", "resp_", ...
   std::function<std::unique_ptr<StreamFormat>(const Generation&, const GenerationBody&)> stream;
   std::function<nlohmann::json(const Generation&, const GenerateResult&)> whole;

@@ -4,7 +4,7 @@
 //                          "parse_special": true, "with_pieces": false}
 //                         -> {"tokens": [ids]} or {"tokens": [{"id", "piece"}]}
 //   POST /detokenize      {"tokens": [ids]} -> {"content": "text"}
-//   POST /apply-template  {"messages": [...], "chat_template"?} -> {"prompt": "text"}
+//   POST /apply-template  {"messages": [...], "tools"?, "chat_template"?} -> {"prompt": "text"}
 // llama-server serves one model and takes no "model" field; kapsl takes one, and without
 // it uses the repository's only text generator. Errors use the OpenAI error shape, as
 // llama-server's do.
@@ -68,7 +68,7 @@ std::vector<int32_t> tokenize_content(const TextGenerator& text, const json& con
   return tokens;
 }
 
-void tokenize(Impl& s, const json& body, httplib::Response& res) {
+void tokenize(Impl& s, const json& body, std::string_view, httplib::Response& res) {
   server::only_fields(body, {"model", "content", "add_special", "parse_special", "with_pieces"}, "tokenize");
   TextGenerator* text = nullptr;
   const auto engine = text_engine(s, body, &text);
@@ -92,7 +92,7 @@ void tokenize(Impl& s, const json& body, httplib::Response& res) {
   res.set_content(server::dump({{"tokens", std::move(tokens)}}), "application/json");
 }
 
-void detokenize(Impl& s, const json& body, httplib::Response& res) {
+void detokenize(Impl& s, const json& body, std::string_view, httplib::Response& res) {
   server::only_fields(body, {"model", "tokens"}, "detokenize");
   TextGenerator* text = nullptr;
   const auto engine = text_engine(s, body, &text);
@@ -113,28 +113,30 @@ void detokenize(Impl& s, const json& body, httplib::Response& res) {
   res.set_content(server::dump({{"content", content}}), "application/json");
 }
 
-void apply_template(Impl& s, const json& body, httplib::Response& res) {
+void apply_template(Impl& s, const json& body, std::string_view raw, httplib::Response& res) {
   server::check_fields(body, {"messages", "chat_template"});
   TextGenerator* text = nullptr;
   const auto engine = text_engine(s, body, &text);
-  const std::vector<ChatMessage> messages = server::parse_messages(body);
-  std::string chat_template;
+  ChatPrompt chat;
+  chat.messages = server::parse_messages(body);
+  server::parse_tools(body, &chat, raw);
   if (const auto it = body.find("chat_template"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) throw Error::invalid_input("'chat_template' must be a template name or template text");
-    chat_template = it->get<std::string>();
+    chat.chat_template = it->get<std::string>();
   }
-  res.set_content(server::dump({{"prompt", text->apply_chat_template(messages, true, chat_template)}}), "application/json");
+  res.set_content(server::dump({{"prompt", text->apply_chat_template(chat, true)}}), "application/json");
 }
 
 }  // namespace
 
 void Server::Impl::register_llama_routes() {
-  using Handler = void (*)(Impl&, const json&, httplib::Response&);
+  using Handler = void (*)(Impl&, const json&, std::string_view raw, httplib::Response&);
   const auto route = [this](Handler handler) {
     return [this, handler](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
       guarded(res, server::ApiStyle::kOpenAi, [&] {
         auto lease = bodies.lease();
-        handler(*this, server::parse_object(read_body(req, reader, lease)), res);
+        const std::string raw = read_body(req, reader, lease);
+        handler(*this, server::parse_object(raw), raw, res);
       });
     };
   };

@@ -311,9 +311,43 @@ void parse_response_format(const json& body, GenerationOptions* o) {
   o->json_schema = schema.empty() ? R"({"type":"object"})" : schema.dump();
 }
 
-void parse_tools(const json& body, ChatPrompt* chat) {
+namespace {
+
+// Each tool's parameters as the client wrote them (key order kept), by position in
+// "tools"; empty when the text cannot tell (then the sorted dump is used). Only "tools" is
+// kept from the body, and at most 4096 keys of it: an ordered object finds its keys by a
+// linear search, so a larger one would cost its square.
+std::vector<std::string> tool_parameters_as_sent(std::string_view raw) {
+  using ordered = nlohmann::ordered_json;
+  constexpr int kMaxKeys = 4096;
+  int keys = 0;
+  bool in_tools = false;
+  const auto keep = [&](int depth, ordered::parse_event_t event, ordered& parsed) {
+    if (depth == 1 && event == ordered::parse_event_t::key) in_tools = parsed == "tools";
+    if (depth >= 1 && !in_tools) return false;
+    if (event == ordered::parse_event_t::key && ++keys > kMaxKeys) throw std::length_error("too many keys");
+    return true;
+  };
+  std::vector<std::string> out;
+  try {
+    const ordered doc = ordered::parse(raw, keep);
+    for (const auto& tool : doc.at("tools")) {
+      const auto fn = tool.find("function");
+      const bool has = fn != tool.end() && fn->is_object() && fn->contains("parameters") && (*fn)["parameters"].is_object();
+      out.push_back(has ? (*fn)["parameters"].dump() : std::string());
+    }
+  } catch (const std::exception&) {
+    return {};
+  }
+  return out;
+}
+
+}  // namespace
+
+void parse_tools(const json& body, ChatPrompt* chat, std::string_view raw) {
   if (const auto it = body.find("tools"); it != body.end() && !it->is_null()) {
     if (!it->is_array() || it->size() > 128) bad("tools", "an array of at most 128 tools", *it);
+    const std::vector<std::string> as_sent = raw.empty() ? std::vector<std::string>() : tool_parameters_as_sent(raw);
     for (const auto& t : *it) {
       if (!t.is_object() || t.value("type", json()) != "function" || !t.contains("function") ||
           !t["function"].is_object()) {
@@ -328,7 +362,8 @@ void parse_tools(const json& body, ChatPrompt* chat) {
       }
       if (const auto p = fn.find("parameters"); p != fn.end() && !p->is_null()) {
         if (!p->is_object()) bad("tools[].function.parameters", "a JSON Schema object", *p);
-        tool.parameters = p->dump();
+        const size_t i = chat->tools.size();
+        tool.parameters = i < as_sent.size() && !as_sent[i].empty() ? as_sent[i] : p->dump();
       }
       chat->tools.push_back(std::move(tool));
     }
@@ -391,7 +426,7 @@ std::vector<EmbeddingInput> parse_embedding_input(const json& body) {
   return inputs;
 }
 
-GenerationBody parse_generation_body(const json& body, bool chat) {
+GenerationBody parse_generation_body(const json& body, bool chat, std::string_view raw) {
   GenerationBody out;
   out.model = model_field(body);
   if (chat) check_fields(body, {"messages", "chat_template"});
@@ -410,7 +445,7 @@ GenerationBody parse_generation_body(const json& body, bool chat) {
   parse_response_format(body, &out.sampling.options);
   ChatPrompt prompt;
   prompt.messages = parse_messages(body);
-  parse_tools(body, &prompt);
+  parse_tools(body, &prompt, raw);
   if (!prompt.tools.empty() && prompt.tool_choice != ToolChoice::kNone && !out.sampling.options.grammar.empty()) {
     throw Error::invalid_input("'grammar' cannot be combined with 'tools'");  // as llama-server
   }

@@ -66,7 +66,10 @@ void parse_response_format(const nlohmann::json& body, GenerationOptions* option
 // /v1/chat/completions `tools` (functions only, at most 128), `tool_choice` ("auto",
 // "none", "required" or {"type": "function", "function": {"name"}}, which offers that tool
 // alone and requires a call) and `parallel_tool_calls` (default true), into `chat`.
-void parse_tools(const nlohmann::json& body, ChatPrompt* chat);
+// `raw` (the body's text, if given) keeps each tool's parameters schema in the client's key
+// order, as llama-server does: models read the schema as text, in the order they were
+// trained on ("type" first), not the sorted order of a parsed document.
+void parse_tools(const nlohmann::json& body, ChatPrompt* chat, std::string_view raw = {});
 
 // /v1/completions `prompt`: one string or one array of token ids.
 using CompletionPrompt = std::variant<std::string, std::vector<int32_t>>;
@@ -87,7 +90,7 @@ struct GenerationBody {
   SamplingRequest sampling;
   std::variant<ChatPrompt, CompletionPrompt> input;  // a ChatPrompt for chat
 };
-GenerationBody parse_generation_body(const nlohmann::json& body, bool chat);
+GenerationBody parse_generation_body(const nlohmann::json& body, bool chat, std::string_view raw = {});
 
 // A message of text alone.
 ChatMessage text_message(std::string role, std::string content);

@@ -199,7 +199,7 @@ json read_object(Server::Impl& s, const httplib::Request& req, const httplib::Co
 
 // Completions and chat completions.
 server::GenerationApi openai_api(bool chat) {
-  return {[chat](const json& body) { return server::parse_generation_body(body, chat); },
+  return {[chat](const json& body, std::string_view raw) { return server::parse_generation_body(body, chat, raw); },
           chat ? "chatcmpl-" : "cmpl-",
           [](const Generation& g, const server::GenerationBody& parsed) {
             return std::make_unique<OpenAiStream>(g, parsed.sampling.include_usage);

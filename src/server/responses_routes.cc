@@ -110,7 +110,7 @@ class ResponsesStream final : public server::StreamFormat {
 };
 
 server::GenerationApi responses_api() {
-  return {server::parse_responses_body, "resp_",
+  return {[](const json& body, std::string_view) { return server::parse_responses_body(body); }, "resp_",
           [](const Generation& g, const server::GenerationBody&) { return std::make_unique<ResponsesStream>(g); },
           [](const Generation& g, const GenerateResult& r) { return response(g, &r, "completed"); }};
 }
