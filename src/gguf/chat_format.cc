@@ -168,6 +168,8 @@ class CommonReplyParser final : public ReplyParser {
     return deltas(false);
   }
 
+  void append(std::string_view text) override { text_ += text; }
+
   ChatMessage finish(std::vector<ChatDelta>* flushed) override {
     // A reply cut by max_tokens may not parse as final: keep what parses as partial.
     if (!parse(false) && !parse(true)) {

@@ -44,12 +44,15 @@ struct RenderedChat {
 };
 
 // Parses one request's reply as it streams. Each push() re-parses the whole text so far,
-// as llama-server does, and returns what changed.
+// as llama-server does, and returns what changed; a reply nobody streams is only added
+// to, and parsed once by finish().
 class ReplyParser {
  public:
   virtual ~ReplyParser() = default;
   // Adds text and returns the deltas it produced (possibly none).
   virtual std::vector<ChatDelta> push(std::string_view text) = 0;
+  // Adds text without parsing.
+  virtual void append(std::string_view text) = 0;
   // Parses the whole reply as final; returns the deltas not yet returned in `flushed`.
   virtual ChatMessage finish(std::vector<ChatDelta>* flushed) = 0;
 };

@@ -60,7 +60,8 @@ class OutputStream {
     if (piece.empty()) return true;
     text_ += piece;
     std::vector<ChatDelta> deltas;
-    if (parser_ != nullptr) deltas = parser_->push(piece);
+    if (parser_ != nullptr && !on_chunk_) parser_->append(piece);  // parsed once, at the end
+    else if (parser_ != nullptr) deltas = parser_->push(piece);
     else if (chat_) deltas.push_back(ChatDelta{piece, {}, -1, {}});
     if (on_chunk_ && !callback_cancelled_) {
       StreamChunk chunk{std::move(piece), std::move(pending_tokens_), {}, std::move(deltas)};
