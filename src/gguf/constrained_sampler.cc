@@ -42,11 +42,12 @@ class ConstrainedSampler final : public TokenSampler {
   // `closing_from`: the number of tokens after which the closing reserve starts; none for
   // a lazy grammar (it may never be triggered, and free text has nothing to close).
   ConstrainedSampler(llama_sampler_ptr chain, llama_sampler_ptr grammar, const llama_vocab* vocab,
-                     std::optional<uint32_t> closing_from)
+                     std::optional<uint32_t> closing_from, const ClosingTokens& closing)
       : chain_(std::move(chain)),
         grammar_(std::move(grammar)),
         vocab_(vocab),
         closing_from_(closing_from),
+        closing_(closing),
         candidates_(static_cast<size_t>(llama_vocab_n_tokens(vocab))) {}
 
   int32_t sample(llama_context* ctx, int32_t idx) override {
@@ -78,25 +79,15 @@ class ConstrainedSampler final : public TokenSampler {
     fill(logits);
     llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
     llama_sampler_apply(grammar_.get(), &all);
-    if (closing_.empty()) closing_ = closing_tokens(vocab_);
+    const std::vector<bool>& closing = closing_.of(vocab_);
     llama_token best = -1;
     for (size_t i = 0; i < all.size; ++i) {
       const llama_token_data& t = all.data[i];
       if (is_rejected(t)) continue;
       if (llama_vocab_is_eog(vocab_, t.id)) return t.id;
-      if (closing_[static_cast<size_t>(t.id)] && (best < 0 || t.logit > logits[best])) best = t.id;
+      if (closing[static_cast<size_t>(t.id)] && (best < 0 || t.logit > logits[best])) best = t.id;
     }
     return best >= 0 ? best : pick(logits, true);
-  }
-
-  // Tokens whose text is only closing characters.
-  static std::vector<bool> closing_tokens(const llama_vocab* vocab) {
-    std::vector<bool> out(static_cast<size_t>(llama_vocab_n_tokens(vocab)));
-    for (size_t i = 0; i < out.size(); ++i) {
-      const std::string piece = token_to_piece(vocab, static_cast<int32_t>(i), false);
-      out[i] = !piece.empty() && piece.find_first_not_of("\"}]") == std::string::npos;
-    }
-    return out;
   }
 
   void fill(const float* logits) {
@@ -122,8 +113,8 @@ class ConstrainedSampler final : public TokenSampler {
   const llama_vocab* const vocab_;
   const std::optional<uint32_t> closing_from_;
   uint32_t n_sampled_ = 0;
+  const ClosingTokens& closing_;
   std::vector<llama_token_data> candidates_;
-  std::vector<bool> closing_;  // closing_tokens(), computed when the reserve is reached
 };
 
 llama_sampler_ptr grammar_sampler(const OutputConstraint& c, const llama_vocab* vocab) {
@@ -165,9 +156,20 @@ void advance_past_generation_prompt(llama_sampler* grammar, const llama_vocab* v
 
 }  // namespace
 
+const std::vector<bool>& ClosingTokens::of(const llama_vocab* vocab) const {
+  std::call_once(once_, [&] {
+    tokens_.resize(static_cast<size_t>(llama_vocab_n_tokens(vocab)));
+    for (size_t i = 0; i < tokens_.size(); ++i) {
+      const std::string piece = token_to_piece(vocab, static_cast<int32_t>(i), false);
+      tokens_[i] = !piece.empty() && piece.find_first_not_of("\"}]") == std::string::npos;
+    }
+  });
+  return tokens_;
+}
+
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& o, const OutputConstraint& c,
                                                        const llama_model* model, uint32_t n_ctx,
-                                                       std::span<const int32_t> prompt) {
+                                                       std::span<const int32_t> prompt, const ClosingTokens& closing) {
   check_grammar_repetitions(c.grammar);
   const llama_vocab* vocab = llama_model_get_vocab(model);
   llama_sampler_ptr grammar = grammar_sampler(c, vocab);
@@ -176,7 +178,7 @@ std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& 
   std::optional<uint32_t> closing_from;
   if (!c.lazy) closing_from = o.max_new_tokens - std::min(o.max_new_tokens, closing_reserve(o.max_new_tokens));
   return std::make_unique<ConstrainedSampler>(make_sampler_chain(o, vocab, n_ctx), std::move(grammar), vocab,
-                                              closing_from);
+                                              closing_from, closing);
 }
 
 }  // namespace kapsl::gguf

@@ -139,7 +139,8 @@ GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, const 
   size_t decoded_prompt = 0;
   if (o.max_new_tokens > 0) {
     const bool every_token = on_chunk || !o.stop.empty();
-    auto sampler = make_token_sampler(o, prepared.constraint, impl.model.get(), impl.info.n_ctx, prepared.prompt);
+    auto sampler = make_token_sampler(o, prepared.constraint, impl.model.get(), impl.info.n_ctx, prepared.prompt,
+                                      impl.closing_tokens);
     const auto run = impl.batcher->start(slot, prepared.prompt, std::move(sampler), o, stop, every_token);
     reason = consume(impl, *run, prepared, &out, &result);
     const Batcher::Run::Report report = run->report();

@@ -136,7 +136,7 @@ std::vector<int32_t> GgufEngine::prompt_tokens(const GenerateRequest& request) c
   gguf::PreparedGeneration prepared = gguf::prepare_generation(*impl_, request);
   if (!prepared.constraint.grammar.empty()) {  // a grammar that does not parse is refused now, too
     gguf::make_token_sampler(prepared.options, prepared.constraint, impl_->model.get(), impl_->info.n_ctx,
-                             prepared.prompt);
+                             prepared.prompt, impl_->closing_tokens);
   }
   return std::move(prepared.prompt);
 }

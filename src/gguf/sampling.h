@@ -11,8 +11,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "gguf/chat_format.h"
 #include "kapsl/request.h"
@@ -29,6 +31,18 @@ inline constexpr uint64_t kMaxGrammarCopies = 64 * 1024;  // all repetitions of 
 // The deepest nesting a grammar's groups, or a JSON schema's values, may reach: llama.cpp's
 // grammar parser and common's schema converter recurse once per level.
 inline constexpr int kMaxConstraintNesting = 64;
+
+// The tokens whose text is only closing characters (" } ]), which a constrained sampler's
+// closing reserve prefers: computed once per engine, on first use (a pass over the whole
+// vocabulary). Thread-safe.
+class ClosingTokens {
+ public:
+  const std::vector<bool>& of(const llama_vocab* vocab) const;
+
+ private:
+  mutable std::once_flag once_;
+  mutable std::vector<bool> tokens_;
+};
 
 // One request's token sampler.
 class TokenSampler {
@@ -55,15 +69,17 @@ llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const lla
 // llama-server's common sampler does). `prompt` is the request's prompt (a template-made
 // grammar is advanced past its end). Throws kInvalidInput if the grammar does not parse or
 // repeats beyond kMaxGrammarRepetition, kBackend if llama.cpp cannot create a sampler.
+// `closing` is borrowed and must outlive the sampler.
 std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& options, const OutputConstraint& constraint,
                                                  const llama_model* model, uint32_t n_ctx,
-                                                 std::span<const int32_t> prompt);
+                                                 std::span<const int32_t> prompt, const ClosingTokens& closing);
 
 // The constrained case of make_token_sampler (constrained_sampler.cc).
 // REQUIRES: !constraint.grammar.empty().
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& options,
                                                        const OutputConstraint& constraint, const llama_model* model,
-                                                       uint32_t n_ctx, std::span<const int32_t> prompt);
+                                                       uint32_t n_ctx, std::span<const int32_t> prompt,
+                                                       const ClosingTokens& closing);
 
 // Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition, a
 // {m,n} with m > n, repetitions that add up to more than kMaxGrammarCopies, or groups
