@@ -3,22 +3,13 @@
 // setup installed openai). Exits non-zero on the first failed check.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { expectStatus } from './expect_status.mjs';
 
 const require = createRequire(process.env.OPENAI_NODE_MODULES + '/');
 const { OpenAI } = require('openai');
 const base = process.env.KAPSL_BASE;
 const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused', maxRetries: 0 });
 
-async function expectStatus(status, promise, pattern) {
-  try {
-    await promise;
-  } catch (e) {
-    assert.equal(e.status, status, `expected HTTP ${status}, got ${e.status}: ${e.message}`);
-    if (pattern) assert.match(e.message, pattern);
-    return e;
-  }
-  assert.fail(`expected HTTP ${status}, got success`);
-}
 
 async function metric(line) {
   const text = await (await fetch(base + '/metrics')).text();

@@ -5,6 +5,7 @@
 // failed check.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { expectStatus } from './expect_status.mjs';
 
 const require = createRequire(process.env.OPENAI_NODE_MODULES + '/');
 const { OpenAI } = require('openai');
@@ -15,16 +16,6 @@ const ajv = new Ajv({ strict: false });
 const model = 'tiny';
 const messages = [{ role: 'user', content: 'Answer in JSON.' }];
 
-async function expectStatus(status, promise, pattern) {
-  try {
-    await promise;
-  } catch (e) {
-    assert.equal(e.status, status, `expected HTTP ${status}, got ${e.status}: ${e.message}`);
-    if (pattern) assert.match(e.message, pattern);
-    return;
-  }
-  assert.fail(`expected HTTP ${status}, got success`);
-}
 
 // --- Structured output: chat.completions.parse with several schemas, several seeds.
 const schemas = {
