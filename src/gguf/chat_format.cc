@@ -1,7 +1,8 @@
 // ChatTemplates, ReplyParser and json_schema_to_gbnf over llama.cpp's `common` library.
-// See chat_format.h for why only this file (and constrained_sampler.cc) include `common`.
+// See chat_format.h for why only this file includes `common`.
 #include "gguf/chat_format.h"
 
+#include <deque>
 #include <exception>
 #include <random>
 #include <regex>
@@ -11,6 +12,8 @@
 
 #include <llama-common/chat.h>
 #include <llama-common/json-schema-to-grammar.h>
+#include "core/mutex.h"
+#include "core/thread_annotations.h"
 #include "gguf/sampling.h"
 #include "kapsl/error.h"
 
@@ -235,6 +238,41 @@ class CommonReplyParser final : public ReplyParser {
   std::vector<std::string> sent_args_;  // per announced tool call
 };
 
+// The text that identifies a render: the templates are the same, so equal inputs give an
+// equal result (up to the date a template may print).
+std::string render_key(const ChatPrompt& chat, const GenerationOptions& options, bool add_assistant) {
+  std::string key;
+  const auto field = [&key](std::string_view v) {
+    key += std::to_string(v.size());
+    key += ':';
+    key += v;
+  };
+  for (const ChatMessage& m : chat.messages) {
+    for (std::string_view v : {std::string_view(m.role), std::string_view(m.content),
+                               std::string_view(m.reasoning_content), std::string_view(m.tool_call_id),
+                               std::string_view(m.tool_name)}) {
+      field(v);
+    }
+    for (const ToolCall& c : m.tool_calls) {
+      field(c.id);
+      field(c.name);
+      field(c.arguments);
+    }
+    key += '|';
+  }
+  for (const ToolDefinition& t : chat.tools) {
+    field(t.name);
+    field(t.description);
+    field(t.parameters);
+  }
+  field(options.json_schema);
+  field(options.grammar);
+  key += static_cast<char>('0' + static_cast<int>(chat.tool_choice));
+  key += chat.parallel_tool_calls ? 'p' : '-';
+  key += add_assistant ? 'a' : '-';
+  return key;
+}
+
 class CommonChatTemplates final : public ChatTemplates {
  public:
   CommonChatTemplates(common_chat_templates_ptr tmpls, const llama_vocab* vocab)
@@ -244,41 +282,12 @@ class CommonChatTemplates final : public ChatTemplates {
 
   RenderedChat render(const ChatPrompt& chat, const GenerationOptions& options,
                       bool add_assistant_prompt) const override {
-    common_chat_templates_inputs in;
-    for (const ChatMessage& m : chat.messages) in.messages.push_back(to_common(m));
-    for (const ToolDefinition& t : chat.tools) {
-      check_json_nesting(t.parameters, "a tool's parameters");
-      in.tools.push_back({t.name, t.description, t.parameters});
-    }
-    in.tool_choice = to_common(chat.tool_choice);
-    in.parallel_tool_calls = chat.parallel_tool_calls;
-    in.json_schema = options.json_schema;
-    in.grammar = options.grammar;
-    in.add_generation_prompt = add_assistant_prompt;
-    in.reasoning_format = kReasoningFormat;
-    in.enable_thinking = thinking_;  // as llama-server: on where the template has the switch
-    in.chat_template_kwargs["preserve_reasoning"] = "true";  // llama-server's default: past reasoning stays
-    common_chat_params p;
-    try {
-      p = common_chat_templates_apply(tmpls_.get(), in);
-    } catch (const std::exception& e) {
-      throw Error::invalid_input("the chat template cannot render these messages", e.what());
-    }
+    const common_chat_params p = apply(chat, options, add_assistant_prompt);
     RenderedChat out;
-    out.prompt = std::move(p.prompt);
-    out.constraint.grammar = std::move(p.grammar);
-    out.constraint.lazy = p.grammar_lazy;
-    if (chat.tool_choice == ToolChoice::kRequired && !p.grammar_lazy) forbid_text_before_tool_calls(&out.constraint.grammar);
-    if (!chat.parallel_tool_calls) allow_one_tool_call(&out.constraint.grammar);
-    if (out.constraint.grammar.empty()) {  // formats without tools leave the request's own constraint alone
-      out.constraint.grammar = options.json_schema.empty() ? options.grammar : json_schema_to_gbnf(options.json_schema);
-      out.constraint.generation_prompt.clear();
-    }
-    for (const auto& t : p.grammar_triggers) add_trigger(t, vocab_, &out.constraint);
-    // A grammar the format made starts where the prompt ends; a user's GBNF at the reply.
-    if (!p.grammar_lazy && options.grammar.empty()) out.constraint.generation_prompt = p.generation_prompt;
-    out.preserved_tokens = std::move(p.preserved_tokens);
-    out.extra_stops = std::move(p.additional_stops);
+    out.prompt = p.prompt;
+    out.constraint = constraint(p, chat, options);
+    out.preserved_tokens = p.preserved_tokens;
+    out.extra_stops = p.additional_stops;
     common_chat_parser_params parser(p);
     parser.reasoning_format = kReasoningFormat;
     parser.parse_tool_calls = !chat.tools.empty() && chat.tool_choice != ToolChoice::kNone;
@@ -292,9 +301,68 @@ class CommonChatTemplates final : public ChatTemplates {
   }
 
  private:
+  // common_chat_templates_apply, remembered for the last few inputs: a server renders each
+  // request twice (to check it before a stream starts, then to generate), and the apply
+  // runs the template several times over to analyse its tool-call format.
+  common_chat_params apply(const ChatPrompt& chat, const GenerationOptions& options, bool add_assistant) const {
+    std::string key = render_key(chat, options, add_assistant);
+    {
+      internal::MutexLock lock(&mu_);
+      for (const auto& [k, params] : recent_) {
+        if (k == key) return params;
+      }
+    }
+    common_chat_templates_inputs in;
+    for (const ChatMessage& m : chat.messages) in.messages.push_back(to_common(m));
+    for (const ToolDefinition& t : chat.tools) {
+      check_json_nesting(t.parameters, "a tool's parameters");
+      in.tools.push_back({t.name, t.description, t.parameters});
+    }
+    in.tool_choice = to_common(chat.tool_choice);
+    in.parallel_tool_calls = chat.parallel_tool_calls;
+    in.json_schema = options.json_schema;
+    in.grammar = options.grammar;
+    in.add_generation_prompt = add_assistant;
+    in.reasoning_format = kReasoningFormat;
+    in.enable_thinking = thinking_;  // as llama-server: on where the template has the switch
+    in.chat_template_kwargs["preserve_reasoning"] = "true";  // llama-server's default: past reasoning stays
+    common_chat_params p;
+    try {
+      p = common_chat_templates_apply(tmpls_.get(), in);
+    } catch (const std::exception& e) {
+      throw Error::invalid_input("the chat template cannot render these messages", e.what());
+    }
+    internal::MutexLock lock(&mu_);
+    recent_.emplace_front(std::move(key), p);
+    if (recent_.size() > kRemembered) recent_.pop_back();
+    return p;
+  }
+
+  // The grammar of a render: the format's (for tools, or a json_schema the format folds in),
+  // else the request's own json_schema or grammar.
+  OutputConstraint constraint(const common_chat_params& p, const ChatPrompt& chat,
+                              const GenerationOptions& options) const {
+    OutputConstraint c;
+    if (p.grammar.empty()) {
+      c.grammar = options.json_schema.empty() ? options.grammar : json_schema_to_gbnf(options.json_schema);
+      return c;
+    }
+    c.grammar = p.grammar;
+    c.lazy = p.grammar_lazy;
+    if (chat.tool_choice == ToolChoice::kRequired && !c.lazy) forbid_text_before_tool_calls(&c.grammar);
+    if (!chat.parallel_tool_calls) allow_one_tool_call(&c.grammar);
+    for (const auto& t : p.grammar_triggers) add_trigger(t, vocab_, &c);
+    // A grammar the format made starts where the prompt ends; a user's GBNF at the reply.
+    if (!c.lazy && options.grammar.empty()) c.generation_prompt = p.generation_prompt;
+    return c;
+  }
+
+  static constexpr size_t kRemembered = 8;
   common_chat_templates_ptr tmpls_;
   const llama_vocab* vocab_;
   const bool thinking_;
+  mutable internal::Mutex mu_;
+  mutable std::deque<std::pair<std::string, common_chat_params>> recent_ GUARDED_BY(mu_);
 };
 
 }  // namespace
