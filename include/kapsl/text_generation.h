@@ -53,11 +53,14 @@ enum class ToolChoice {
 //
 // Templates are Jinja, run by llama.cpp's `common` library as llama-server runs them:
 // the model's own (GGUF tokenizer.chat_template), or template text given here or in the
-// engine's options; a model without one chats through chatml. A template name llama.cpp
-// knows in C++ ("llama3", "mistral-v7", ...) is also accepted; such templates take no tools.
-// With tools, the template's tool-call format is used for the prompt, the output is
-// constrained to well-formed calls once the model starts one (a lazy grammar), and the
-// reply is parsed into content and tool calls (GenerateResult::message, StreamChunk::chat).
+// engine's options; a model without one chats through chatml, extended with the Hermes /
+// Qwen 2.5 tool-call convention. A template name llama.cpp knows in C++ ("llama3",
+// "mistral-v7", ...) is also accepted; such templates take no tools. With tools, the
+// template's tool-call format is used for the prompt; the output is constrained to
+// well-formed calls of the given tools (kAuto: once the model starts one; kRequired: from
+// the first token, with no text before the call; without parallel_tool_calls, one call);
+// and the reply is parsed into content, reasoning and tool calls (GenerateResult::message,
+// StreamChunk::chat).
 struct ChatPrompt {
   std::vector<ChatMessage> messages;
   std::string chat_template = {};  // a template name or template text; "" = the engine's
