@@ -338,15 +338,12 @@ class CommonChatTemplates final : public ChatTemplates {
     return p;
   }
 
-  // The grammar of a render: the format's (for tools, or a json_schema the format folds in),
-  // else the request's own json_schema or grammar.
+  // The grammar the format made (for tools, or a json_schema it folds in); none if it made
+  // none, and the request's own constraint applies (render_chat).
   OutputConstraint constraint(const common_chat_params& p, const ChatPrompt& chat,
                               const GenerationOptions& options) const {
     OutputConstraint c;
-    if (p.grammar.empty()) {
-      c.grammar = options.json_schema.empty() ? options.grammar : json_schema_to_gbnf(options.json_schema);
-      return c;
-    }
+    if (p.grammar.empty()) return c;
     c.grammar = p.grammar;
     c.lazy = p.grammar_lazy;
     if (chat.tool_choice == ToolChoice::kRequired && !c.lazy) forbid_text_before_tool_calls(&c.grammar);

@@ -68,8 +68,9 @@ class ChatTemplates {
   static std::unique_ptr<ChatTemplates> create(const llama_model* model, const std::string& override_source);
 
   // Renders `chat` for generation; `options` supplies the json_schema or grammar, which
-  // the template's format may fold into its own grammar. Throws kInvalidInput for
-  // messages or tools the template cannot take, or a bad schema.
+  // the template's format may fold into its own grammar (RenderedChat::constraint is empty
+  // where it made none). Throws kInvalidInput for messages or tools the template cannot
+  // take, or a bad schema.
   virtual RenderedChat render(const ChatPrompt& chat, const GenerationOptions& options,
                               bool add_assistant_prompt) const = 0;
 };

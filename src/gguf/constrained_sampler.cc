@@ -154,6 +154,15 @@ void advance_past_generation_prompt(llama_sampler* grammar, const llama_vocab* v
   }
 }
 
+// The constraint's grammar sampler, checked and advanced to where the reply starts.
+llama_sampler_ptr ready_grammar(const OutputConstraint& c, const llama_vocab* vocab, std::span<const int32_t> prompt) {
+  check_grammar_limits(c.grammar);
+  llama_sampler_ptr grammar = grammar_sampler(c, vocab);
+  if (!grammar) throw Error::invalid_input("the grammar does not parse (llama.cpp's log says where)");
+  if (!c.generation_prompt.empty()) advance_past_generation_prompt(grammar.get(), vocab, prompt, c.generation_prompt);
+  return grammar;
+}
+
 }  // namespace
 
 const std::vector<bool>& ClosingTokens::of(const llama_vocab* vocab) const {
@@ -167,14 +176,15 @@ const std::vector<bool>& ClosingTokens::of(const llama_vocab* vocab) const {
   return tokens_;
 }
 
+void check_constraint(const OutputConstraint& c, const llama_model* model, std::span<const int32_t> prompt) {
+  if (!c.grammar.empty()) ready_grammar(c, llama_model_get_vocab(model), prompt);
+}
+
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& o, const OutputConstraint& c,
                                                        const llama_model* model, uint32_t n_ctx,
                                                        std::span<const int32_t> prompt, const ClosingTokens& closing) {
-  check_grammar_repetitions(c.grammar);
   const llama_vocab* vocab = llama_model_get_vocab(model);
-  llama_sampler_ptr grammar = grammar_sampler(c, vocab);
-  if (!grammar) throw Error::invalid_input("the grammar does not parse (llama.cpp's log says where)");
-  if (!c.generation_prompt.empty()) advance_past_generation_prompt(grammar.get(), vocab, prompt, c.generation_prompt);
+  llama_sampler_ptr grammar = ready_grammar(c, vocab, prompt);
   std::optional<uint32_t> closing_from;
   if (!c.lazy) closing_from = o.max_new_tokens - std::min(o.max_new_tokens, closing_reserve(o.max_new_tokens));
   return std::make_unique<ConstrainedSampler>(make_sampler_chain(o, vocab, n_ctx), std::move(grammar), vocab,

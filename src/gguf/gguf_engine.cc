@@ -134,10 +134,7 @@ std::string GgufEngine::apply_chat_template(const ChatPrompt& chat, bool add_ass
 std::vector<int32_t> GgufEngine::prompt_tokens(const GenerateRequest& request) const {
   gguf::validate_generation_options(request.options, impl_->info.n_vocab);
   gguf::PreparedGeneration prepared = gguf::prepare_generation(*impl_, request);
-  if (!prepared.constraint.grammar.empty()) {  // a grammar that does not parse is refused now, too
-    gguf::make_token_sampler(prepared.options, prepared.constraint, impl_->model.get(), impl_->info.n_ctx,
-                             prepared.prompt, impl_->closing_tokens);
-  }
+  gguf::check_constraint(prepared.constraint, impl_->model.get(), prepared.prompt);  // refused now, too
   return std::move(prepared.prompt);
 }
 

@@ -78,13 +78,15 @@ void load_chat_templates(GgufEngine::Impl& impl) {
 
 RenderedChat render_chat(const GgufEngine::Impl& impl, const ChatPrompt& chat, const GenerationOptions& options,
                          bool add_assistant) {
-  if (chat.chat_template.empty()) {
-    if (impl.chat_templates) return impl.chat_templates->render(chat, options, add_assistant);
-    return render_with_cpp_template(impl, chat, options, add_assistant);
-  }
   check_template_given(chat.chat_template);
-  if (is_cpp_template(chat.chat_template)) return render_with_cpp_template(impl, chat, options, add_assistant);
-  return ChatTemplates::create(impl.model.get(), chat.chat_template)->render(chat, options, add_assistant);
+  const bool cpp = chat.chat_template.empty() ? !impl.chat_templates : is_cpp_template(chat.chat_template);
+  if (cpp) return render_with_cpp_template(impl, chat, options, add_assistant);
+  RenderedChat out = chat.chat_template.empty()
+                         ? impl.chat_templates->render(chat, options, add_assistant)
+                         : ChatTemplates::create(impl.model.get(), chat.chat_template)->render(chat, options, add_assistant);
+  // A format without tools makes no grammar: the request's own json_schema or grammar applies.
+  if (out.constraint.grammar.empty()) out.constraint = constraint_of(options);
+  return out;
 }
 
 PreparedGeneration prepare_generation(const GgufEngine::Impl& impl, const GenerateRequest& request) {

@@ -135,7 +135,7 @@ uint64_t repetition_copies(const std::string& g, size_t* i) {
 
 // Reads GBNF just enough to find groups and repetitions: skips "literals", [classes] and
 // # comments (with their escapes).
-void check_grammar_repetitions(const std::string& g) {
+void check_grammar_limits(const std::string& g) {
   int depth = 0;
   uint64_t copies = 0;
   for (size_t i = 0; i < g.size(); ++i) {

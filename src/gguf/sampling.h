@@ -74,6 +74,11 @@ std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& option
                                                  const llama_model* model, uint32_t n_ctx,
                                                  std::span<const int32_t> prompt, const ClosingTokens& closing);
 
+// Builds `constraint`'s grammar as make_token_sampler would, and drops it: for a caller
+// that must refuse a bad grammar before it commits to a stream. Throws as
+// make_token_sampler does.
+void check_constraint(const OutputConstraint& constraint, const llama_model* model, std::span<const int32_t> prompt);
+
 // The constrained case of make_token_sampler (constrained_sampler.cc).
 // REQUIRES: !constraint.grammar.empty().
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& options,
@@ -84,7 +89,7 @@ std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& 
 // Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition, a
 // {m,n} with m > n, repetitions that add up to more than kMaxGrammarCopies, or groups
 // nested deeper than kMaxConstraintNesting.
-void check_grammar_repetitions(const std::string& gbnf);
+void check_grammar_limits(const std::string& gbnf);
 
 // Throws kInvalidInput (naming `what`) if the JSON text nests arrays and objects deeper
 // than kMaxConstraintNesting.

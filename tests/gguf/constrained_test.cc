@@ -100,16 +100,16 @@ TEST_F(ConstrainedGenerationTest, BadConstraintsAreRefusedBeforeGenerating) {
 }
 
 TEST(GrammarRepetitions, CountsInLiteralsClassesAndCommentsAreNotRepetitions) {
-  EXPECT_NO_THROW(gguf::check_grammar_repetitions(R"(root ::= "a"{0,4096} [0-9]{4})"));
-  EXPECT_NO_THROW(gguf::check_grammar_repetitions(R"(root ::= "{99999}" [{] # {99999}
+  EXPECT_NO_THROW(gguf::check_grammar_limits(R"(root ::= "a"{0,4096} [0-9]{4})"));
+  EXPECT_NO_THROW(gguf::check_grammar_limits(R"(root ::= "{99999}" [{] # {99999}
 x ::= "\"{9999999}")"));
-  EXPECT_THROW(gguf::check_grammar_repetitions(R"(root ::= "a"{4097})"), Error);
-  EXPECT_THROW(gguf::check_grammar_repetitions(R"(root ::= "a"{1, 99999999999999999999})"), Error);
-  EXPECT_THROW(gguf::check_grammar_repetitions(R"(root ::= "a"{5,3})"), Error);  // llama.cpp would loop for ever
+  EXPECT_THROW(gguf::check_grammar_limits(R"(root ::= "a"{4097})"), Error);
+  EXPECT_THROW(gguf::check_grammar_limits(R"(root ::= "a"{1, 99999999999999999999})"), Error);
+  EXPECT_THROW(gguf::check_grammar_limits(R"(root ::= "a"{5,3})"), Error);  // llama.cpp would loop for ever
   std::string many = "root ::= x\n";
   for (int i = 0; i < 20; ++i) many += "r" + std::to_string(i) + " ::= \"a\"{4000}\n";
-  EXPECT_THROW(gguf::check_grammar_repetitions(many), Error);  // 80000 copies in all
-  EXPECT_THROW(gguf::check_grammar_repetitions(std::string(65, '(') + std::string(65, ')')), Error);
+  EXPECT_THROW(gguf::check_grammar_limits(many), Error);  // 80000 copies in all
+  EXPECT_THROW(gguf::check_grammar_limits(std::string(65, '(') + std::string(65, ')')), Error);
 }
 
 ChatPrompt weather_chat(ToolChoice choice) {
