@@ -114,6 +114,21 @@ struct ChatDelta {
   ToolCall tool_call;             // id and name the first time call N appears; arguments appended
 };
 
+// A token and its log probability under the model: the log-softmax of the model's logits
+// at that step, before the sampler's penalties, temperature and constraints (what
+// llama-server reports by default), so a greedy reply shows how sure the model was.
+struct TokenLogprob {
+  int32_t token = -1;
+  float logprob = 0.0f;
+  std::string piece;  // the token's bytes; may be part of a UTF-8 character
+};
+
+// One generated token's log probability, and the most likely tokens at that step.
+struct GeneratedLogprob {
+  TokenLogprob sampled;
+  std::vector<TokenLogprob> top;  // GenerationOptions::top_logprobs tokens, most likely first
+};
+
 // One piece of a streamed result. Text engines send one chunk per piece of valid UTF-8
 // text; other engines send their outputs in a single final chunk.
 struct StreamChunk {
@@ -124,6 +139,8 @@ struct StreamChunk {
   // waits to see whether text is markup (a tool call opening, say); the final chunk of a
   // stream flushes it.
   std::vector<ChatDelta> chat = {};
+  // With GenerationOptions::logprobs: one per token of `tokens`.
+  std::vector<GeneratedLogprob> logprobs = {};
 };
 
 // Called once per chunk on the calling thread. Return false to stop: the call then ends

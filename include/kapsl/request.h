@@ -68,7 +68,12 @@ struct GenerationOptions {
   std::string grammar;      // a GBNF grammar (llama.cpp's format; its rule "root" is matched)
   std::string json_schema;  // a JSON Schema, as JSON text; "{}" = any JSON object
 
+  // --- Log probabilities of the output (GenerateResult::logprobs, StreamChunk::logprobs).
+  bool logprobs = false;      // each generated token's log probability under the model
+  uint32_t top_logprobs = 0;  // and the most likely tokens at each step: 0 to kMaxTopLogprobs
+
   static constexpr uint32_t kRandomSeed = 0xFFFFFFFFu;  // seed from the clock
+  static constexpr uint32_t kMaxTopLogprobs = 20;       // OpenAI's limit
 };
 
 struct NamedTensor {

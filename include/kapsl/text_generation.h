@@ -86,6 +86,9 @@ struct GenerateResult {
   // Chat prompts: `text` parsed into the assistant's reply — content, reasoning and tool
   // calls. Text that does not parse as the template's format is content.
   std::optional<ChatMessage> message = {};
+  // With GenerationOptions::logprobs: one per token whose text is output (every token of
+  // `tokens` but an end-of-generation or stop token that ended the reply).
+  std::vector<GeneratedLogprob> logprobs = {};
 };
 
 // Facts about a text model every front end may need.

@@ -36,6 +36,7 @@ struct Batcher::Sequence {
   internal::Mutex mu;
   internal::CondVar ready;
   std::deque<int32_t> tokens GUARDED_BY(mu);
+  std::deque<StepLogprobs> logprobs GUARDED_BY(mu);  // one per token, with options->logprobs
   bool retired GUARDED_BY(mu) = false;
   Run::Report report GUARDED_BY(mu);
 
@@ -56,12 +57,16 @@ Batcher::Run::~Run() {
   while (!seq_->retired) seq_->ready.wait(&seq_->mu);
 }
 
-std::optional<int32_t> Batcher::Run::next() {
+std::optional<int32_t> Batcher::Run::next(StepLogprobs* logprobs) {
   internal::MutexLock lock(&seq_->mu);
   while (seq_->tokens.empty() && !seq_->retired) seq_->ready.wait(&seq_->mu);
   if (seq_->tokens.empty()) return std::nullopt;
   const int32_t token = seq_->tokens.front();
   seq_->tokens.pop_front();
+  if (!seq_->logprobs.empty()) {
+    if (logprobs != nullptr) *logprobs = std::move(seq_->logprobs.front());
+    seq_->logprobs.pop_front();
+  }
   return token;
 }
 
@@ -242,14 +247,20 @@ void Batcher::decoded(Sequence& s) {
   if (s.logits_index < 0) return;
   const Clock::time_point decode_end = Clock::now();
   int32_t token = -1;
+  std::optional<StepLogprobs> logprobs;
   try {  // a grammar's sampler may throw: that fails its request only
     token = s.sampler->sample(ctx_.get(), s.logits_index);
+    if (s.options->logprobs) {
+      logprobs = step_logprobs(llama_get_logits_ith(ctx_.get(), s.logits_index), llama_vocab_n_tokens(vocab_), token,
+                               s.options->top_logprobs);
+    }
   } catch (...) {
     retire(s, FinishReason::kNone, std::current_exception());
     return;
   }
   {
     internal::MutexLock lock(&s.mu);
+    if (logprobs) s.logprobs.push_back(std::move(*logprobs));
     if (s.n_sampled == 0) {
       s.report.prompt_end = decode_end;
       s.report.first_token = Clock::now();

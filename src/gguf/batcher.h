@@ -65,8 +65,9 @@ class Batcher {
 
     // Blocks for the next sampled token; nullopt once the batcher has retired the sequence
     // (every token was delivered before that). Without `every_token` (see start) it may
-    // block until retirement and then deliver them all.
-    std::optional<int32_t> next();
+    // block until retirement and then deliver them all. With options.logprobs, `logprobs`
+    // (if given) receives the token's.
+    std::optional<int32_t> next(StepLogprobs* logprobs = nullptr);
     // Asks the batcher to stop generating; tokens already sampled may still arrive.
     void request_stop();
 

@@ -29,9 +29,14 @@ class OutputStream {
   OutputStream(const PreparedGeneration& p, const StreamCallback& on_chunk)
       : stops_(p.options.stop), on_chunk_(on_chunk), chat_(p.chat), parser_(p.parser.get()) {}
 
-  // Adds a token's piece. Returns false if the caller's callback asked to stop.
-  bool add(int32_t token, std::string_view piece) {
+  // Adds a token's piece (and its log probabilities, when asked for). Returns false if
+  // the caller's callback asked to stop.
+  bool add(int32_t token, std::string_view piece, std::optional<GeneratedLogprob> logprob) {
     pending_tokens_.push_back(token);
+    if (logprob) {
+      pending_logprobs_.push_back(*logprob);
+      all_logprobs_.push_back(std::move(*logprob));
+    }
     return emit(stops_.push(utf8_.push(piece)));
   }
   bool stopped_by_string() const { return stops_.stopped(); }
@@ -54,6 +59,7 @@ class OutputStream {
     }
   }
   std::string take_text() { return std::move(text_); }
+  std::vector<GeneratedLogprob> take_logprobs() { return std::move(all_logprobs_); }
 
  private:
   bool emit(std::string piece) {
@@ -64,8 +70,10 @@ class OutputStream {
     else if (parser_ != nullptr) deltas = parser_->push(piece);
     else if (chat_) deltas.push_back(ChatDelta{piece, {}, -1, {}});
     if (on_chunk_ && !callback_cancelled_) {
-      StreamChunk chunk{std::move(piece), std::move(pending_tokens_), {}, std::move(deltas)};
+      StreamChunk chunk{std::move(piece), std::move(pending_tokens_), {}, std::move(deltas),
+                        std::move(pending_logprobs_)};
       pending_tokens_.clear();
+      pending_logprobs_.clear();
       callback_cancelled_ = !on_chunk_(chunk);
     }
     return !callback_cancelled_;
@@ -75,6 +83,8 @@ class OutputStream {
   StopStringFilter stops_;
   const StreamCallback& on_chunk_;
   std::vector<int32_t> pending_tokens_;
+  std::vector<GeneratedLogprob> pending_logprobs_;  // of pending_tokens_
+  std::vector<GeneratedLogprob> all_logprobs_;
   std::string text_;
   bool callback_cancelled_ = false;
   const bool chat_;
@@ -96,23 +106,41 @@ void fill_usage(GenerationUsage* u, const Timeline& t, size_t decoded_prompt, Cl
   if (gen_s > 0) u->generation_tokens_per_s = u->completion_tokens / gen_s;
 }
 
+GeneratedLogprob generated_logprob(const llama_vocab* vocab, int32_t token, const std::string& piece,
+                                   const StepLogprobs& step) {
+  GeneratedLogprob out{{token, step.sampled, piece}, {}};
+  for (const auto& [id, logprob] : step.top) out.top.push_back({id, logprob, token_to_piece(vocab, id, true)});
+  return out;
+}
+
+// Hands one sampled token to `out`; returns why it ends the output, or kNone.
+FinishReason output_token(const GgufEngine::Impl& impl, const PreparedGeneration& p, int32_t token,
+                          const StepLogprobs& step, OutputStream* out) {
+  if (is_stop_token(impl.vocab, p.options, token)) return FinishReason::kStop;
+  // A tool-call format's special tokens (e.g. <tool_call>) are text its parser reads.
+  const bool special = std::find(p.preserved_tokens.begin(), p.preserved_tokens.end(), token) != p.preserved_tokens.end();
+  const std::string piece = token_to_piece(impl.vocab, token, special);
+  std::optional<GeneratedLogprob> logprob;
+  if (p.options.logprobs) logprob = generated_logprob(impl.vocab, token, piece, step);
+  if (!out->add(token, piece, std::move(logprob))) return FinishReason::kCancelled;
+  return out->stopped_by_string() ? FinishReason::kStop : FinishReason::kNone;
+}
+
 // Turns the batcher's tokens into text until a stop condition; returns why it stopped.
 // Tokens the batcher sampled before it saw this thread's stop are dropped.
 FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const PreparedGeneration& p,
                      OutputStream* out, GenerateResult* result) {
   const GenerationOptions& o = p.options;
   FinishReason reason = FinishReason::kNone;
-  while (const std::optional<int32_t> token = run.next()) {
+  StepLogprobs step;
+  while (const std::optional<int32_t> token = run.next(&step)) {
     if (reason != FinishReason::kNone) continue;
     result->tokens.push_back(*token);
     ++result->usage.completion_tokens;
-    // A tool-call format's special tokens (e.g. <tool_call>) are text its parser reads.
-    const bool special = std::find(p.preserved_tokens.begin(), p.preserved_tokens.end(), *token) !=
-                         p.preserved_tokens.end();
-    if (is_stop_token(impl.vocab, o, *token)) reason = FinishReason::kStop;
-    else if (!out->add(*token, token_to_piece(impl.vocab, *token, special))) reason = FinishReason::kCancelled;
-    else if (out->stopped_by_string()) reason = FinishReason::kStop;
-    else if (result->usage.completion_tokens >= o.max_new_tokens) reason = FinishReason::kLength;
+    reason = output_token(impl, p, *token, step, out);
+    if (reason == FinishReason::kNone && result->usage.completion_tokens >= o.max_new_tokens) {
+      reason = FinishReason::kLength;
+    }
     if (reason != FinishReason::kNone) run.request_stop();
   }
   if (reason != FinishReason::kNone) return reason;
@@ -150,6 +178,7 @@ GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, const 
   }
   out.finish(&result);
   result.text = out.take_text();
+  result.logprobs = out.take_logprobs();
   result.usage.finish_reason = reason;
   fill_usage(&result.usage, t, decoded_prompt, Clock::now());
   return result;

@@ -52,6 +52,11 @@ void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
     require(!std::isnan(bias), "logit_bias", "a number (-inf bans the token)", bias);
   }
   for (int32_t id : o.stop_token_ids) require_token(id, n_vocab, "stop_token_ids");
+  require(o.top_logprobs <= GenerationOptions::kMaxTopLogprobs, "top_logprobs",
+          "at most " + std::to_string(GenerationOptions::kMaxTopLogprobs), o.top_logprobs);
+  if (o.top_logprobs > 0 && !o.logprobs) {
+    throw Error::invalid_input("generation option top_logprobs needs logprobs", "logprobs is false");
+  }
   if (!o.grammar.empty() && !o.json_schema.empty()) {
     throw Error::invalid_input("generation options grammar and json_schema exclude each other", "got both");
   }
@@ -232,6 +237,33 @@ int32_t argmax_token(const float* logits, int32_t n_vocab) {
     if (logits[j] == best) return j;
   }
   return 0;  // not reached: best is one of the logits
+}
+
+StepLogprobs step_logprobs(const float* logits, int32_t n_vocab, int32_t token, uint32_t top_n) {
+  const float max = *std::max_element(logits, logits + n_vocab);
+  double sum = 0.0;
+  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+  const float log_z = max + static_cast<float>(std::log(sum));
+  StepLogprobs out;
+  out.sampled = logits[token] - log_z;
+  // The top_n largest logits, kept in a small min-heap (top_n <= 20) in one pass.
+  auto larger = [](const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  std::vector<std::pair<int32_t, float>>& top = out.top;
+  top.reserve(top_n + 1);
+  for (int32_t i = 0; i < n_vocab && top_n > 0; ++i) {
+    if (top.size() == top_n && logits[i] <= top.front().second) continue;
+    top.emplace_back(i, logits[i]);
+    std::push_heap(top.begin(), top.end(), larger);
+    if (top.size() > top_n) {
+      std::pop_heap(top.begin(), top.end(), larger);
+      top.pop_back();
+    }
+  }
+  std::sort_heap(top.begin(), top.end(), larger);
+  for (auto& [id, value] : top) value -= log_z;
+  return out;
 }
 
 bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& o, int32_t token) {

@@ -103,6 +103,14 @@ bool is_plain_greedy(const GenerationOptions& options);
 // The first token with the highest logit: what llama.cpp's greedy sampler picks.
 int32_t argmax_token(const float* logits, int32_t n_vocab);
 
+// A sampled token's log probability, and the `top_n` most likely tokens, from the raw
+// logits of its step (a log-softmax over the whole vocabulary).
+struct StepLogprobs {
+  float sampled = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // (token, log probability), most likely first
+};
+StepLogprobs step_logprobs(const float* logits, int32_t n_vocab, int32_t token, uint32_t top_n);
+
 // True if sampling `token` ends the generation: an end-of-generation token (unless
 // options.ignore_eos) or one of options.stop_token_ids.
 bool is_stop_token(const llama_vocab* vocab, const GenerationOptions& options, int32_t token);
