@@ -85,6 +85,7 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
     result = generator_of(*job.call.engine, job.call.model).generate(job.g.request, [&](const StreamChunk& chunk) {
       if (client_gone) return false;
       std::string frames;
+      if (!chunk.logprobs.empty()) job.format->logprobs(chunk.logprobs);
       if (job.g.chat) {
         for (const ChatDelta& d : chunk.chat) frames += job.format->chat_delta(d);
       } else if (!chunk.text.empty()) {

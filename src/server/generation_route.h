@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -78,6 +79,8 @@ class StreamFormat {
   // A piece of a chat's parsed reply. APIs that carry neither reasoning nor tool calls
   // (the default) send its content through delta().
   virtual std::string chat_delta(const ChatDelta& d) { return d.content.empty() ? "" : delta(d.content); }
+  // The log probabilities of a chunk's tokens, before its deltas; APIs without them ignore them.
+  virtual void logprobs(std::span<const GeneratedLogprob> /*logprobs*/) {}
   virtual std::string finish(const GenerateResult& result) = 0;  // a normal end
   virtual std::string error(const Error& error) = 0;             // a failure or a cut
 };

@@ -61,13 +61,10 @@ std::optional<int64_t> integer(const json& body, const char* field, int64_t lo, 
 void refuse_unsupported(const json& body) {
   if (integer(body, "n", 1, 1).value_or(1) != 1) bad("n", "1", body["n"]);
   if (integer(body, "best_of", 1, 1).value_or(1) != 1) bad("best_of", "1", body["best_of"]);
-  for (const char* field : {"echo", "logprobs"}) {
-    const auto it = body.find(field);
-    if (it != body.end() && !it->is_null() && *it != json(false)) {
-      throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
-    }
+  if (const auto it = body.find("echo"); it != body.end() && !it->is_null() && *it != json(false)) {
+    throw Error::invalid_input("'echo' is not supported by this server");
   }
-  for (const char* field : {"suffix", "functions", "function_call", "top_logprobs"}) {
+  for (const char* field : {"suffix", "functions", "function_call"}) {
     const auto it = body.find(field);
     if (it != body.end() && !it->is_null()) {
       throw Error::invalid_input(std::string("'") + field + "' is not supported by this server");
@@ -426,12 +423,35 @@ std::vector<EmbeddingInput> parse_embedding_input(const json& body) {
   return inputs;
 }
 
+namespace {
+
+// Chat: `logprobs` (a bool) and `top_logprobs` (0 to 20, with logprobs). Legacy
+// completions: `logprobs`, the number of top tokens (0 to 5) or null.
+void parse_logprobs(const json& body, bool chat, GenerationOptions* o) {
+  if (!chat) {
+    if (body.contains("top_logprobs")) throw Error::invalid_input("'top_logprobs' is a chat completions field");
+    if (const auto it = body.find("logprobs"); it != body.end() && *it != json(false)) {
+      const auto top = integer(body, "logprobs", 0, 5);
+      o->logprobs = top.has_value();
+      o->top_logprobs = static_cast<uint32_t>(top.value_or(0));
+    }
+    return;
+  }
+  o->logprobs = flag(body, "logprobs");
+  const auto top = integer(body, "top_logprobs", 0, GenerationOptions::kMaxTopLogprobs);
+  if (top && *top > 0 && !o->logprobs) throw Error::invalid_input("'top_logprobs' needs 'logprobs': true");
+  o->top_logprobs = static_cast<uint32_t>(top.value_or(0));
+}
+
+}  // namespace
+
 GenerationBody parse_generation_body(const json& body, bool chat, std::string_view raw) {
   GenerationBody out;
   out.model = model_field(body);
   if (chat) check_fields(body, {"messages", "chat_template"});
   else check_fields(body, {"prompt"});
   out.sampling = parse_sampling(body);
+  parse_logprobs(body, chat, &out.sampling.options);
   if (!chat) {
     for (const char* field : {"tools", "tool_choice", "parallel_tool_calls", "response_format"}) {
       if (const auto it = body.find(field); it != body.end() && !it->is_null()) {

@@ -14,6 +14,7 @@
 #include "kapsl/error.h"
 #include "kapsl/text_generation.h"
 #include "server/generation_route.h"
+#include "server/openai_logprobs.h"
 #include "server/openai_params.h"
 #include "server/server_impl.h"
 
@@ -70,8 +71,8 @@ json stream_choice(const Generation& g, json delta_or_text, const char* finish_r
     choice["delta"] = std::move(delta_or_text);
   } else {
     choice["text"] = std::move(delta_or_text);
-    choice["logprobs"] = nullptr;
   }
+  choice["logprobs"] = nullptr;
   return choice;
 }
 
@@ -109,14 +110,21 @@ json message_json(const ChatMessage& m) {
   return msg;
 }
 
+// A choice's "logprobs": null unless the request asked for them.
+json logprobs_json(const Generation& g, std::span<const GeneratedLogprob> logprobs, size_t* text_offset) {
+  if (!g.request.options.logprobs) return nullptr;
+  return g.chat ? server::chat_logprobs_json(logprobs) : server::completion_logprobs_json(logprobs, text_offset);
+}
+
 json full_response(const Generation& g, const GenerateResult& r) {
   json choice = {{"index", 0}, {"finish_reason", finish_reason_of(r)}};
   if (g.chat) {
     choice["message"] = r.message ? message_json(*r.message) : json{{"role", "assistant"}, {"content", r.text}};
   } else {
     choice["text"] = r.text;
-    choice["logprobs"] = nullptr;
   }
+  size_t text_offset = 0;
+  choice["logprobs"] = logprobs_json(g, r.logprobs, &text_offset);
   return {{"id", g.id},
           {"object", g.chat ? "chat.completion" : "text_completion"},
           {"created", g.created},
@@ -145,15 +153,16 @@ class OpenAiStream final : public server::StreamFormat {
     if (!g_.chat) return "";
     return server::sse(stream_chunk(g_, stream_choice(g_, {{"role", "assistant"}, {"content", ""}}, nullptr)));
   }
+  void logprobs(std::span<const GeneratedLogprob> logprobs) override {
+    pending_logprobs_.insert(pending_logprobs_.end(), logprobs.begin(), logprobs.end());
+  }
   std::string delta(const std::string& text) override {
-    return server::sse(stream_chunk(g_, stream_choice(g_, g_.chat ? json{{"content", text}} : json(text), nullptr)));
+    return server::sse(stream_chunk(g_, choice(g_.chat ? json{{"content", text}} : json(text), nullptr)));
   }
-  std::string chat_delta(const ChatDelta& d) override {
-    return server::sse(stream_chunk(g_, stream_choice(g_, delta_json(d), nullptr)));
-  }
+  std::string chat_delta(const ChatDelta& d) override { return server::sse(stream_chunk(g_, choice(delta_json(d), nullptr))); }
   std::string finish(const GenerateResult& r) override {
     const json empty = g_.chat ? json::object() : json("");
-    std::string frames = server::sse(stream_chunk(g_, stream_choice(g_, empty, finish_reason_of(r))));
+    std::string frames = server::sse(stream_chunk(g_, choice(empty, finish_reason_of(r))));
     if (include_usage_) {
       json usage = stream_chunk(g_, json());
       usage["choices"] = json::array();
@@ -166,8 +175,21 @@ class OpenAiStream final : public server::StreamFormat {
 
  private:
   static constexpr const char* kDone = "data: [DONE]\n\n";
-  Generation g_;  // its id, model and kind; the request itself is not used
+  // A chunk's choice, with the log probabilities of the tokens streamed since the last
+  // (a chat's parser may hold text back, so tokens and deltas need not line up).
+  json choice(json delta_or_text, const char* finish_reason) {
+    json c = stream_choice(g_, std::move(delta_or_text), finish_reason);
+    if (!pending_logprobs_.empty()) {
+      c["logprobs"] = logprobs_json(g_, pending_logprobs_, &text_offset_);
+      pending_logprobs_.clear();
+    }
+    return c;
+  }
+
+  Generation g_;  // its id, model, kind and options; the request itself is not run
   bool include_usage_;
+  std::vector<GeneratedLogprob> pending_logprobs_;
+  size_t text_offset_ = 0;
 };
 
 std::string base64(std::span<const std::byte> bytes) {

@@ -9,6 +9,7 @@ start_server "$REPO" --max-concurrency 1 --max-queue 0 --ctx-size 4096
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_client_test.mjs" || fail "openai client test"
 KAPSL_BASE=$BASE node "$(dirname "$0")/anthropic_client_test.mjs" || fail "anthropic client test"
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_tools_test.mjs" || fail "openai tools and structured output test"
+KAPSL_BASE=$BASE node "$(dirname "$0")/openai_sampling_test.mjs" || fail "openai sampling outputs test"
 http 200 GET /v2/health/live
 
 # --- llama-server's text utilities, with its shapes.
