@@ -69,6 +69,9 @@ const char* finish_reason_name(FinishReason reason) noexcept;  // "stop", "lengt
 struct GenerationUsage {
   uint32_t prompt_tokens = 0;
   uint32_t completion_tokens = 0;
+  // Prompt tokens this call did not decode: kept from the slot's cache of an earlier
+  // request, or copied from another reply's decode (TextGenerator::generate_n).
+  uint32_t cached_prompt_tokens = 0;
   FinishReason finish_reason = FinishReason::kNone;
   double time_to_first_token_s = 0;  // from the start of the call
   double prompt_tokens_per_s = 0;

@@ -125,6 +125,9 @@ class GgufEngine final : public Engine, public TextGenerator, public Embedder {
   // Chat templates are those llama_chat_apply_template recognises. The slot stays usable
   // after any error.
   GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {}) override;
+  std::vector<GenerateResult> generate_n(const GenerateRequest& request, uint32_t n,
+                                         const ReplyStreamCallback& on_chunk = {}) override;
+  uint32_t max_parallel_replies() const override;  // n_parallel
   // Shorthand for generate({prompt, options}).
   GenerateResult generate(const std::string& prompt, const GenerationOptions& options = {},
                           const StreamCallback& on_chunk = {});

@@ -101,6 +101,9 @@ struct TextModelInfo {
   std::string chat_template;        // the model's own template text; "" = none
 };
 
+// Called with a reply's index and one of its chunks; see TextGenerator::generate_n.
+using ReplyStreamCallback = std::function<bool(uint32_t reply, const StreamChunk& chunk)>;
+
 class TextGenerator {
  public:
   // Generates text. Stops on an end-of-generation token (unless options.ignore_eos), a stop
@@ -117,6 +120,18 @@ class TextGenerator {
   // reason), kUnavailable (the engine cannot generate), kResourceExhausted / kBackend.
   // The engine stays usable after any error.
   virtual GenerateResult generate(const GenerateRequest& request, const StreamCallback& on_chunk = {}) = 0;
+
+  // Generates `n` replies to one prompt (OpenAI's `n`), as generate() does each, decoding
+  // the prompt once: the other replies copy its KV cache and decode only its last token.
+  // Reply i samples with options.seed + i (with a random seed, each its own). The replies
+  // are generated together, on n of the engine's slots; `on_chunk` receives (reply index,
+  // chunk), all of reply 0's chunks first, then reply 1's, and so on; returning false stops
+  // every reply with kCancelled. Throws as generate() does, and kInvalidInput if n is 0 or
+  // more than the replies the engine generates at once (max_parallel_replies()).
+  virtual std::vector<GenerateResult> generate_n(const GenerateRequest& request, uint32_t n,
+                                                 const ReplyStreamCallback& on_chunk = {}) = 0;
+  // The largest n generate_n takes: the sequences the engine decodes at once.
+  virtual uint32_t max_parallel_replies() const = 0;
 
   // The prompt tokens generate() would decode for `request` (a chat rendered with its
   // tools and format), without generating: lets a caller check the context, and answer

@@ -19,6 +19,9 @@ struct Batcher::Sequence {
   const GenerationOptions* options = nullptr;
   const StopSignal* stop = nullptr;
   bool every_token = true;
+  // start_shared's followers: the sequence whose prompt decode they copy; null once they
+  // have (or decode the prompt themselves).
+  std::shared_ptr<Sequence> leader;
 
   // The batcher thread's alone.
   size_t prompt_done = 0;      // prompt tokens in the KV cache, reused or decoded
@@ -102,19 +105,39 @@ std::unique_ptr<Batcher::Run> Batcher::start(Slot& slot, std::span<const int32_t
                                              std::unique_ptr<TokenSampler> sampler,
                                              const GenerationOptions& options, const StopSignal& stop,
                                              bool every_token) {
-  auto seq = std::make_shared<Sequence>();
-  seq->slot = &slot;
-  seq->prompt.assign(prompt.begin(), prompt.end());
-  seq->sampler = std::move(sampler);
-  seq->options = &options;
-  seq->stop = &stop;
-  seq->every_token = every_token;
+  Slot* const slots[] = {&slot};
+  std::vector<std::unique_ptr<TokenSampler>> samplers;
+  samplers.push_back(std::move(sampler));
+  return std::move(start_shared(slots, prompt, std::move(samplers), options, stop, every_token).front());
+}
+
+std::vector<std::unique_ptr<Batcher::Run>> Batcher::start_shared(std::span<Slot* const> slots,
+                                                                 std::span<const int32_t> prompt,
+                                                                 std::vector<std::unique_ptr<TokenSampler>> samplers,
+                                                                 const GenerationOptions& options,
+                                                                 const StopSignal& stop, bool every_token) {
+  // A recurrent model's state cannot be cut back to the prompt's last token: each decodes.
+  const bool share = slots.size() > 1 && !llama_model_is_recurrent(llama_get_model(ctx_.get()));
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    auto seq = std::make_shared<Sequence>();
+    seq->slot = slots[i];
+    seq->prompt.assign(prompt.begin(), prompt.end());
+    seq->sampler = std::move(samplers[i]);
+    seq->options = &options;
+    seq->stop = &stop;
+    seq->every_token = every_token;
+    if (share && i > 0) seq->leader = seqs.front();
+    seqs.push_back(std::move(seq));
+  }
   {
     internal::MutexLock lock(&mu_);
-    incoming_.push_back(seq);
+    incoming_.insert(incoming_.end(), seqs.begin(), seqs.end());
   }
   work_.notify_one();
-  return std::make_unique<Run>(std::move(seq));
+  std::vector<std::unique_ptr<Run>> runs;
+  for (auto& seq : seqs) runs.push_back(std::make_unique<Run>(std::move(seq)));
+  return runs;
 }
 
 void Batcher::loop() {
@@ -167,8 +190,30 @@ void Batcher::admit(Sequence& s) {
   }
   slot.cached.resize(keep);
   s.prompt_done = keep;
+  if (keep + 1 == s.prompt.size()) s.leader = nullptr;  // nothing to copy
   internal::MutexLock lock(&s.mu);
   s.report.decoded_prompt = s.prompt.size() - keep;
+}
+
+// A follower whose leader has decoded the prompt takes a copy of the leader's cache, cut
+// back to all but the prompt's last token. One whose leader retired first decodes alone.
+void Batcher::copy_from_leader(Sequence& s) {
+  const Sequence& leader = *s.leader;
+  if (!leader.retired_by_batcher && leader.prompt_done < leader.prompt.size()) return;  // not yet
+  s.leader = nullptr;
+  const std::vector<int32_t>& held = leader.slot->cached;
+  const size_t keep = s.prompt.size() - 1;
+  if (held.size() < keep || !std::equal(s.prompt.begin(), s.prompt.begin() + static_cast<ptrdiff_t>(keep), held.begin())) {
+    return;  // the leader's decode failed: its cache holds no prompt
+  }
+  llama_memory_t mem = llama_get_memory(ctx_.get());
+  llama_memory_seq_rm(mem, s.slot->seq, -1, -1);
+  llama_memory_seq_cp(mem, leader.slot->seq, s.slot->seq, -1, -1);
+  llama_memory_seq_rm(mem, s.slot->seq, static_cast<llama_pos>(keep), -1);
+  s.slot->cached.assign(s.prompt.begin(), s.prompt.begin() + static_cast<ptrdiff_t>(keep));
+  s.prompt_done = keep;
+  internal::MutexLock lock(&s.mu);
+  s.report.decoded_prompt = 1;
 }
 
 void Batcher::retire_stopped() {
@@ -202,6 +247,8 @@ void Batcher::step() {
     s->in_batch = 0;
     s->logits_index = -1;
     s->chunk = 0;
+    if (s->leader) copy_from_leader(*s);
+    if (s->leader) continue;  // still waiting for its leader's prompt
     if (s->pending < 0) prefilling_.push_back(s.get());
     else if (prompt_budget > 0) --prompt_budget;
   }
@@ -222,6 +269,7 @@ void Batcher::step() {
     }
     if (s->in_batch > 0) in_batch_.push_back(s.get());
   }
+  if (b.n_tokens == 0) return;  // only followers waiting for a leader that just retired
   DeferredDecodeLog log;
   const int32_t rc = llama_decode(ctx_.get(), b);
   log.finish(rc);

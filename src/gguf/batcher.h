@@ -105,9 +105,21 @@ class Batcher {
   std::unique_ptr<Run> start(Slot& slot, std::span<const int32_t> prompt, std::unique_ptr<TokenSampler> sampler,
                              const GenerationOptions& options, const StopSignal& stop, bool every_token);
 
+  // Starts one generation of the same prompt per slot, as start() does, sampling slot i
+  // with samplers[i]; for OpenAI's `n`. The prompt is decoded once, on slots[0]: each other
+  // slot waits for that decode, copies its KV cache (a whole-stream copy, as llama.cpp
+  // copies between per-slot streams) and decodes only the prompt's last token, for logits
+  // of its own. A slot whose cache already holds the prompt but its last token does not
+  // wait. REQUIRES: samplers.size() == slots.size() >= 1.
+  std::vector<std::unique_ptr<Run>> start_shared(std::span<Slot* const> slots, std::span<const int32_t> prompt,
+                                                 std::vector<std::unique_ptr<TokenSampler>> samplers,
+                                                 const GenerationOptions& options, const StopSignal& stop,
+                                                 bool every_token);
+
  private:
   void loop();
   void admit(Sequence& s);
+  void copy_from_leader(Sequence& s);
   void step();
   void decoded(Sequence& s);
   void retire(Sequence& s, FinishReason reason, std::exception_ptr error = nullptr);

@@ -172,6 +172,7 @@ class CommonReplyParser final : public ReplyParser {
   }
 
   void append(std::string_view text) override { text_ += text; }
+  std::unique_ptr<ReplyParser> fresh() const override { return std::make_unique<CommonReplyParser>(params_); }
 
   ChatMessage finish(std::vector<ChatDelta>* flushed) override {
     // A reply cut by max_tokens may not parse as final: keep what parses as partial.

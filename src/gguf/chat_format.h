@@ -55,6 +55,8 @@ class ReplyParser {
   virtual void append(std::string_view text) = 0;
   // Parses the whole reply as final; returns the deltas not yet returned in `flushed`.
   virtual ChatMessage finish(std::vector<ChatDelta>* flushed) = 0;
+  // A parser for another reply to the same chat (generate_n), with nothing added yet.
+  virtual std::unique_ptr<ReplyParser> fresh() const = 0;
 };
 
 // The Jinja templates of one model (the model's own, or an override), parsed once.

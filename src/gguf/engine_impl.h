@@ -77,10 +77,11 @@ PreparedGeneration prepare_generation(const GgufEngine::Impl& impl, const Genera
 void load_chat_templates(GgufEngine::Impl& impl);
 
 // --- generation.cc. Runs a prepared request whose prompt fits n_ctx with max_new_tokens
-// on the leased `slot` through impl.batcher. `start` is when the call began.
-GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, const PreparedGeneration& prepared,
-                                const GenerateRequest& request, const StreamCallback& on_chunk,
-                                Clock::time_point start);
+// through impl.batcher: one reply per leased slot, the prompt decoded once
+// (Batcher::start_shared). `start` is when the call began.
+std::vector<GenerateResult> generate_in_slots(const GgufEngine::Impl& impl, std::span<Slot* const> slots,
+                                              const PreparedGeneration& prepared, const GenerateRequest& request,
+                                              const ReplyStreamCallback& on_chunk, Clock::time_point start);
 
 // --- gguf_devices.cc. The GPU device `provider` names, number `device_id`; throws
 // kUnavailable if this build has none.

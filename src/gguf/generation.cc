@@ -26,8 +26,9 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 // reply's parser (chats) -> caller.
 class OutputStream {
  public:
-  OutputStream(const PreparedGeneration& p, const StreamCallback& on_chunk)
-      : stops_(p.options.stop), on_chunk_(on_chunk), chat_(p.chat), parser_(p.parser.get()) {}
+  // `parser`: the reply's own (PreparedGeneration::parser, or a fresh one per reply).
+  OutputStream(const PreparedGeneration& p, std::shared_ptr<ReplyParser> parser, StreamCallback on_chunk)
+      : stops_(p.options.stop), on_chunk_(std::move(on_chunk)), chat_(p.chat), parser_(std::move(parser)) {}
 
   // Adds a token's piece (and its log probabilities, when asked for). Returns false if
   // the caller's callback asked to stop.
@@ -81,14 +82,14 @@ class OutputStream {
 
   Utf8Assembler utf8_;
   StopStringFilter stops_;
-  const StreamCallback& on_chunk_;
+  const StreamCallback on_chunk_;
   std::vector<int32_t> pending_tokens_;
   std::vector<GeneratedLogprob> pending_logprobs_;  // of pending_tokens_
   std::vector<GeneratedLogprob> all_logprobs_;
   std::string text_;
   bool callback_cancelled_ = false;
   const bool chat_;
-  ReplyParser* const parser_;
+  const std::shared_ptr<ReplyParser> parser_;
 };
 
 struct Timeline {
@@ -154,34 +155,56 @@ FinishReason consume(const GgufEngine::Impl& impl, Batcher::Run& run, const Prep
 
 }  // namespace
 
-GenerateResult generate_in_slot(const GgufEngine::Impl& impl, Slot& slot, const PreparedGeneration& prepared,
-                                const GenerateRequest& request, const StreamCallback& on_chunk,
-                                Clock::time_point start) {
-  GenerateResult result;
+std::vector<GenerateResult> generate_in_slots(const GgufEngine::Impl& impl, std::span<Slot* const> slots,
+                                              const PreparedGeneration& prepared, const GenerateRequest& request,
+                                              const ReplyStreamCallback& on_chunk, Clock::time_point start) {
   const GenerationOptions& o = prepared.options;
-  result.usage.prompt_tokens = static_cast<uint32_t>(prepared.prompt.size());
   const StopSignal stop{&request.cancel, request.deadline};
-  Timeline t{start, Clock::now(), Clock::now(), std::nullopt};
-  OutputStream out(prepared, on_chunk);
-  FinishReason reason = FinishReason::kLength;
-  size_t decoded_prompt = 0;
+  const Clock::time_point prompt_start = Clock::now();
+  std::vector<std::unique_ptr<Batcher::Run>> runs;
   if (o.max_new_tokens > 0) {
+    std::vector<std::unique_ptr<TokenSampler>> samplers;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      GenerationOptions reply = o;
+      if (o.seed != GenerationOptions::kRandomSeed) reply.seed = o.seed + static_cast<uint32_t>(i);
+      samplers.push_back(make_token_sampler(reply, prepared.constraint, impl.model.get(), impl.info.n_ctx,
+                                            prepared.prompt, impl.closing_tokens));
+    }
     const bool every_token = on_chunk || !o.stop.empty();
-    auto sampler = make_token_sampler(o, prepared.constraint, impl.model.get(), impl.info.n_ctx, prepared.prompt,
-                                      impl.closing_tokens);
-    const auto run = impl.batcher->start(slot, prepared.prompt, std::move(sampler), o, stop, every_token);
-    reason = consume(impl, *run, prepared, &out, &result);
-    const Batcher::Run::Report report = run->report();
-    t.prompt_end = report.prompt_end.value_or(Clock::now());
-    t.first_token = report.first_token;
-    decoded_prompt = report.decoded_prompt;
+    runs = impl.batcher->start_shared(slots, prepared.prompt, std::move(samplers), o, stop, every_token);
   }
-  out.finish(&result);
-  result.text = out.take_text();
-  result.logprobs = out.take_logprobs();
-  result.usage.finish_reason = reason;
-  fill_usage(&result.usage, t, decoded_prompt, Clock::now());
-  return result;
+  std::vector<GenerateResult> results(slots.size());
+  bool cancelled = false;  // by the callback: every reply stops
+  for (size_t i = 0; i < results.size(); ++i) {
+    GenerateResult& result = results[i];
+    result.usage.prompt_tokens = static_cast<uint32_t>(prepared.prompt.size());
+    std::shared_ptr<ReplyParser> parser = prepared.parser;
+    if (parser && i > 0) parser = parser->fresh();
+    StreamCallback callback;
+    if (on_chunk) callback = [&on_chunk, i](const StreamChunk& c) { return on_chunk(static_cast<uint32_t>(i), c); };
+    OutputStream out(prepared, std::move(parser), std::move(callback));
+    Timeline t{start, prompt_start, Clock::now(), std::nullopt};
+    FinishReason reason = runs.empty() ? FinishReason::kLength : FinishReason::kCancelled;
+    size_t decoded_prompt = 0;
+    if (!runs.empty() && !cancelled) {
+      reason = consume(impl, *runs[i], prepared, &out, &result);
+      const Batcher::Run::Report report = runs[i]->report();
+      t.prompt_end = report.prompt_end.value_or(Clock::now());
+      t.first_token = report.first_token;
+      decoded_prompt = report.decoded_prompt;
+      result.usage.cached_prompt_tokens = static_cast<uint32_t>(prepared.prompt.size() - decoded_prompt);
+      cancelled = out.cancelled_by_callback();
+      if (cancelled) {
+        for (const auto& run : runs) run->request_stop();
+      }
+    }
+    out.finish(&result);
+    result.text = out.take_text();
+    result.logprobs = out.take_logprobs();
+    result.usage.finish_reason = reason;
+    fill_usage(&result.usage, t, decoded_prompt, Clock::now());
+  }
+  return results;
 }
 
 }  // namespace kapsl::gguf

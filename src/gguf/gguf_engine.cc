@@ -111,19 +111,41 @@ GenerateResult GgufEngine::generate(const std::string& prompt, const GenerationO
 }
 
 GenerateResult GgufEngine::generate(const GenerateRequest& request, const StreamCallback& on_chunk) {
+  ReplyStreamCallback reply_chunk;
+  if (on_chunk) reply_chunk = [&on_chunk](uint32_t, const StreamChunk& chunk) { return on_chunk(chunk); };
+  return std::move(generate_n(request, 1, reply_chunk).front());
+}
+
+uint32_t GgufEngine::max_parallel_replies() const { return impl_->options.n_parallel; }
+
+std::vector<GenerateResult> GgufEngine::generate_n(const GenerateRequest& request, uint32_t n,
+                                                   const ReplyStreamCallback& on_chunk) {
   return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
     gguf::require_generation(*impl_);
     gguf::validate_generation_options(request.options, impl_->info.n_vocab);
+    if (n == 0 || n > impl_->slots->size()) {
+      throw Error::invalid_input("the number of replies is out of range", "expected 1 to " +
+                                 std::to_string(impl_->slots->size()) + " (the engine's n_parallel), got " +
+                                 std::to_string(n));
+    }
     const gguf::PreparedGeneration prepared = gguf::prepare_generation(*impl_, request);
     gguf::check_fits_context(*impl_, prepared.prompt.size(), request.options.max_new_tokens);
-    const auto lease = impl_->slots->acquire({&request.cancel, request.deadline});
-    GenerateResult result = gguf::generate_in_slot(*impl_, lease->slot(), prepared, request, on_chunk, scope.start());
-    impl_->counters.add_tokens(result.usage.prompt_tokens, result.usage.completion_tokens);
-    if (!result.tokens.empty()) impl_->counters.record_time_to_first_token(result.usage.time_to_first_token_s);
-    if (result.usage.finish_reason == FinishReason::kCancelled) scope.fail(ErrorCode::kCancelled);
-    else if (result.usage.finish_reason == FinishReason::kTimeout) scope.fail(ErrorCode::kTimeout);
+    const auto leases = impl_->slots->acquire({&request.cancel, request.deadline}, n);
+    std::vector<gguf::Slot*> slots;
+    for (const auto& lease : leases) slots.push_back(&lease->slot());
+    std::vector<GenerateResult> results =
+        gguf::generate_in_slots(*impl_, slots, prepared, request, on_chunk, scope.start());
+    uint32_t completion_tokens = 0;
+    for (const GenerateResult& r : results) completion_tokens += r.usage.completion_tokens;
+    impl_->counters.add_tokens(results[0].usage.prompt_tokens, completion_tokens);
+    if (!results[0].tokens.empty()) impl_->counters.record_time_to_first_token(results[0].usage.time_to_first_token_s);
+    auto ended = [&](FinishReason reason) {
+      return std::any_of(results.begin(), results.end(), [&](const auto& r) { return r.usage.finish_reason == reason; });
+    };
+    if (ended(FinishReason::kCancelled)) scope.fail(ErrorCode::kCancelled);
+    else if (ended(FinishReason::kTimeout)) scope.fail(ErrorCode::kTimeout);
     else scope.succeed();
-    return result;
+    return results;
   });
 }
 

@@ -82,12 +82,17 @@ class SlotPool {
   // Takes a free slot, waiting in the queue if none is. Throws kOverloaded (queue full),
   // kCancelled / kTimeout (stopped while waiting).
   std::unique_ptr<Lease> acquire(const StopSignal& stop);
+  // Takes `n` slots at once (never some of them while waiting for the rest, so that two
+  // such callers cannot hold each other up), as acquire() does. A caller waiting for
+  // several may be passed by callers that need fewer. REQUIRES: 1 <= n <= size().
+  std::vector<std::unique_ptr<Lease>> acquire(const StopSignal& stop, size_t n);
 
   size_t size() const { return slots_.size(); }
   // Every slot, for sizes and teardown. REQUIRES: no lease outstanding for mutation.
   const std::vector<std::unique_ptr<Slot>>& slots() const { return slots_; }
 
  private:
+  std::vector<Slot*> take(const StopSignal& stop, size_t n);
   void release(Slot* slot);
 
   const std::vector<std::unique_ptr<Slot>> slots_;
