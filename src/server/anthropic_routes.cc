@@ -55,7 +55,8 @@ class AnthropicStream final : public server::StreamFormat {
     const json d = {{"type", "text_delta"}, {"text", text}};
     return sse({{"type", "content_block_delta"}, {"index", 0}, {"delta", d}}, "content_block_delta");
   }
-  std::string finish(const GenerateResult& r) override {
+  std::string finish(const std::vector<GenerateResult>& replies) override {
+    const GenerateResult& r = replies.front();
     const json d = {{"stop_reason", stop_reason(r.usage.finish_reason)}, {"stop_sequence", nullptr}};
     return sse({{"type", "content_block_stop"}, {"index", 0}}, "content_block_stop") +
            sse({{"type", "message_delta"}, {"delta", d}, {"usage", {{"output_tokens", r.usage.completion_tokens}}}},
@@ -72,7 +73,8 @@ class AnthropicStream final : public server::StreamFormat {
 server::GenerationApi messages_api() {
   return {[](const json& body, std::string_view) { return server::parse_anthropic_body(body); }, "msg_",
           [](const Generation& g, const server::GenerationBody&) { return std::make_unique<AnthropicStream>(g); },
-          [](const Generation& g, const GenerateResult& r) {
+          [](const Generation& g, const std::vector<GenerateResult>& replies) {
+            const GenerateResult& r = replies.front();
             const json content = json::array({{{"type", "text"}, {"text", reply_text(r)}}});
             return message(g, content, stop_reason(r.usage.finish_reason), r.usage);
           }};

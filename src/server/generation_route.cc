@@ -2,6 +2,7 @@
 // StreamFormat.
 #include "server/generation_route.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace kapsl::server {
@@ -34,6 +35,10 @@ namespace {
 Prompt prompt_of(const ChatOrPrompt& input) {
   if (const auto* chat = std::get_if<ChatPrompt>(&input)) return *chat;
   return std::visit([](const auto& p) { return Prompt(p); }, std::get<CompletionPrompt>(input));
+}
+
+bool ended_early_reason(FinishReason reason) {
+  return reason == FinishReason::kTimeout || reason == FinishReason::kCancelled;
 }
 
 // The error a generation cut short stands for, or nullopt if it ended normally: its
@@ -79,12 +84,15 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
   job.ran = true;
   const NextRequestClock clock{job.server->deadlines};
   bool client_gone = !write(sink, job.format->start());
-  GenerateResult result;
+  std::vector<GenerateResult> replies;
   const auto start = Clock::now();
+  uint32_t current_reply = 0;
   try {
-    result = generator_of(*job.call.engine, job.call.model).generate(job.g.request, [&](const StreamChunk& chunk) {
+    TextGenerator& generator = generator_of(*job.call.engine, job.call.model);
+    replies = generator.generate_n(job.g.request, job.g.n, [&](uint32_t reply, const StreamChunk& chunk) {
       if (client_gone) return false;
       std::string frames;
+      if (reply != current_reply) frames = job.format->reply(current_reply = reply);
       if (!chunk.logprobs.empty()) job.format->logprobs(chunk.logprobs);
       if (job.g.chat) {
         for (const ChatDelta& d : chunk.chat) frames += job.format->chat_delta(d);
@@ -97,15 +105,16 @@ bool run_stream(StreamJob& job, httplib::DataSink& sink) {
   } catch (const Error& e) {
     return fail_stream(job, sink, e);
   }
-  record_generation(*job.call.stats, result.usage, start);
+  const GenerationUsage usage = total_usage(replies);
+  record_generation(*job.call.stats, usage, start);
   if (client_gone) {
     job.server->finish_call(job.call, Outcome::kCancelled);
     return false;
   }
   // Headers are sent: a cut generation ends with an error event, not a normal finish.
-  if (const auto cut = ended_early(*job.server, result.usage.finish_reason)) return fail_stream(job, sink, *cut);
+  if (const auto cut = ended_early(*job.server, usage.finish_reason)) return fail_stream(job, sink, *cut);
   job.server->finish_call(job.call, Outcome::kSuccess);
-  write(sink, job.format->finish(result));
+  write(sink, job.format->finish(replies));
   sink.done();
   return true;
 }
@@ -140,6 +149,12 @@ Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt&
   g.model = call.model.name;
   g.created = unix_now();
   g.prompt_tokens = static_cast<uint32_t>(tokens.size());
+  if (sampling.n > generator.max_parallel_replies()) {
+    throw Error::invalid_input("'n' is more than model '" + call.model.name + "' generates at once",
+                               "expected at most " + std::to_string(generator.max_parallel_replies()) +
+                                   " (its n_parallel), got " + std::to_string(sampling.n));
+  }
+  g.n = sampling.n;
   // OpenAI's defaults: 16 tokens for completions, up to the context for chat.
   g.request.options.max_new_tokens = sampling.max_tokens.value_or(g.chat ? room : std::min<uint32_t>(16, room));
   g.request.deadline = call.deadline;
@@ -147,18 +162,33 @@ Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt&
   return g;
 }
 
-GenerateResult run_generation(Server::Impl& s, Server::Impl::ModelCall& call, const Generation& g) {
+GenerationUsage total_usage(const std::vector<GenerateResult>& replies) {
+  if (replies.empty()) return {};
+  GenerationUsage total = replies.front().usage;
+  for (size_t i = 1; i < replies.size(); ++i) {
+    const GenerationUsage& u = replies[i].usage;
+    total.completion_tokens += u.completion_tokens;
+    total.cached_prompt_tokens = std::min(total.cached_prompt_tokens, u.cached_prompt_tokens);
+    if (ended_early_reason(u.finish_reason) && !ended_early_reason(total.finish_reason)) {
+      total.finish_reason = u.finish_reason;
+    }
+  }
+  return total;
+}
+
+std::vector<GenerateResult> run_generation(Server::Impl& s, Server::Impl::ModelCall& call, const Generation& g) {
   // The running-calls watcher cancels it if the client leaves while it generates.
   const auto start = Clock::now();
-  const GenerateResult result =
-      run_counted(s, call, [&] { return generator_of(*call.engine, call.model).generate(g.request); });
-  record_generation(*call.stats, result.usage, start);
-  if (const auto cut = ended_early(s, result.usage.finish_reason)) {
+  std::vector<GenerateResult> replies =
+      run_counted(s, call, [&] { return generator_of(*call.engine, call.model).generate_n(g.request, g.n); });
+  const GenerationUsage usage = total_usage(replies);
+  record_generation(*call.stats, usage, start);
+  if (const auto cut = ended_early(s, usage.finish_reason)) {
     s.finish_call(call, Server::Impl::outcome_for(*cut));
     throw *cut;
   }
   s.finish_call(call, Outcome::kSuccess);
-  return result;
+  return replies;
 }
 
 void stream_generation(Server::Impl& s, Server::Impl::ModelCall call, Generation g, std::unique_ptr<StreamFormat> format,
@@ -186,8 +216,8 @@ void serve_generation(Server::Impl& s, const httplib::Request& req, httplib::Res
     stream_generation(s, std::move(call), std::move(g), std::move(format), res);
     return;
   }
-  const GenerateResult result = run_generation(s, call, g);
-  res.set_content(dump(api.whole(g, result)), "application/json");
+  const std::vector<GenerateResult> replies = run_generation(s, call, g);
+  res.set_content(dump(api.whole(g, replies)), "application/json");
 }
 
 }  // namespace kapsl::server

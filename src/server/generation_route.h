@@ -36,6 +36,7 @@ struct Generation {
   std::string model;
   int64_t created = 0;  // Unix seconds
   uint32_t prompt_tokens = 0;
+  uint32_t n = 1;  // replies (OpenAI's `n`): generated together, the prompt decoded once
   GenerateRequest request;
 };
 
@@ -67,8 +68,12 @@ auto run_counted(Server::Impl& s, Server::Impl::ModelCall& call, F&& body) {
   }
 }
 
-// Runs the generation whole and counts the call: a cut one throws its error.
-GenerateResult run_generation(Server::Impl& s, Server::Impl::ModelCall& call, const Generation& g);
+// Runs the generation whole (its g.n replies) and counts the call: a cut one throws its error.
+std::vector<GenerateResult> run_generation(Server::Impl& s, Server::Impl::ModelCall& call, const Generation& g);
+
+// The usage of all replies to one prompt: the prompt counted once, their tokens summed;
+// the first reply's timings and finish reason (the first that was cut, if one was).
+GenerationUsage total_usage(const std::vector<GenerateResult>& replies);
 
 // What a streamed generation sends, in one API's shape, as whole SSE frames (sse()).
 class StreamFormat {
@@ -81,7 +86,10 @@ class StreamFormat {
   virtual std::string chat_delta(const ChatDelta& d) { return d.content.empty() ? "" : delta(d.content); }
   // The log probabilities of a chunk's tokens, before its deltas; APIs without them ignore them.
   virtual void logprobs(std::span<const GeneratedLogprob> /*logprobs*/) {}
-  virtual std::string finish(const GenerateResult& result) = 0;  // a normal end
+  // The reply the next chunks belong to (g.n > 1: OpenAI only), before its first chunk;
+  // returns frames that end the previous reply's part.
+  virtual std::string reply(uint32_t /*index*/) { return ""; }
+  virtual std::string finish(const std::vector<GenerateResult>& replies) = 0;  // a normal end
   virtual std::string error(const Error& error) = 0;             // a failure or a cut
 };
 
@@ -96,7 +104,7 @@ struct GenerationApi {
   std::function<GenerationBody(const nlohmann::json&, std::string_view raw)> parse;
   std::string id_prefix;                                        // "chatcmpl-", "msg_", "resp_", ...
   std::function<std::unique_ptr<StreamFormat>(const Generation&, const GenerationBody&)> stream;
-  std::function<nlohmann::json(const Generation&, const GenerateResult&)> whole;
+  std::function<nlohmann::json(const Generation&, const std::vector<GenerateResult>&)> whole;
 };
 
 // A text route from body to answer: the body read within the budget, the model found (404

@@ -59,7 +59,6 @@ std::optional<int64_t> integer(const json& body, const char* field, int64_t lo, 
 
 
 void refuse_unsupported(const json& body) {
-  if (integer(body, "n", 1, 1).value_or(1) != 1) bad("n", "1", body["n"]);
   if (integer(body, "best_of", 1, 1).value_or(1) != 1) bad("best_of", "1", body["best_of"]);
   if (const auto it = body.find("echo"); it != body.end() && !it->is_null() && *it != json(false)) {
     throw Error::invalid_input("'echo' is not supported by this server");
@@ -190,6 +189,7 @@ SamplingRequest parse_sampling(const json& body, bool kserve) {
   o.ignore_eos = flag(body, "ignore_eos");
   const char* max_field = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (auto v = integer(body, max_field, 1, std::numeric_limits<uint32_t>::max())) r.max_tokens = static_cast<uint32_t>(*v);
+  r.n = static_cast<uint32_t>(integer(body, "n", 1, 128).value_or(1));
   r.stream = flag(body, "stream");
   if (const auto so = body.find("stream_options"); so != body.end() && so->is_object()) {
     r.include_usage = flag(*so, "include_usage");

@@ -2,7 +2,7 @@
 //
 // Each function throws Error(kInvalidInput) naming the field, what it accepts and what it
 // got, so that the route answers 400 with OpenAI's error shape. Fields that OpenAI defines
-// but kapsl does not implement (n > 1, echo, logprobs, best_of > 1, suffix, functions)
+// but kapsl does not implement (echo, best_of > 1, suffix, functions)
 // are refused rather than ignored, and so are fields nobody defines (check_fields):
 // docs/server.md lists what each route takes.
 //
@@ -51,6 +51,7 @@ struct SamplingRequest {
   std::optional<uint32_t> max_tokens;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  uint32_t n = 1;              // replies to generate (OpenAI's `n`, 1 to 128)
 };
 // `kserve`: the body is a KServe request's parameters: only sampling fields are accepted.
 // Output constraints are sampling fields too: llama-server's `json_schema` (a schema, or

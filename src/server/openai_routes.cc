@@ -46,7 +46,8 @@ using server::dump;
 json usage_json(const GenerationUsage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_prompt_tokens}}}};
 }
 
 // A chat that ended normally by calling tools finishes with "tool_calls".
@@ -65,8 +66,8 @@ json stream_chunk(const Generation& g, json choice) {
 }
 
 // A choice of a chunk: a chat's delta, or a completion's text.
-json stream_choice(const Generation& g, json delta_or_text, const char* finish_reason) {
-  json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
+json stream_choice(const Generation& g, uint32_t index, json delta_or_text, const char* finish_reason) {
+  json choice = {{"index", index}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
   if (g.chat) {
     choice["delta"] = std::move(delta_or_text);
   } else {
@@ -116,8 +117,8 @@ json logprobs_json(const Generation& g, std::span<const GeneratedLogprob> logpro
   return g.chat ? server::chat_logprobs_json(logprobs) : server::completion_logprobs_json(logprobs, text_offset);
 }
 
-json full_response(const Generation& g, const GenerateResult& r) {
-  json choice = {{"index", 0}, {"finish_reason", finish_reason_of(r)}};
+json choice_json(const Generation& g, uint32_t index, const GenerateResult& r) {
+  json choice = {{"index", index}, {"finish_reason", finish_reason_of(r)}};
   if (g.chat) {
     choice["message"] = r.message ? message_json(*r.message) : json{{"role", "assistant"}, {"content", r.text}};
   } else {
@@ -125,12 +126,18 @@ json full_response(const Generation& g, const GenerateResult& r) {
   }
   size_t text_offset = 0;
   choice["logprobs"] = logprobs_json(g, r.logprobs, &text_offset);
+  return choice;
+}
+
+json full_response(const Generation& g, const std::vector<GenerateResult>& replies) {
+  json choices = json::array();
+  for (size_t i = 0; i < replies.size(); ++i) choices.push_back(choice_json(g, static_cast<uint32_t>(i), replies[i]));
   return {{"id", g.id},
           {"object", g.chat ? "chat.completion" : "text_completion"},
           {"created", g.created},
           {"model", g.model},
-          {"choices", json::array({choice})},
-          {"usage", usage_json(r.usage)}};
+          {"choices", std::move(choices)},
+          {"usage", usage_json(server::total_usage(replies))}};
 }
 
 json error_event(const Error& e) {
@@ -149,9 +156,12 @@ json error_event(const Error& e) {
 class OpenAiStream final : public server::StreamFormat {
  public:
   OpenAiStream(const Generation& g, bool include_usage) : g_(g), include_usage_(include_usage) {}
-  std::string start() override {
-    if (!g_.chat) return "";
-    return server::sse(stream_chunk(g_, stream_choice(g_, {{"role", "assistant"}, {"content", ""}}, nullptr)));
+  std::string start() override { return opening(0); }
+  std::string reply(uint32_t index) override {
+    std::string frames = flush_logprobs();
+    index_ = index;
+    text_offset_ = 0;
+    return frames + opening(index);
   }
   void logprobs(std::span<const GeneratedLogprob> logprobs) override {
     pending_logprobs_.insert(pending_logprobs_.end(), logprobs.begin(), logprobs.end());
@@ -160,13 +170,16 @@ class OpenAiStream final : public server::StreamFormat {
     return server::sse(stream_chunk(g_, choice(g_.chat ? json{{"content", text}} : json(text), nullptr)));
   }
   std::string chat_delta(const ChatDelta& d) override { return server::sse(stream_chunk(g_, choice(delta_json(d), nullptr))); }
-  std::string finish(const GenerateResult& r) override {
-    const json empty = g_.chat ? json::object() : json("");
-    std::string frames = server::sse(stream_chunk(g_, choice(empty, finish_reason_of(r))));
+  std::string finish(const std::vector<GenerateResult>& replies) override {
+    std::string frames = flush_logprobs();
+    for (size_t i = 0; i < replies.size(); ++i) {
+      index_ = static_cast<uint32_t>(i);
+      frames += server::sse(stream_chunk(g_, choice(empty(), finish_reason_of(replies[i]))));
+    }
     if (include_usage_) {
       json usage = stream_chunk(g_, json());
       usage["choices"] = json::array();
-      usage["usage"] = usage_json(r.usage);
+      usage["usage"] = usage_json(server::total_usage(replies));
       frames += server::sse(usage);
     }
     return frames + kDone;
@@ -178,7 +191,7 @@ class OpenAiStream final : public server::StreamFormat {
   // A chunk's choice, with the log probabilities of the tokens streamed since the last
   // (a chat's parser may hold text back, so tokens and deltas need not line up).
   json choice(json delta_or_text, const char* finish_reason) {
-    json c = stream_choice(g_, std::move(delta_or_text), finish_reason);
+    json c = stream_choice(g_, index_, std::move(delta_or_text), finish_reason);
     if (!pending_logprobs_.empty()) {
       c["logprobs"] = logprobs_json(g_, pending_logprobs_, &text_offset_);
       pending_logprobs_.clear();
@@ -186,8 +199,21 @@ class OpenAiStream final : public server::StreamFormat {
     return c;
   }
 
+  json empty() const { return g_.chat ? json::object() : json(""); }
+  // A chat reply's first chunk carries its role.
+  std::string opening(uint32_t index) const {
+    if (!g_.chat) return "";
+    return server::sse(stream_chunk(g_, stream_choice(g_, index, {{"role", "assistant"}, {"content", ""}}, nullptr)));
+  }
+  // The current reply's log probabilities not yet sent, in a chunk of their own.
+  std::string flush_logprobs() {
+    if (pending_logprobs_.empty()) return "";
+    return server::sse(stream_chunk(g_, choice(empty(), nullptr)));
+  }
+
   Generation g_;  // its id, model, kind and options; the request itself is not run
   bool include_usage_;
+  uint32_t index_ = 0;  // the reply being streamed
   std::vector<GeneratedLogprob> pending_logprobs_;
   size_t text_offset_ = 0;
 };

@@ -23,7 +23,7 @@ json usage(const GenerationUsage& u) {
   return {{"input_tokens", u.prompt_tokens},
           {"output_tokens", u.completion_tokens},
           {"total_tokens", u.prompt_tokens + u.completion_tokens},
-          {"input_tokens_details", {{"cached_tokens", 0}}},
+          {"input_tokens_details", {{"cached_tokens", u.cached_prompt_tokens}}},
           {"output_tokens_details", {{"reasoning_tokens", 0}}}};
 }
 
@@ -75,7 +75,8 @@ class ResponsesStream final : public server::StreamFormat {
   std::string delta(const std::string& text) override {
     return event("response.output_text.delta", part_fields({{"delta", text}, {"logprobs", json::array()}}));
   }
-  std::string finish(const GenerateResult& r) override {
+  std::string finish(const std::vector<GenerateResult>& replies) override {
+    const GenerateResult& r = replies.front();
     const json done = response(g_, &r, "completed");
     std::string frames = event("response.output_text.done", part_fields({{"text", reply_text(r)}, {"logprobs", json::array()}}));
     frames += event("response.content_part.done", part_fields({{"part", text_part(reply_text(r))}}));
@@ -112,7 +113,9 @@ class ResponsesStream final : public server::StreamFormat {
 server::GenerationApi responses_api() {
   return {[](const json& body, std::string_view) { return server::parse_responses_body(body); }, "resp_",
           [](const Generation& g, const server::GenerationBody&) { return std::make_unique<ResponsesStream>(g); },
-          [](const Generation& g, const GenerateResult& r) { return response(g, &r, "completed"); }};
+          [](const Generation& g, const std::vector<GenerateResult>& replies) {
+            return response(g, &replies.front(), "completed");
+          }};
 }
 
 }  // namespace

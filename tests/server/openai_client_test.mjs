@@ -124,7 +124,7 @@ assert.equal(fallback.choices[0].message.role, 'assistant');
 await expectStatus(400, client.chat.completions.create({ model: 'tiny', messages, chat_template: 'no-such-template' }),
                    /chat template/);
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', temperature: 5 }), /temperature/);
-await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', n: 2 }), /'n'/);
+await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', n: 4 }), /'n'/);  // 3 slots
 await expectStatus(400, client.completions.create({ model: 'tiny', prompt: 'x', max_tokens: 1000000 }), /context/);
 await expectStatus(400, client.chat.completions.create({ model: 'chat', messages: [] }), /messages/);
 await expectStatus(400, client.embeddings.create({ model: 'embed', input: [''] }), /empty/);

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 : "${OPENAI_NODE_MODULES:?set OPENAI_NODE_MODULES to the node_modules holding openai}"
 REPO=$TMP/repo
 make_repo "$REPO"
-start_server "$REPO" --max-concurrency 1 --max-queue 0 --ctx-size 4096
+start_server "$REPO" --max-concurrency 1 --max-queue 0 --ctx-size 4096 --parallel 3
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_client_test.mjs" || fail "openai client test"
 KAPSL_BASE=$BASE node "$(dirname "$0")/anthropic_client_test.mjs" || fail "anthropic client test"
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_tools_test.mjs" || fail "openai tools and structured output test"

@@ -1,5 +1,6 @@
 // End-to-end: sampling outputs through the official `openai` npm client — log
-// probabilities in OpenAI's chat and legacy completions shapes, streamed and not.
+// probabilities in OpenAI's chat and legacy completions shapes, streamed and not, and n
+// replies to one prompt. The server gives 'tiny' three slots (--parallel 3).
 // Environment: KAPSL_BASE, OPENAI_NODE_MODULES. Exits non-zero on the first failed check.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -67,7 +68,40 @@ const streamedTokens = [];
 for await (const chunk of streamedCompletion) streamedTokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
 assert.deepEqual(streamedTokens, lp.tokens);
 
+// --- n: several replies, the prompt decoded once; seeded replies are reproducible.
+const sampled = { temperature: 1, seed: 7, max_tokens: 8, ignore_eos: true };
+const three = await client.chat.completions.create({ model, messages, ...sampled, n: 3, logprobs: true });
+assert.deepEqual(three.choices.map((c) => c.index), [0, 1, 2]);
+assert.equal(three.usage.completion_tokens, 24);
+assert.ok(three.usage.prompt_tokens_details.cached_tokens <= three.usage.prompt_tokens);  // counted once
+for (const c of three.choices) {
+  assert.equal(c.finish_reason, 'length');
+  assert.equal(c.logprobs.content.length, 8);
+}
+assert.equal(new Set(three.choices.map((c) => c.message.content)).size, 3, 'three seeds gave the same reply');
+const again = await client.chat.completions.create({ model, messages, ...sampled, n: 3 });
+assert.deepEqual(again.choices.map((c) => c.message.content), three.choices.map((c) => c.message.content));
+
+const texts = ['', ''];
+const finishes = [];
+const twoStreamed = await client.completions.create({ model, prompt: 'Once upon', ...sampled, n: 2, stream: true,
+                                                      stream_options: { include_usage: true } });
+let streamUsage;
+for await (const chunk of twoStreamed) {
+  for (const c of chunk.choices) {
+    texts[c.index] += c.text;
+    if (c.finish_reason) finishes[c.index] = c.finish_reason;
+  }
+  if (chunk.usage) streamUsage = chunk.usage;
+}
+const two = await client.completions.create({ model, prompt: 'Once upon', ...sampled, n: 2 });
+assert.deepEqual(texts, two.choices.map((c) => c.text));
+assert.deepEqual(finishes, ['length', 'length']);
+assert.equal(streamUsage.completion_tokens, 16);
+
 // --- Refused with a 400 naming the field.
+await expectStatus(400, client.chat.completions.create({ model, messages, n: 4 }), /'n'.*at most 3/);
+await expectStatus(400, client.chat.completions.create({ model, messages, n: 0 }), /'n'/);
 await expectStatus(400, client.chat.completions.create({ model, messages, top_logprobs: 2 }), /top_logprobs/);
 await expectStatus(400, client.chat.completions.create({ model, messages, logprobs: true, top_logprobs: 21 }),
                    /top_logprobs/);
