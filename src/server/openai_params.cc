@@ -5,17 +5,18 @@
 #include <span>
 
 #include "core/json_fields.h"
+#include "server/body_fields.h"
 #include "kapsl/error.h"
 
 namespace kapsl::server {
 
 using json = nlohmann::json;
 
-namespace {
-
-[[noreturn]] void bad(const std::string& field, const std::string& expected, const json& got) {
+void bad(const std::string& field, const std::string& expected, const json& got) {
   throw Error::invalid_input("'" + field + "'", "expected " + expected + ", got " + internal::describe_json(got));
 }
+
+namespace {
 
 // The sampling fields both generation routes (and KServe parameters) take.
 constexpr std::string_view kSamplingFields[] = {
@@ -233,11 +234,15 @@ std::string message_content(const json& content) {
   return text;
 }
 
+}  // namespace
+
 std::string string_field(const json& object, const char* field, const std::string& where) {
   const auto it = object.find(field);
   if (it == object.end() || !it->is_string()) bad(where + "." + field, "a string", it == object.end() ? json() : *it);
   return it->get<std::string>();
 }
+
+namespace {
 
 // An assistant message's tool_calls: [{"id", "type": "function", "function": {"name", "arguments"}}].
 std::vector<ToolCall> parse_tool_calls(const json& calls) {
@@ -308,13 +313,9 @@ void parse_response_format(const json& body, GenerationOptions* o) {
   o->json_schema = schema.empty() ? R"({"type":"object"})" : schema.dump();
 }
 
-namespace {
-
-// Each tool's parameters as the client wrote them (key order kept), by position in
-// "tools"; empty when the text cannot tell (then the sorted dump is used). Only "tools" is
-// kept from the body, and at most 4096 keys of it: an ordered object finds its keys by a
-// linear search, so a larger one would cost its square.
-std::vector<std::string> tool_parameters_as_sent(std::string_view raw) {
+// Only "tools" is kept from the body, and at most 4096 keys of it: an ordered object finds
+// its keys by a linear search, so a larger one would cost its square.
+std::vector<std::string> tool_schemas_as_sent(std::string_view raw, std::initializer_list<const char*> path) {
   using ordered = nlohmann::ordered_json;
   constexpr int kMaxKeys = 4096;
   int keys = 0;
@@ -326,12 +327,16 @@ std::vector<std::string> tool_parameters_as_sent(std::string_view raw) {
     return true;
   };
   std::vector<std::string> out;
+  if (raw.empty()) return out;
   try {
     const ordered doc = ordered::parse(raw, keep);
     for (const auto& tool : doc.at("tools")) {
-      const auto fn = tool.find("function");
-      const bool has = fn != tool.end() && fn->is_object() && fn->contains("parameters") && (*fn)["parameters"].is_object();
-      out.push_back(has ? (*fn)["parameters"].dump() : std::string());
+      const ordered* at = &tool;
+      for (const char* key : path) {
+        at = at->is_object() && at->contains(key) ? &(*at)[key] : nullptr;
+        if (at == nullptr) break;
+      }
+      out.push_back(at != nullptr && at->is_object() ? at->dump() : std::string());
     }
   } catch (const std::exception&) {
     return {};
@@ -339,30 +344,39 @@ std::vector<std::string> tool_parameters_as_sent(std::string_view raw) {
   return out;
 }
 
-}  // namespace
+void add_tool(ChatPrompt* chat, const json& tool, const char* schema_key, const std::string& where,
+              const std::vector<std::string>& as_sent) {
+  ToolDefinition t;
+  t.name = string_field(tool, "name", where);
+  if (t.name.empty()) bad(where + ".name", "a non-empty string", tool["name"]);
+  if (const auto d = tool.find("description"); d != tool.end() && !d->is_null()) {
+    t.description = string_field(tool, "description", where);
+  }
+  if (const auto p = tool.find(schema_key); p != tool.end() && !p->is_null()) {
+    if (!p->is_object()) bad(where + "." + schema_key, "a JSON Schema object", *p);
+    const size_t i = chat->tools.size();
+    t.parameters = i < as_sent.size() && !as_sent[i].empty() ? as_sent[i] : p->dump();
+  }
+  chat->tools.push_back(std::move(t));
+}
+
+void require_tool(ChatPrompt* chat, const json& name, const std::string& field) {
+  if (!name.is_string()) bad(field, "the name of a tool", name);
+  std::erase_if(chat->tools, [&](const ToolDefinition& t) { return t.name != name.get<std::string>(); });
+  if (chat->tools.empty()) bad(field, "the name of one of the tools", name);
+  chat->tool_choice = ToolChoice::kRequired;
+}
 
 void parse_tools(const json& body, ChatPrompt* chat, std::string_view raw) {
   if (const auto it = body.find("tools"); it != body.end() && !it->is_null()) {
-    if (!it->is_array() || it->size() > 128) bad("tools", "an array of at most 128 tools", *it);
-    const std::vector<std::string> as_sent = raw.empty() ? std::vector<std::string>() : tool_parameters_as_sent(raw);
+    if (!it->is_array() || it->size() > kMaxTools) bad("tools", "an array of at most 128 tools", *it);
+    const std::vector<std::string> as_sent = tool_schemas_as_sent(raw, {"function", "parameters"});
     for (const auto& t : *it) {
       if (!t.is_object() || t.value("type", json()) != "function" || !t.contains("function") ||
           !t["function"].is_object()) {
         bad("tools[]", "{\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}", t);
       }
-      const json& fn = t["function"];
-      ToolDefinition tool;
-      tool.name = string_field(fn, "name", "tools[].function");
-      if (tool.name.empty()) bad("tools[].function.name", "a non-empty string", fn["name"]);
-      if (const auto d = fn.find("description"); d != fn.end() && !d->is_null()) {
-        tool.description = string_field(fn, "description", "tools[].function");
-      }
-      if (const auto p = fn.find("parameters"); p != fn.end() && !p->is_null()) {
-        if (!p->is_object()) bad("tools[].function.parameters", "a JSON Schema object", *p);
-        const size_t i = chat->tools.size();
-        tool.parameters = i < as_sent.size() && !as_sent[i].empty() ? as_sent[i] : p->dump();
-      }
-      chat->tools.push_back(std::move(tool));
+      add_tool(chat, t["function"], "parameters", "tools[].function", as_sent);
     }
   }
   chat->parallel_tool_calls = flag(body, "parallel_tool_calls", true);
@@ -374,15 +388,16 @@ void parse_tools(const json& body, ChatPrompt* chat, std::string_view raw) {
     chat->tool_choice = ToolChoice::kRequired;
   } else if (choice->is_object() && choice->value("type", json()) == "function" && choice->contains("function") &&
              (*choice)["function"].is_object()) {
-    const std::string name = string_field((*choice)["function"], "name", "tool_choice.function");
-    std::erase_if(chat->tools, [&](const ToolDefinition& t) { return t.name != name; });
-    if (chat->tools.empty()) bad("tool_choice", "the name of one of the tools", (*choice)["function"]["name"]);
-    chat->tool_choice = ToolChoice::kRequired;
+    require_tool(chat, (*choice)["function"].value("name", json()), "tool_choice.function.name");
   } else {
     bad("tool_choice", "\"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\"}}",
         *choice);
   }
-  if (chat->tools.empty() && chat->tool_choice == ToolChoice::kRequired) {
+  check_tool_choice(*chat);
+}
+
+void check_tool_choice(const ChatPrompt& chat) {
+  if (chat.tools.empty() && chat.tool_choice == ToolChoice::kRequired) {
     throw Error::invalid_input("'tool_choice' requires a tool call, but there are no 'tools'");
   }
 }
@@ -490,10 +505,8 @@ ChatPrompt chat_of(std::vector<ChatMessage> messages) {
   return chat;
 }
 
-namespace {
-
 // Refuses `field` when present and not null (nor one of `harmless`).
-void refuse(const json& body, const char* field, std::initializer_list<json> harmless = {}) {
+void refuse(const json& body, const char* field, std::initializer_list<json> harmless) {
   const auto it = body.find(field);
   if (it == body.end() || it->is_null()) return;
   for (const json& h : harmless) {
@@ -530,78 +543,6 @@ SamplingRequest renamed_sampling(const json& body, std::initializer_list<std::pa
     if (const auto it = body.find(theirs); it != body.end() && !it->is_null()) sampling[ours] = *it;
   }
   return parse_sampling(sampling);
-}
-
-}  // namespace
-
-GenerationBody parse_anthropic_body(const json& body) {
-  only_fields(body, {"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p", "top_k", "stream",
-              "metadata", "tools", "tool_choice", "thinking"},
-       "Anthropic Messages");
-  for (const char* field : {"tools", "tool_choice", "thinking"}) refuse(body, field);
-  GenerationBody out;
-  out.model = model_field(body);
-  if (!body.contains("max_tokens")) throw Error::invalid_input("'max_tokens' is required");
-  out.sampling = renamed_sampling(body, {{"max_tokens", "max_tokens"}, {"stop_sequences", "stop"}, {"temperature", "temperature"},
-                                         {"top_p", "top_p"}, {"top_k", "top_k"}, {"stream", "stream"}});
-  std::vector<ChatMessage> messages;
-  if (const auto it = body.find("system"); it != body.end() && !it->is_null()) {
-    messages.push_back(text_message("system", content_text(*it, "system", {"text"})));
-  }
-  const auto list = body.find("messages");
-  if (list == body.end() || !list->is_array() || list->empty()) {
-    throw Error::invalid_input("'messages' is required", "expected a non-empty array of messages");
-  }
-  for (const json& m : *list) {
-    const json role = m.is_object() ? m.value("role", json()) : json();
-    if (role != "user" && role != "assistant") bad("messages[].role", "\"user\" or \"assistant\"", role);
-    messages.push_back(text_message(role.get<std::string>(), content_text(m.value("content", json()), "messages[].content", {"text"})));
-  }
-  out.input = chat_of(std::move(messages));
-  return out;
-}
-
-GenerationBody parse_responses_body(const json& body) {
-  only_fields(body, {"model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "stream", "store",
-              "metadata", "user", "truncation", "text", "tools", "tool_choice", "parallel_tool_calls",
-              "previous_response_id", "reasoning", "include", "top_logprobs"},
-       "OpenAI Responses");
-  refuse(body, "tools", {json::array()});
-  refuse(body, "tool_choice", {"none", "auto"});
-  refuse(body, "truncation", {"disabled"});
-  for (const char* field : {"previous_response_id", "reasoning", "top_logprobs"}) refuse(body, field);
-  refuse(body, "include", {json::array()});
-  // Structured output cannot be honoured yet: only plain text.
-  refuse(body, "text", {json::object(), json{{"format", {{"type", "text"}}}}});
-  GenerationBody out;
-  out.model = model_field(body);
-  out.sampling = renamed_sampling(body, {{"max_output_tokens", "max_tokens"}, {"temperature", "temperature"},
-                                         {"top_p", "top_p"}, {"stream", "stream"}});
-  std::vector<ChatMessage> messages;
-  if (const auto it = body.find("instructions"); it != body.end() && !it->is_null()) {
-    if (!it->is_string()) bad("instructions", "a string", *it);
-    messages.push_back(text_message("system", it->get<std::string>()));
-  }
-  const auto input = body.find("input");
-  if (input == body.end() || input->is_null()) throw Error::invalid_input("'input' is required");
-  if (input->is_string()) {
-    messages.push_back(text_message("user", input->get<std::string>()));
-  } else if (input->is_array() && !input->empty()) {
-    for (const json& item : *input) {
-      const json type = item.is_object() ? item.value("type", json("message")) : json();
-      const json role = item.is_object() ? item.value("role", json()) : json();
-      if (type != "message" || (role != "user" && role != "assistant" && role != "system" && role != "developer")) {
-        throw Error::invalid_input("'input': only messages (roles user, assistant, system, developer) are supported",
-                                   "got " + item.dump().substr(0, 64));
-      }
-      const std::string r = role == "developer" ? "system" : role.get<std::string>();
-      messages.push_back(text_message(r, content_text(item.value("content", json()), "input[].content", {"input_text", "output_text"})));
-    }
-  } else {
-    bad("input", "a string or a non-empty array of messages", *input);
-  }
-  out.input = chat_of(std::move(messages));
-  return out;
 }
 
 EmbeddingsBody parse_embeddings_body(const json& body) {

@@ -98,20 +98,25 @@ ChatMessage text_message(std::string role, std::string content);
 // A chat of these messages, with the engine's template and no tools.
 ChatPrompt chat_of(std::vector<ChatMessage> messages);
 
-// An Anthropic Messages body (/v1/messages), as a chat: `max_tokens` (required), `messages`
-// (roles user and assistant; content a string or text blocks), `system` (a string or text
-// blocks), `stop_sequences`, `temperature`, `top_p`, `top_k`, `stream`; `metadata` is
-// ignored. Tools, tool_choice, thinking and blocks that are not text are refused, and so
-// is any other field.
-GenerationBody parse_anthropic_body(const nlohmann::json& body);
+// An Anthropic Messages body (/v1/messages), as a chat (anthropic_body.cc): `max_tokens`
+// (required), `messages` (roles user and assistant; content a string or blocks: text, an
+// assistant's tool_use, a user's tool_result), `system` (a string or text blocks),
+// `stop_sequences`, `temperature`, `top_p`, `top_k`, `stream`, client `tools`
+// ({"name", "description", "input_schema"}) and `tool_choice` (auto, any, tool, none;
+// disable_parallel_tool_use); `metadata` is ignored. `thinking`, server tools and other
+// blocks (images, documents) are refused, and so is any other field. `raw` keeps each tool's
+// schema in the client's key order (see tool_schemas_as_sent).
+GenerationBody parse_anthropic_body(const nlohmann::json& body, std::string_view raw = {});
 
-// An OpenAI Responses body (/v1/responses), as a chat: `input` (a string, or messages whose
-// content is a string or input_text / output_text parts; role developer is system),
-// `instructions` (a system message first), `max_output_tokens`, `temperature`, `top_p`,
-// `stream`; `store`, `metadata`, `user`, `truncation` "disabled", `text.format` "text" and
-// `parallel_tool_calls` are taken and change nothing. Tools (other than none),
-// previous_response_id, reasoning, include and structured output are refused.
-GenerationBody parse_responses_body(const nlohmann::json& body);
+// An OpenAI Responses body (/v1/responses), as a chat (responses_body.cc): `input` (a
+// string, or items: messages whose content is a string or input_text / output_text parts,
+// role developer as system; function_call and function_call_output items), `instructions`
+// (a system message first), `max_output_tokens`, `temperature`, `top_p`, `stream`,
+// function `tools`, `tool_choice`, `parallel_tool_calls`, `text.format` (text, json_object
+// or json_schema); `store`, `metadata`, `user` and `truncation` "disabled" are taken and
+// change nothing. Built-in tools, previous_response_id, reasoning, include and
+// top_logprobs are refused.
+GenerationBody parse_responses_body(const nlohmann::json& body, std::string_view raw = {});
 
 // A whole /v1/embeddings body.
 struct EmbeddingsBody {

@@ -112,8 +112,8 @@ assert.equal(streamedText, resp.output_text, 'greedy: the same text streamed and
 assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
 await expectStatus(400, client.responses.create({ model: 'chat', input: 'x', previous_response_id: 'resp_1' }),
                    /previous_response_id/);
-await expectStatus(400, client.responses.create({ model: 'chat', input: 'x',
-                                                  tools: [{ type: 'function', name: 'f', parameters: {} }] }), /tools/);
+await expectStatus(400, client.responses.create({ model: 'chat', input: 'x', tools: [{ type: 'web_search' }] }),
+                   /tools/);
 
 // --- Errors, in OpenAI's shape, and the server keeps serving
 await expectStatus(404, client.completions.create({ model: 'nosuch', prompt: 'x' }), /unknown model/);

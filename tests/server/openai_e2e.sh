@@ -10,6 +10,7 @@ KAPSL_BASE=$BASE node "$(dirname "$0")/openai_client_test.mjs" || fail "openai c
 KAPSL_BASE=$BASE node "$(dirname "$0")/anthropic_client_test.mjs" || fail "anthropic client test"
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_tools_test.mjs" || fail "openai tools and structured output test"
 KAPSL_BASE=$BASE node "$(dirname "$0")/openai_sampling_test.mjs" || fail "openai sampling outputs test"
+KAPSL_BASE=$BASE node "$(dirname "$0")/agent_apis_test.mjs" || fail "responses and messages tools test"
 http 200 GET /v2/health/live
 
 # --- llama-server's text utilities, with its shapes.
