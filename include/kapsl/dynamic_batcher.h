@@ -79,6 +79,7 @@ class DynamicBatcher final : public Engine {
   uint64_t resident_bytes() const override;
   TextGenerator* text_generator() noexcept override;
   Embedder* embedder() noexcept override;
+  Reranker* reranker() noexcept override;
 
   const DynamicBatchingOptions& options() const noexcept;
 

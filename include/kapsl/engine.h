@@ -38,6 +38,7 @@
 namespace kapsl {
 
 class Embedder;       // embedding.h
+class Reranker;       // reranker.h
 class TextGenerator;  // text_generation.h
 
 // A model input or output as the model declares it.
@@ -227,6 +228,8 @@ class Engine {
   virtual TextGenerator* text_generator() noexcept { return nullptr; }
   // Embeddings of texts or token ids (embedding.h).
   virtual Embedder* embedder() noexcept { return nullptr; }
+  // Relevance scores of documents for a query (reranker.h).
+  virtual Reranker* reranker() noexcept { return nullptr; }
 };
 
 }  // namespace kapsl

@@ -39,6 +39,7 @@
 #include "kapsl/embedding.h"
 #include "kapsl/engine.h"
 #include "kapsl/request.h"
+#include "kapsl/reranker.h"
 #include "kapsl/text_generation.h"
 
 namespace kapsl {
@@ -50,6 +51,7 @@ struct GgufOptions {
   uint32_t n_parallel = 1;        // slots: requests generating at the same time (>= 1)
   uint32_t max_queue = 64;        // requests waiting for a slot; one more fails with kOverloaded
   bool embeddings = false;        // load for embed(); generation is then unavailable
+  bool reranking = false;         // load for rerank() (implies embeddings): the model's ranking head
   bool vocab_only = false;        // load only the tokenizer: tokenize/detokenize/chat templates work
   std::function<bool(float)> progress = {};  // load progress in [0, 1]; return false to abort (kCancelled)
   // The chat template: a name llama.cpp knows ("chatml", "llama3", "mistral-v7", ...) or
@@ -104,7 +106,7 @@ std::shared_ptr<const Backend> gguf_backend();
 // for a CPU-only build. Initialises llama.cpp if needed. Never throws except bad_alloc.
 std::vector<std::string> gguf_gpu_providers();
 
-class GgufEngine final : public Engine, public TextGenerator, public Embedder {
+class GgufEngine final : public Engine, public TextGenerator, public Embedder, public Reranker {
  public:
   // Loads `path`. Validates the GGUF header and tensor table before llama.cpp reads it.
   // Throws: kModelLoad (no such file, not GGUF, truncated, unsupported version,
@@ -150,6 +152,13 @@ class GgufEngine final : public Engine, public TextGenerator, public Embedder {
   // Shorthand: the vectors of texts.
   std::vector<std::vector<float>> embed(std::span<const std::string> texts, bool normalize = true);
 
+  // --- Reranker (reranker.h), for engines loaded with reranking = true: query-document
+  // pairs are decoded in batches as embeddings are, with llama.cpp's rank pooling; the
+  // score is the first output of the model's classification head. Throws kUnavailable on
+  // an engine not loaded for reranking.
+  RerankScores rerank(std::string_view query, std::span<const std::string> documents,
+                      const EmbedOptions& options = {}) override;
+
   // Every fact llama.cpp gives about the model (architecture, parameters, ...). The
   // backend-neutral ones are in text_info() and model_info().metadata.
   const GgufModelInfo& gguf_info() const;
@@ -175,6 +184,7 @@ class GgufEngine final : public Engine, public TextGenerator, public Embedder {
   // Embedders.
   TextGenerator* text_generator() noexcept override;
   Embedder* embedder() noexcept override;
+  Reranker* reranker() noexcept override;
 
   struct Impl;  // internal, src/gguf/engine_impl.h
 

@@ -343,6 +343,7 @@ Health DynamicBatcher::health_check() const { return impl_->inner_->health_check
 uint64_t DynamicBatcher::resident_bytes() const { return impl_->inner_->resident_bytes(); }
 TextGenerator* DynamicBatcher::text_generator() noexcept { return impl_->inner_->text_generator(); }
 Embedder* DynamicBatcher::embedder() noexcept { return impl_->inner_->embedder(); }
+Reranker* DynamicBatcher::reranker() noexcept { return impl_->inner_->reranker(); }
 const DynamicBatchingOptions& DynamicBatcher::options() const noexcept { return impl_->options_; }
 
 }  // namespace kapsl

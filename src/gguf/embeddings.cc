@@ -77,14 +77,18 @@ void embed_group(const GgufEngine::Impl& impl, Slot& slot, const std::vector<std
   }
   run_batch(impl, slot, batch);
   const size_t n_embd = impl.info.n_embd;
-  const bool pooled = llama_pooling_type(slot.own.ctx.get()) != LLAMA_POOLING_TYPE_NONE;
+  const enum llama_pooling_type pooling = llama_pooling_type(slot.own.ctx.get());
+  const bool pooled = pooling != LLAMA_POOLING_TYPE_NONE;
+  // Rank pooling gives the classification head's outputs, not a vector of n_embd.
+  const size_t n_pooled = pooling == LLAMA_POOLING_TYPE_RANK ? std::max<uint32_t>(1, llama_model_n_cls_out(impl.model.get()))
+                                                             : n_embd;
   int32_t first = 0;
   for (size_t i = begin; i < end; ++i) {
     std::vector<float> v;
     if (pooled) {
       const float* e = llama_get_embeddings_seq(slot.own.ctx.get(), static_cast<int32_t>(i - begin));
       if (e == nullptr) throw Error::backend("llama.cpp returned no pooled embedding");
-      v.assign(e, e + n_embd);
+      v.assign(e, e + n_pooled);
     } else {
       v = mean_of_tokens(slot.own.ctx.get(), first, texts[i].size(), n_embd);
     }
@@ -95,6 +99,30 @@ void embed_group(const GgufEngine::Impl& impl, Slot& slot, const std::vector<std
 }
 
 }  // namespace
+
+std::vector<int32_t> rerank_tokens(const GgufEngine::Impl& impl, std::string_view query, std::string_view document) {
+  const llama_vocab* vocab = impl.vocab;
+  if (const char* tmpl = llama_model_chat_template(impl.model.get(), "rerank")) {
+    std::string prompt = tmpl;
+    for (const auto& [key, value] : {std::pair{std::string_view("{query}"), query}, {"{document}", document}}) {
+      for (size_t at = prompt.find(key); at != std::string::npos; at = prompt.find(key, at + value.size())) {
+        prompt.replace(at, key.size(), value);
+      }
+    }
+    return tokenize(vocab, prompt, false, true);
+  }
+  const llama_token eos = llama_vocab_eos(vocab) != LLAMA_TOKEN_NULL ? llama_vocab_eos(vocab) : llama_vocab_sep(vocab);
+  std::vector<int32_t> out;
+  if (llama_vocab_get_add_bos(vocab)) out.push_back(llama_vocab_bos(vocab));
+  const std::vector<int32_t> q = tokenize(vocab, query, false, false);
+  out.insert(out.end(), q.begin(), q.end());
+  if (llama_vocab_get_add_eos(vocab)) out.push_back(eos);
+  if (llama_vocab_get_add_sep(vocab)) out.push_back(llama_vocab_sep(vocab));
+  const std::vector<int32_t> d = tokenize(vocab, document, false, false);
+  out.insert(out.end(), d.begin(), d.end());
+  if (llama_vocab_get_add_eos(vocab)) out.push_back(eos);
+  return out;
+}
 
 std::vector<std::vector<float>> embed_in_slot(const GgufEngine::Impl& impl, Slot& slot,
                                               const std::vector<std::vector<int32_t>>& texts, bool normalize) {

@@ -90,6 +90,10 @@ ggml_backend_dev_t find_gpu_device(const std::string& provider, int device_id);
 // --- embeddings.cc. One pooled embedding per tokenized text, on the leased `slot`.
 std::vector<std::vector<float>> embed_in_slot(const GgufEngine::Impl& impl, Slot& slot,
                                               const std::vector<std::vector<int32_t>>& texts, bool normalize);
+// The tokens a reranking model reads for one query-document pair: its GGUF "rerank"
+// template with {query} and {document} filled in, else BOS query EOS SEP document EOS,
+// each as the vocabulary asks (llama-server's format_prompt_rerank).
+std::vector<int32_t> rerank_tokens(const GgufEngine::Impl& impl, std::string_view query, std::string_view document);
 
 }  // namespace gguf
 }  // namespace kapsl

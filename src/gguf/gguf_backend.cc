@@ -53,7 +53,7 @@ class GgufBackend final : public Backend {
  public:
   std::string name() const override { return "gguf"; }
   std::vector<std::string> file_extensions() const override { return {".gguf"}; }
-  std::vector<std::string> tasks() const override { return {"generate", "embed"}; }
+  std::vector<std::string> tasks() const override { return {"generate", "embed", "rerank"}; }
   std::string version() const override { return "llama.cpp " + GgufEngine::llama_version(); }
   std::string platform() const override { return "llama_cpp_gguf"; }
 
@@ -68,7 +68,7 @@ class GgufBackend final : public Backend {
     GgufOptions& e = o->engine;
     e.n_ctx = r.u32("context", 0, 1u << 24).value_or(0);
     // An embeddings engine serves one request at a time (its batches hold many texts).
-    e.n_parallel = task == "embed" ? 1 : r.u32("slots", 1, 256).value_or(1);
+    e.n_parallel = task != "generate" ? 1 : r.u32("slots", 1, 256).value_or(1);
     e.max_queue = r.u32("max_queue", 0, 1u << 20).value_or(e.max_queue);
     e.n_batch = r.u32("batch", 1, 1u << 20).value_or(e.n_batch);
     e.n_ubatch = r.u32("ubatch", 1, 1u << 20).value_or(std::min(e.n_ubatch, e.n_batch));
@@ -83,7 +83,7 @@ class GgufBackend final : public Backend {
       throw Error::invalid_input(r.where("ubatch"), "expected at most batch (" + std::to_string(e.n_batch) + "), got " +
                                                         std::to_string(e.n_ubatch));
     }
-    if (task != "embed" && e.n_parallel > e.n_batch) {
+    if (task == "generate" && e.n_parallel > e.n_batch) {
       throw Error::invalid_input(r.where("slots"), "expected at most batch (" + std::to_string(e.n_batch) + "), got " +
                                                        std::to_string(e.n_parallel));
     }
@@ -101,7 +101,8 @@ class GgufBackend final : public Backend {
     o.provider = request.provider;
     o.device_id = request.device_id;
     o.n_threads = request.threads;
-    o.embeddings = request.task == "embed";
+    o.reranking = request.task == "rerank";
+    o.embeddings = request.task == "embed" || o.reranking;
     o.vocab_only = request.tokenizer_only;
     o.progress = request.progress;
     return GgufEngine::load(request.model->model_path.string(), o);

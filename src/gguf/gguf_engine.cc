@@ -100,7 +100,10 @@ const GgufModelInfo& GgufEngine::gguf_info() const { return impl_->info; }
 const TextModelInfo& GgufEngine::text_info() const { return impl_->text_info; }
 uint32_t GgufEngine::embedding_size() const { return impl_->info.n_embd; }
 TextGenerator* GgufEngine::text_generator() noexcept { return impl_->options.embeddings ? nullptr : this; }
-Embedder* GgufEngine::embedder() noexcept { return impl_->options.embeddings ? this : nullptr; }
+Embedder* GgufEngine::embedder() noexcept {
+  return impl_->options.embeddings && !impl_->options.reranking ? this : nullptr;
+}
+Reranker* GgufEngine::reranker() noexcept { return impl_->options.reranking ? this : nullptr; }
 
 GenerateResult GgufEngine::generate(const std::string& prompt, const GenerationOptions& options,
                                     const StreamCallback& on_chunk) {
@@ -168,32 +171,63 @@ std::string GgufEngine::detokenize(std::span<const int32_t> tokens, bool special
   return gguf::detokenize(impl_->vocab, tokens, special);
 }
 
-Embeddings GgufEngine::embed(std::span<const EmbeddingInput> inputs, const EmbedOptions& options) {
-  return gguf::accounted(impl_->counters, [&](internal::RequestCounters::Scope& scope) {
-    if (!impl_->options.embeddings) throw Error::unavailable("this GGUF engine was not loaded with embeddings = true");
-    const size_t max_tokens = std::min<size_t>(impl_->options.n_batch, impl_->info.n_ctx);
-    std::vector<std::vector<int32_t>> tokens;
+namespace gguf {
+namespace {
+
+// Embeds token sequences (checked against the model's limits) as one accounted call.
+Embeddings embed_tokens(GgufEngine::Impl& impl, std::vector<std::vector<int32_t>> tokens, const EmbedOptions& options) {
+  return accounted(impl.counters, [&](internal::RequestCounters::Scope& scope) {
+    const size_t max_tokens = std::min<size_t>(impl.options.n_batch, impl.info.n_ctx);
     Embeddings out;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (const auto* text = std::get_if<std::string>(&inputs[i])) {
-        tokens.push_back(tokenize(*text, true, false));
-      } else {
-        tokens.push_back(std::get<std::vector<int32_t>>(inputs[i]));
-        detokenize(tokens.back());  // checks every id is in range
-      }
-      if (tokens.back().empty() || tokens.back().size() > max_tokens) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i].empty() || tokens[i].size() > max_tokens) {
         throw Error::invalid_input("input " + std::to_string(i) + " cannot be embedded",
                                    "expected 1.." + std::to_string(max_tokens) + " tokens, got " +
-                                       std::to_string(tokens.back().size()));
+                                       std::to_string(tokens[i].size()));
       }
-      out.prompt_tokens += tokens.back().size();
+      out.prompt_tokens += tokens[i].size();
     }
-    const auto lease = impl_->slots->acquire({&options.cancel, options.deadline});
-    out.vectors = gguf::embed_in_slot(*impl_, lease->slot(), tokens, options.normalize);
-    impl_->counters.add_tokens(static_cast<uint32_t>(out.prompt_tokens), 0);
+    const auto lease = impl.slots->acquire({&options.cancel, options.deadline});
+    out.vectors = embed_in_slot(impl, lease->slot(), tokens, options.normalize);
+    impl.counters.add_tokens(static_cast<uint32_t>(out.prompt_tokens), 0);
     scope.succeed();
     return out;
   });
+}
+
+}  // namespace
+}  // namespace gguf
+
+Embeddings GgufEngine::embed(std::span<const EmbeddingInput> inputs, const EmbedOptions& options) {
+  if (embedder() == nullptr) {
+    throw Error::unavailable(impl_->options.reranking ? "this GGUF engine was loaded for reranking: use rerank()"
+                                                      : "this GGUF engine was not loaded with embeddings = true");
+  }
+  std::vector<std::vector<int32_t>> tokens;
+  for (const EmbeddingInput& input : inputs) {
+    if (const auto* text = std::get_if<std::string>(&input)) {
+      tokens.push_back(tokenize(*text, true, false));
+    } else {
+      tokens.push_back(std::get<std::vector<int32_t>>(input));
+      detokenize(tokens.back());  // checks every id is in range
+    }
+  }
+  return gguf::embed_tokens(*impl_, std::move(tokens), options);
+}
+
+RerankScores GgufEngine::rerank(std::string_view query, std::span<const std::string> documents,
+                                const EmbedOptions& options) {
+  if (!impl_->options.reranking) throw Error::unavailable("this GGUF engine was not loaded for reranking");
+  if (documents.empty()) throw Error::invalid_input("there are no documents to rerank");
+  std::vector<std::vector<int32_t>> pairs;
+  for (const std::string& document : documents) pairs.push_back(gguf::rerank_tokens(*impl_, query, document));
+  EmbedOptions raw = options;
+  raw.normalize = false;  // the head's outputs are scores
+  const Embeddings outputs = gguf::embed_tokens(*impl_, std::move(pairs), raw);
+  RerankScores out;
+  out.prompt_tokens = outputs.prompt_tokens;
+  for (const std::vector<float>& v : outputs.vectors) out.scores.push_back(v.at(0));
+  return out;
 }
 
 std::vector<std::vector<float>> GgufEngine::embed(std::span<const std::string> texts, bool normalize) {

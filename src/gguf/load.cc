@@ -143,6 +143,7 @@ llama_context_params context_params(const GgufOptions& o, uint32_t n_ctx) {
   p.type_k = parse_kv_type(o.kv_cache_type);
   p.type_v = p.type_k;
   p.embeddings = o.embeddings;
+  if (o.reranking) p.pooling_type = LLAMA_POOLING_TYPE_RANK;  // as llama-server --reranking
   p.no_perf = true;
   return p;
 }
@@ -268,6 +269,7 @@ std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufO
   const GgufFileFacts facts = validate_gguf_file(path);
   auto impl = std::make_unique<GgufEngine::Impl>();
   impl->options = options;
+  impl->options.embeddings = options.embeddings || options.reranking;  // reranking is rank-pooled embeddings
   impl->model = load_model(path, options);
   impl->vocab = llama_model_get_vocab(impl->model.get());
   const auto trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(impl->model.get())));

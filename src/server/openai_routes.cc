@@ -292,9 +292,9 @@ void embeddings_route(Server::Impl& s, const httplib::Request& req, httplib::Res
   res.set_content(dump(out), "application/json");
 }
 
-// Whether /v1/models lists the model: its task generates text or embeds.
+// Whether /v1/models lists the model: its task generates text, embeds or reranks.
 bool speaks_openai(const server::RepositoryModel& m) {
-  return m.resolved->task == "generate" || m.resolved->task == "embed";
+  return m.resolved->task == "generate" || m.resolved->task == "embed" || m.resolved->task == "rerank";
 }
 
 json model_card(const server::RepositoryModel& m) {

@@ -459,6 +459,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   impl_->register_llama_routes();
   impl_->register_anthropic_routes();
   impl_->register_responses_routes();
+  impl_->register_rerank_routes();
 }
 
 Server::~Server() { shutdown(); }

@@ -128,6 +128,7 @@ struct Server::Impl {
   void register_llama_routes();      // llama-server's /tokenize, /detokenize, /apply-template
   void register_anthropic_routes();  // /v1/messages
   void register_responses_routes();  // /v1/responses
+  void register_rerank_routes();     // /v1/rerank
   void drain();
 
   ServerOptions options;

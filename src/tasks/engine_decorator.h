@@ -34,6 +34,7 @@ class EngineDecorator : public Engine {
   uint64_t resident_bytes() const override { return inner_->resident_bytes(); }
   TextGenerator* text_generator() noexcept override { return inner_->text_generator(); }
   Embedder* embedder() noexcept override { return inner_->embedder(); }
+  Reranker* reranker() noexcept override { return inner_->reranker(); }
 
  protected:
   // Turns the inner result into this engine's result. Throws Error(kInference) naming the

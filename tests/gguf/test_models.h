@@ -27,6 +27,8 @@ inline std::string tiny_phi3_model() { return test_data_dir() + "/tiny-phi3.gguf
 inline std::string tiny_embed_model() { return test_data_dir() + "/tiny-embed.gguf"; }
 // tiny-embed-nopool.gguf: the same weights as tiny-embed.gguf, without a pooling key.
 inline std::string tiny_embed_nopool_model() { return test_data_dir() + "/tiny-embed-nopool.gguf"; }
+// Qwen3-Reranker's shape (qwen3 architecture, rank pooling, a yes/no classification head).
+inline std::string tiny_rerank_model() { return test_data_dir() + "/tiny-rerank.gguf"; }
 
 inline std::string llama_vocab_dir() { return std::string(KAPSL_LLAMA_SOURCE_DIR) + "/models"; }
 

@@ -14,14 +14,12 @@ built: scripts/bootstrap-deps --with-tools), LLAMA_TEMPLATES (the templates fold
 """
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
+
+import server_procs
+from server_procs import free_port, post, wait_ready
 
 KAPSL = os.environ["KAPSL"]
 MODEL = os.path.join(os.environ["KAPSL_TEST_DATA"], "tiny-spm.gguf")
@@ -41,50 +39,8 @@ CASES = {"turns": {"messages": TURNS}, "turns+tools": {"messages": TURNS, "tools
          "tool call": {"messages": CALL, "tools": TOOLS}}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(port, path, body):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, None
-
-
-def wait_ready(proc, port, path, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.1)
-    return False
-
-
 def start_kapsl(log):
-    proc = subprocess.Popen([KAPSL, "serve", "--model", MODEL, "--model-name", "tiny", "--port", "0",
-                             "--ctx-size", "4096"], stdout=log, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        log.flush()
-        with open(log.name) as f:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", f.read())
-        if m:
-            return proc, int(m.group(1))
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit("FAIL: kapsl serve did not start")
+    return server_procs.start_kapsl(KAPSL, ["--model", MODEL, "--model-name", "tiny", "--ctx-size", "4096"], log)
 
 
 def llama_prompts(template_path, log):

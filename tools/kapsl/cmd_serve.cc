@@ -52,6 +52,7 @@ struct ServeFlags {
   std::optional<uint32_t> ctx_size;
   std::optional<uint32_t> parallel;
   std::string chat_template;
+  bool reranking = false;  // the rerank task for models whose manifest names none
   std::optional<uint32_t> max_batch_size;  // dynamic batching for models that can batch
   std::optional<double> batch_delay_us;
   size_t http_threads = 32;
@@ -136,6 +137,7 @@ std::string model_defaults(const json& config, const ServeFlags& f) {
   flags.ctx_size = f.ctx_size;
   flags.parallel = f.parallel;
   flags.chat_template = f.chat_template;
+  if (f.reranking) flags.task = "rerank";
   defaults.merge_patch(json::parse(overrides_for(flags)));
   if (f.max_batch_size || f.batch_delay_us) {  // the rest of dynamic_batching keeps its defaults
     json& batching = defaults["serving"]["dynamic_batching"];
@@ -256,6 +258,8 @@ void register_serve(CLI::App& app, const CliContext& context) {
   cmd->add_option("--chat-template", f.chat_template,
                   "GGUF chat template, unless a manifest says: a name llama.cpp knows (chatml, llama3, ...) or a file "
                   "holding the template (default: the model's own, else chatml)");
+  cmd->add_flag("--reranking", f.reranking,
+               "load models for reranking (/v1/rerank), unless a manifest names a task (as llama-server --reranking)");
   cmd->add_option("--max-batch-size", f.max_batch_size,
                   "dynamic batching: merge concurrent requests into executions of up to N rows, for every model "
                   "whose first dimension is a batch (unless its manifest says)")

@@ -4,8 +4,12 @@
 // committed; the benchmark model (~58M parameters) is made with it too:
 //   make-tiny-gguf VOCAB.gguf bench.gguf --n-embd 512 --n-layer 8 --n-head 8 --n-ff 1408 --seed 7
 //
+// --reranker writes Qwen3-Reranker's shape instead: the qwen3 architecture (llama's, plus
+// per-head Q/K norms), rank pooling and a classification head of two labels ("yes", "no").
+//
 // Usage: make-tiny-gguf VOCAB.gguf OUT.gguf [--n-embd N] [--n-layer N] [--n-head N]
 //          [--n-head-kv N] [--n-ff N] [--n-ctx N] [--seed N] [--f32] [--pooling none|mean|cls|last]
+//          [--reranker]
 // Exit status: 0 written, 1 failed (reason on stderr), 2 bad arguments.
 #include <cmath>
 #include <cstdio>
@@ -32,7 +36,10 @@ struct Args {
   uint32_t seed = 42;
   bool f16 = true;
   int32_t pooling = -1;  // -1 = key absent (the architecture's default)
+  bool reranker = false;
 };
+
+constexpr int32_t kRankPooling = 4;  // llama.cpp's LLAMA_POOLING_TYPE_RANK
 
 struct TensorSpec {
   std::string name;
@@ -70,6 +77,10 @@ bool parse_args(int argc, char** argv, Args* a) {
       a->f16 = false;
       continue;
     }
+    if (flag == "--reranker") {
+      a->reranker = true;
+      continue;
+    }
     if (i + 1 >= argc) return false;
     const char* v = argv[++i];
     bool ok = false;
@@ -88,20 +99,28 @@ bool parse_args(int argc, char** argv, Args* a) {
 }
 
 void set_hparams(gguf_context* out, const Args& a, uint32_t n_vocab) {
-  gguf_set_val_str(out, "general.architecture", "llama");
-  gguf_set_val_str(out, "general.name", "tiny-random-llama");
+  const std::string arch = a.reranker ? "qwen3" : "llama";
+  const auto key = [&arch](const char* name) { return (arch + "." + name); };
+  gguf_set_val_str(out, "general.architecture", arch.c_str());
+  gguf_set_val_str(out, "general.name", ("tiny-random-" + arch).c_str());
   gguf_set_val_u32(out, "general.file_type", a.f16 ? 1 : 0);
-  gguf_set_val_u32(out, "llama.context_length", a.n_ctx);
-  gguf_set_val_u32(out, "llama.embedding_length", a.n_embd);
-  gguf_set_val_u32(out, "llama.block_count", a.n_layer);
-  gguf_set_val_u32(out, "llama.feed_forward_length", a.n_ff);
-  gguf_set_val_u32(out, "llama.attention.head_count", a.n_head);
-  gguf_set_val_u32(out, "llama.attention.head_count_kv", a.n_head_kv);
-  gguf_set_val_u32(out, "llama.rope.dimension_count", a.n_embd / a.n_head);
-  gguf_set_val_f32(out, "llama.rope.freq_base", 10000.0f);
-  gguf_set_val_f32(out, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  gguf_set_val_u32(out, "llama.vocab_size", n_vocab);
-  if (a.pooling >= 0) gguf_set_val_u32(out, "llama.pooling_type", static_cast<uint32_t>(a.pooling));
+  gguf_set_val_u32(out, key("context_length").c_str(), a.n_ctx);
+  gguf_set_val_u32(out, key("embedding_length").c_str(), a.n_embd);
+  gguf_set_val_u32(out, key("block_count").c_str(), a.n_layer);
+  gguf_set_val_u32(out, key("feed_forward_length").c_str(), a.n_ff);
+  gguf_set_val_u32(out, key("attention.head_count").c_str(), a.n_head);
+  gguf_set_val_u32(out, key("attention.head_count_kv").c_str(), a.n_head_kv);
+  gguf_set_val_u32(out, key("rope.dimension_count").c_str(), a.n_embd / a.n_head);
+  gguf_set_val_f32(out, key("rope.freq_base").c_str(), 10000.0f);
+  gguf_set_val_f32(out, key("attention.layer_norm_rms_epsilon").c_str(), 1e-5f);
+  gguf_set_val_u32(out, key("vocab_size").c_str(), n_vocab);
+  if (a.pooling >= 0 || a.reranker) {
+    gguf_set_val_u32(out, key("pooling_type").c_str(), static_cast<uint32_t>(a.reranker ? kRankPooling : a.pooling));
+  }
+  if (a.reranker) {
+    const char* labels[] = {"yes", "no"};
+    gguf_set_arr_str(out, key("classifier.output_labels").c_str(), labels, 2);
+  }
 }
 
 std::vector<TensorSpec> tensor_specs(const Args& a, uint32_t n_vocab) {
@@ -120,7 +139,12 @@ std::vector<TensorSpec> tensor_specs(const Args& a, uint32_t n_vocab) {
     specs.push_back({b + "ffn_gate.weight", a.n_embd, a.n_ff, false});
     specs.push_back({b + "ffn_up.weight", a.n_embd, a.n_ff, false});
     specs.push_back({b + "ffn_down.weight", a.n_ff, a.n_embd, false});
+    if (a.reranker) {
+      specs.push_back({b + "attn_q_norm.weight", a.n_embd / a.n_head, 1, true});
+      specs.push_back({b + "attn_k_norm.weight", a.n_embd / a.n_head, 1, true});
+    }
   }
+  if (a.reranker) specs.push_back({"cls.output.weight", a.n_embd, 2, false});
   return specs;
 }
 
@@ -189,6 +213,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: make-tiny-gguf VOCAB.gguf OUT.gguf [--n-embd N] [--n-layer N] [--n-head N]\n"
                  "         [--n-head-kv N] [--n-ff N] [--n-ctx N] [--seed N] [--f32] [--pooling none|mean|cls|last]\n"
+                 "         [--reranker]\n"
                  "(n_embd must be a multiple of n_head, n_head of n_head_kv)\n");
     return 2;
   }
