@@ -14,8 +14,10 @@
 //   does not parse), but nothing in a grammar makes a model close a string: a weak model
 //   may write one until the budget runs out. So the last tokens of the budget (the closing
 //   reserve) are picked to finish: an end-of-generation token if the grammar is complete,
-//   else a token made only of closing characters (" } ]) if the grammar allows one, else
-//   the usual pick among the tokens the grammar allows (digits, a required key's text).
+//   else a token made only of closing characters (" } ]) if the grammar allows one — one
+//   that starts with " inside a JSON string, one that starts with } or ] outside (inside a
+//   string, brackets are only more text) — else the usual pick among the tokens the
+//   grammar allows (digits, a required key's text).
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -37,6 +39,23 @@ uint32_t closing_reserve(uint32_t max_new_tokens) { return std::clamp<uint32_t>(
 
 bool is_rejected(const llama_token_data& t) { return std::isinf(t.logit) && t.logit < 0; }
 
+// Whether the output so far ends inside a JSON string: its unescaped quotes, counted.
+class JsonStringState {
+ public:
+  void feed(std::string_view text) {
+    for (const char c : text) {
+      if (escaped_) escaped_ = false;
+      else if (in_string_ && c == '\\') escaped_ = true;
+      else if (c == '"') in_string_ = !in_string_;
+    }
+  }
+  bool in_string() const { return in_string_; }
+
+ private:
+  bool in_string_ = false;
+  bool escaped_ = false;
+};
+
 class ConstrainedSampler final : public TokenSampler {
  public:
   // `closing_from`: the number of tokens after which the closing reserve starts; none for
@@ -57,6 +76,7 @@ class ConstrainedSampler final : public TokenSampler {
       llama_token token = closing_from_ && n_sampled_ >= *closing_from_ ? pick_closing(logits) : pick_checked(logits);
       llama_sampler_accept(grammar_.get(), token);
       llama_sampler_accept(chain_.get(), token);
+      if (closing_from_) json_.feed(token_to_piece(vocab_, token, false));
       ++n_sampled_;
       return token;
     } catch (const std::exception& e) {
@@ -79,15 +99,19 @@ class ConstrainedSampler final : public TokenSampler {
     fill(logits);
     llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
     llama_sampler_apply(grammar_.get(), &all);
-    const std::vector<bool>& closing = closing_.of(vocab_);
-    llama_token best = -1;
+    const std::vector<uint8_t>& closing = closing_.of(vocab_);
+    const uint8_t wanted = json_.in_string() ? ClosingTokens::kClosesString : ClosingTokens::kClosesBracket;
+    llama_token best = -1, other = -1;  // the likeliest closing token of the wanted kind, and of the other
     for (size_t i = 0; i < all.size; ++i) {
       const llama_token_data& t = all.data[i];
       if (is_rejected(t)) continue;
       if (llama_vocab_is_eog(vocab_, t.id)) return t.id;
-      if (closing[static_cast<size_t>(t.id)] && (best < 0 || t.logit > logits[best])) best = t.id;
+      const uint8_t kind = closing[static_cast<size_t>(t.id)];
+      llama_token& slot = kind == wanted ? best : other;
+      if (kind != ClosingTokens::kNotClosing && (slot < 0 || t.logit > logits[slot])) slot = t.id;
     }
-    return best >= 0 ? best : pick(logits, true);
+    if (best >= 0) return best;
+    return other >= 0 ? other : pick(logits, true);
   }
 
   void fill(const float* logits) {
@@ -113,6 +137,7 @@ class ConstrainedSampler final : public TokenSampler {
   const llama_vocab* const vocab_;
   const std::optional<uint32_t> closing_from_;
   uint32_t n_sampled_ = 0;
+  JsonStringState json_;  // of the output so far, for the closing reserve
   const ClosingTokens& closing_;
   std::vector<llama_token_data> candidates_;
 };
@@ -165,12 +190,13 @@ llama_sampler_ptr ready_grammar(const OutputConstraint& c, const llama_vocab* vo
 
 }  // namespace
 
-const std::vector<bool>& ClosingTokens::of(const llama_vocab* vocab) const {
+const std::vector<uint8_t>& ClosingTokens::of(const llama_vocab* vocab) const {
   std::call_once(once_, [&] {
     tokens_.resize(static_cast<size_t>(llama_vocab_n_tokens(vocab)));
     for (size_t i = 0; i < tokens_.size(); ++i) {
       const std::string piece = token_to_piece(vocab, static_cast<int32_t>(i), false);
-      tokens_[i] = !piece.empty() && piece.find_first_not_of("\"}]") == std::string::npos;
+      if (piece.empty() || piece.find_first_not_of("\"}]") != std::string::npos) continue;
+      tokens_[i] = piece[0] == '"' ? kClosesString : kClosesBracket;
     }
   });
   return tokens_;

@@ -33,15 +33,20 @@ inline constexpr uint64_t kMaxGrammarCopies = 64 * 1024;  // all repetitions of 
 inline constexpr int kMaxConstraintNesting = 64;
 
 // The tokens whose text is only closing characters (" } ]), which a constrained sampler's
-// closing reserve prefers: computed once per engine, on first use (a pass over the whole
-// vocabulary). Thread-safe.
+// closing reserve prefers, by their first character: computed once per engine, on first
+// use (a pass over the whole vocabulary). Thread-safe.
 class ClosingTokens {
  public:
-  const std::vector<bool>& of(const llama_vocab* vocab) const;
+  enum Kind : uint8_t {
+    kNotClosing = 0,
+    kClosesString = 1,   // starts with " (inside a JSON string, it ends it)
+    kClosesBracket = 2,  // starts with } or ] (outside a string, it ends an object or array)
+  };
+  const std::vector<uint8_t>& of(const llama_vocab* vocab) const;
 
  private:
   mutable std::once_flag once_;
-  mutable std::vector<bool> tokens_;
+  mutable std::vector<uint8_t> tokens_;
 };
 
 // One request's token sampler.

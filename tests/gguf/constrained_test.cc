@@ -73,6 +73,20 @@ TEST_F(ConstrainedGenerationTest, TheClosingReserveEndsTheOutputWithinTheBudget)
   }
 }
 
+// Inside a string, } and ] are only more text: the reserve must end the string first. (A
+// random model's long key once spent the whole reserve on "}}]]" and never closed it.)
+TEST_F(ConstrainedGenerationTest, TheClosingReserveEndsAStringBeforeItsBrackets) {
+  for (uint32_t seed = 1; seed <= 16; ++seed) {
+    GenerationOptions o = sampled(seed, 48);
+    o.top_k = 0;
+    o.logit_bias = {{engine_->tokenize("}", false).back(), 8.0f}, {engine_->tokenize("]", false).back(), 8.0f}};
+    o.json_schema = R"({"type":"object"})";  // json_object
+    const auto r = run(std::string("Data:"), o);
+    EXPECT_LE(r.usage.completion_tokens, 48u);
+    EXPECT_TRUE(json::accept(r.text)) << "seed " << seed << ": " << r.text;
+  }
+}
+
 TEST_F(ConstrainedGenerationTest, AGrammarLimitsTheOutput) {
   GenerationOptions o = sampled(3, 16);
   o.grammar = R"(root ::= ("yes" | "no") "!")";
