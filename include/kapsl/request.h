@@ -51,11 +51,29 @@ struct GenerationOptions {
   std::vector<int32_t> stop_token_ids;   // stop on these tokens (besides end-of-generation)
   bool ignore_eos = false;               // do not stop on end-of-generation tokens
 
-  // --- Sampling. The defaults are llama.cpp's.
+  // --- Sampling. The defaults are llama.cpp's; the stages run in llama-server's order:
+  // logit bias, penalties, DRY, top-n-sigma, top-k, typical-p, top-p, min-p, XTC,
+  // temperature, then a seeded draw (or Mirostat, which replaces top-n-sigma to XTC).
   float temperature = 0.8f;              // 0 = greedy (argmax)
   int32_t top_k = 40;                    // 0 = disabled
   float top_p = 0.95f;                   // 1 = disabled
   float min_p = 0.05f;                   // 0 = disabled
+  float typical_p = 1.0f;                // locally typical sampling; 1 = disabled
+  float top_n_sigma = -1.0f;             // keep logits within n standard deviations of the top; <= 0 = disabled
+  float xtc_probability = 0.0f;          // XTC: chance of removing the top choices; 0 = disabled
+  float xtc_threshold = 0.1f;            // XTC: the probability a choice needs to be removed; > 0.5 = disabled
+  float dynatemp_range = 0.0f;           // dynamic temperature in [t - range, t + range] by entropy; 0 = disabled
+  float dynatemp_exponent = 1.0f;
+  int32_t mirostat = 0;                  // 1 or 2: Mirostat v1 / v2 with mirostat_tau, mirostat_eta; 0 = off
+  float mirostat_tau = 5.0f;             // target surprise
+  float mirostat_eta = 0.1f;             // learning rate
+  // DRY ("don't repeat yourself"): penalises tokens that extend a repeated sequence longer
+  // than dry_allowed_length, by dry_multiplier * dry_base ^ (length - allowed).
+  float dry_multiplier = 0.0f;           // 0 = disabled
+  float dry_base = 1.75f;
+  int32_t dry_allowed_length = 2;
+  int32_t dry_penalty_last_n = -1;       // tokens it looks back; -1 = whole context
+  std::vector<std::string> dry_sequence_breakers = {"\n", ":", "\"", "*"};  // repetitions stop at these
   float repetition_penalty = 1.0f;       // 1 = disabled
   float presence_penalty = 0.0f;         // 0 = disabled
   float frequency_penalty = 0.0f;        // 0 = disabled

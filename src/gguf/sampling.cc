@@ -35,6 +35,27 @@ bool has_penalties(const GenerationOptions& o) {
   return o.repetition_penalty != 1.0f || o.presence_penalty != 0.0f || o.frequency_penalty != 0.0f;
 }
 
+int32_t window(int32_t last_n, uint32_t n_ctx) { return last_n < 0 ? static_cast<int32_t>(n_ctx) : last_n; }
+
+void add_dry(llama_sampler* chain, const GenerationOptions& o, const llama_vocab* vocab, uint32_t n_ctx) {
+  std::vector<const char*> breakers;
+  for (const std::string& b : o.dry_sequence_breakers) breakers.push_back(b.c_str());
+  add(chain,
+      llama_sampler_init_dry(vocab, o.dry_multiplier, o.dry_base, o.dry_allowed_length, window(o.dry_penalty_last_n, n_ctx),
+                             breakers.data(), breakers.size()),
+      "DRY");
+}
+
+// The stages between the penalties and the draw, unless Mirostat replaces them.
+void add_truncations(llama_sampler* chain, const GenerationOptions& o) {
+  if (o.top_n_sigma > 0.0f) add(chain, llama_sampler_init_top_n_sigma(o.top_n_sigma), "top-n-sigma");
+  if (o.top_k > 0) add(chain, llama_sampler_init_top_k(o.top_k), "top-k");
+  if (o.typical_p < 1.0f) add(chain, llama_sampler_init_typical(o.typical_p, 1), "typical-p");
+  if (o.top_p < 1.0f) add(chain, llama_sampler_init_top_p(o.top_p, 1), "top-p");
+  if (o.min_p > 0.0f) add(chain, llama_sampler_init_min_p(o.min_p, 1), "min-p");
+  if (o.xtc_probability > 0.0f) add(chain, llama_sampler_init_xtc(o.xtc_probability, o.xtc_threshold, 1, o.seed), "XTC");
+}
+
 }  // namespace
 
 void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
@@ -47,6 +68,26 @@ void validate_generation_options(const GenerationOptions& o, int32_t n_vocab) {
   require(std::isfinite(o.presence_penalty), "presence_penalty", "a finite number", o.presence_penalty);
   require(std::isfinite(o.frequency_penalty), "frequency_penalty", "a finite number", o.frequency_penalty);
   require(o.penalty_last_n >= -1, "penalty_last_n", ">= -1 (-1 = whole context)", o.penalty_last_n);
+  require(std::isfinite(o.typical_p) && o.typical_p > 0 && o.typical_p <= 1, "typical_p", "in (0, 1]", o.typical_p);
+  require(std::isfinite(o.top_n_sigma), "top_n_sigma", "a finite number", o.top_n_sigma);
+  require(std::isfinite(o.xtc_probability) && o.xtc_probability >= 0 && o.xtc_probability <= 1, "xtc_probability",
+          "in [0, 1]", o.xtc_probability);
+  require(std::isfinite(o.xtc_threshold) && o.xtc_threshold >= 0 && o.xtc_threshold <= 1, "xtc_threshold", "in [0, 1]",
+          o.xtc_threshold);
+  require(std::isfinite(o.dynatemp_range) && o.dynatemp_range >= 0, "dynatemp_range", ">= 0", o.dynatemp_range);
+  require(std::isfinite(o.dynatemp_exponent), "dynatemp_exponent", "a finite number", o.dynatemp_exponent);
+  require(o.mirostat >= 0 && o.mirostat <= 2, "mirostat", "0, 1 or 2", o.mirostat);
+  require(std::isfinite(o.mirostat_tau) && o.mirostat_tau >= 0, "mirostat_tau", ">= 0", o.mirostat_tau);
+  require(std::isfinite(o.mirostat_eta) && o.mirostat_eta >= 0, "mirostat_eta", ">= 0", o.mirostat_eta);
+  require(std::isfinite(o.dry_multiplier) && o.dry_multiplier >= 0, "dry_multiplier", ">= 0", o.dry_multiplier);
+  require(std::isfinite(o.dry_base) && o.dry_base >= 1, "dry_base", ">= 1", o.dry_base);
+  require(o.dry_allowed_length >= 0, "dry_allowed_length", ">= 0", o.dry_allowed_length);
+  require(o.dry_penalty_last_n >= -1, "dry_penalty_last_n", ">= -1 (-1 = whole context)", o.dry_penalty_last_n);
+  require(o.dry_sequence_breakers.size() <= kMaxDryBreakers, "dry_sequence_breakers",
+          "at most " + std::to_string(kMaxDryBreakers) + " strings", static_cast<double>(o.dry_sequence_breakers.size()));
+  for (const std::string& b : o.dry_sequence_breakers) {
+    require(!b.empty() && b.size() <= 64, "dry_sequence_breakers", "strings of 1 to 64 bytes", static_cast<double>(b.size()));
+  }
   for (const auto& [id, bias] : o.logit_bias) {
     require_token(id, n_vocab, "logit_bias");
     require(!std::isnan(bias), "logit_bias", "a number (-inf bans the token)", bias);
@@ -197,24 +238,33 @@ llama_sampler_ptr make_sampler_chain(const GenerationOptions& o, const llama_voc
   }
   if (has_penalties(o)) {
     add(chain.get(),
-        llama_sampler_init_penalties(n_vocab, o.penalty_last_n < 0 ? static_cast<int32_t>(n_ctx) : o.penalty_last_n,
-                                     o.repetition_penalty, o.frequency_penalty, o.presence_penalty),
+        llama_sampler_init_penalties(n_vocab, window(o.penalty_last_n, n_ctx), o.repetition_penalty,
+                                     o.frequency_penalty, o.presence_penalty),
         "penalties");
   }
+  if (o.dry_multiplier > 0.0f) add_dry(chain.get(), o, vocab, n_ctx);
   if (o.temperature <= 0.0f) {
     add(chain.get(), llama_sampler_init_greedy(), "greedy");
     return chain;
   }
-  if (o.top_k > 0) add(chain.get(), llama_sampler_init_top_k(o.top_k), "top-k");
-  if (o.top_p < 1.0f) add(chain.get(), llama_sampler_init_top_p(o.top_p, 1), "top-p");
-  if (o.min_p > 0.0f) add(chain.get(), llama_sampler_init_min_p(o.min_p, 1), "min-p");
-  add(chain.get(), llama_sampler_init_temp(o.temperature), "temperature");
+  if (o.mirostat == 1) {
+    add(chain.get(), llama_sampler_init_temp(o.temperature), "temperature");
+    add(chain.get(), llama_sampler_init_mirostat(n_vocab, o.seed, o.mirostat_tau, o.mirostat_eta, 100), "Mirostat");
+    return chain;
+  }
+  if (o.mirostat == 2) {
+    add(chain.get(), llama_sampler_init_temp(o.temperature), "temperature");
+    add(chain.get(), llama_sampler_init_mirostat_v2(o.seed, o.mirostat_tau, o.mirostat_eta), "Mirostat 2");
+    return chain;
+  }
+  add_truncations(chain.get(), o);
+  add(chain.get(), llama_sampler_init_temp_ext(o.temperature, o.dynatemp_range, o.dynatemp_exponent), "temperature");
   add(chain.get(), llama_sampler_init_dist(o.seed), "distribution");
   return chain;
 }
 
 bool is_plain_greedy(const GenerationOptions& o) {
-  return o.temperature <= 0.0f && o.logit_bias.empty() && !has_penalties(o);
+  return o.temperature <= 0.0f && o.logit_bias.empty() && !has_penalties(o) && o.dry_multiplier <= 0.0f;
 }
 
 int32_t argmax_token(const float* logits, int32_t n_vocab) {

@@ -1,8 +1,9 @@
 // The llama.cpp sampler chain for one request, built from its GenerationOptions.
 //
-// Order, as llama.cpp's own tools use it: logit bias, penalties (repetition, presence,
-// frequency), then either greedy (temperature 0) or top-k, top-p, min-p, temperature and a
-// seeded draw. A stage that is disabled by its option is left out.
+// Order, as llama-server's common sampler uses it: logit bias, penalties (repetition,
+// presence, frequency), DRY, then either greedy (temperature 0), Mirostat (after the
+// temperature), or top-n-sigma, top-k, typical-p, top-p, min-p, XTC, the (dynamic)
+// temperature and a seeded draw. A stage that is disabled by its option is left out.
 //
 // Thread-safety: safe for concurrent use without external synchronization (the chain it
 // returns is not: one thread at a time).
@@ -31,6 +32,8 @@ inline constexpr uint64_t kMaxGrammarCopies = 64 * 1024;  // all repetitions of 
 // The deepest nesting a grammar's groups, or a JSON schema's values, may reach: llama.cpp's
 // grammar parser and common's schema converter recurse once per level.
 inline constexpr int kMaxConstraintNesting = 64;
+// The most DRY sequence breakers a request may give.
+inline constexpr size_t kMaxDryBreakers = 32;
 
 // The tokens whose text is only closing characters (" } ]), which a constrained sampler's
 // closing reserve prefers, by their first character: computed once per engine, on first

@@ -22,7 +22,11 @@ namespace {
 constexpr std::string_view kSamplingFields[] = {
     "temperature", "top_p",     "top_k",      "min_p",      "presence_penalty", "frequency_penalty",
     "repeat_penalty", "seed",   "stop",       "logit_bias", "ignore_eos",       "max_tokens",
-    "max_completion_tokens", "json_schema", "grammar"};
+    "max_completion_tokens", "json_schema", "grammar",
+    // llama-server's extensions
+    "typical_p", "top_n_sigma", "xtc_probability", "xtc_threshold", "dynatemp_range", "dynatemp_exponent", "mirostat",
+    "mirostat_tau", "mirostat_eta", "dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n",
+    "dry_sequence_breakers", "repeat_last_n", "n_predict", "cache_prompt"};
 // Fields of the OpenAI requests that kapsl reads, refuses with a message of its own, or
 // takes and ignores (they change nothing in the answer): "user", "store", "metadata".
 constexpr std::string_view kOpenAiFields[] = {"model", "stream", "stream_options", "n",       "best_of",
@@ -86,6 +90,39 @@ void parse_constraint(const json& body, GenerationOptions* o) {
   if (!o->json_schema.empty() && !o->grammar.empty()) {
     throw Error::invalid_input("'json_schema' and 'grammar' exclude each other");
   }
+}
+
+// llama-server's sampling extensions. cache_prompt is taken and changes nothing: a slot
+// always keeps the prefix it shares with the last prompt.
+void parse_llama_sampling(const json& body, GenerationOptions* o) {
+  if (auto v = number(body, "typical_p", 0, 1)) {
+    if (*v <= 0) bad("typical_p", "a number in (0, 1]", body["typical_p"]);
+    o->typical_p = static_cast<float>(*v);
+  }
+  if (auto v = number(body, "top_n_sigma", -1, 100)) o->top_n_sigma = static_cast<float>(*v);
+  if (auto v = number(body, "xtc_probability", 0, 1)) o->xtc_probability = static_cast<float>(*v);
+  if (auto v = number(body, "xtc_threshold", 0, 1)) o->xtc_threshold = static_cast<float>(*v);
+  if (auto v = number(body, "dynatemp_range", 0, 10)) o->dynatemp_range = static_cast<float>(*v);
+  if (auto v = number(body, "dynatemp_exponent", -100, 100)) o->dynatemp_exponent = static_cast<float>(*v);
+  if (auto v = integer(body, "mirostat", 0, 2)) o->mirostat = static_cast<int32_t>(*v);
+  if (auto v = number(body, "mirostat_tau", 0, 100)) o->mirostat_tau = static_cast<float>(*v);
+  if (auto v = number(body, "mirostat_eta", 0, 10)) o->mirostat_eta = static_cast<float>(*v);
+  if (auto v = number(body, "dry_multiplier", 0, 100)) o->dry_multiplier = static_cast<float>(*v);
+  if (auto v = number(body, "dry_base", 1, 100)) o->dry_base = static_cast<float>(*v);
+  if (auto v = integer(body, "dry_allowed_length", 0, 1 << 20)) o->dry_allowed_length = static_cast<int32_t>(*v);
+  if (auto v = integer(body, "dry_penalty_last_n", -1, 1 << 24)) o->dry_penalty_last_n = static_cast<int32_t>(*v);
+  if (auto v = integer(body, "repeat_last_n", -1, 1 << 24)) o->penalty_last_n = static_cast<int32_t>(*v);
+  if (const auto it = body.find("dry_sequence_breakers"); it != body.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > 32) bad("dry_sequence_breakers", "an array of at most 32 strings", *it);
+    o->dry_sequence_breakers.clear();
+    for (const json& b : *it) {
+      if (!b.is_string() || b.get<std::string>().empty() || b.get<std::string>().size() > 64) {
+        bad("dry_sequence_breakers[]", "strings of 1 to 64 bytes", b);
+      }
+      o->dry_sequence_breakers.push_back(b.get<std::string>());
+    }
+  }
+  flag(body, "cache_prompt", true);  // checked for its type only
 }
 
 std::vector<std::string> parse_stop(const json& body) {
@@ -184,11 +221,14 @@ SamplingRequest parse_sampling(const json& body, bool kserve) {
   if (auto v = integer(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     o.seed = static_cast<uint32_t>(*v);  // OpenAI seeds are 64-bit; llama.cpp takes 32 bits
   }
+  parse_llama_sampling(body, &o);
   o.stop = parse_stop(body);
   o.logit_bias = parse_logit_bias(body);
   parse_constraint(body, &o);
   o.ignore_eos = flag(body, "ignore_eos");
-  const char* max_field = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  const char* max_field = body.contains("max_completion_tokens") ? "max_completion_tokens"
+                          : body.contains("max_tokens")          ? "max_tokens"
+                                                                 : "n_predict";  // llama-server's name
   if (auto v = integer(body, max_field, 1, std::numeric_limits<uint32_t>::max())) r.max_tokens = static_cast<uint32_t>(*v);
   r.n = static_cast<uint32_t>(integer(body, "n", 1, 128).value_or(1));
   r.stream = flag(body, "stream");

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,6 +189,53 @@ TEST_F(GgufGenerationTest, SamplingOptionsAreApplied) {
   EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end());
 }
 
+size_t repeated_trigrams(const std::vector<int32_t>& t) {
+  std::set<std::vector<int32_t>> seen;
+  size_t repeats = 0;
+  for (size_t i = 0; i + 3 <= t.size(); ++i) repeats += !seen.insert({t.begin() + i, t.begin() + i + 3}).second;
+  return repeats;
+}
+
+// llama-server's samplers, beyond OpenAI's.
+TEST_F(GgufGenerationTest, LlamaServerSamplersAreApplied) {
+  GenerationOptions o = greedy(48);
+  o.ignore_eos = true;
+  const auto plain = engine_->generate("the the the", o);
+  ASSERT_GT(repeated_trigrams(plain.tokens), 0u) << "the model no longer loops: pick another prompt";
+  // DRY with a huge multiplier: no token may extend a repetition of two tokens.
+  o.dry_multiplier = 1000.0f;
+  o.dry_base = 2.0f;
+  o.dry_allowed_length = 2;
+  o.dry_sequence_breakers.clear();
+  EXPECT_EQ(repeated_trigrams(engine_->generate("the the the", o).tokens), 0u);
+
+  // Top-n-sigma with a tiny n keeps only the likeliest token: greedy, whatever the seed.
+  GenerationOptions sigma = greedy(12);
+  sigma.temperature = 1.5f;
+  sigma.top_n_sigma = 1e-4f;
+  sigma.seed = 3;
+  EXPECT_EQ(engine_->generate("Once upon a time", sigma).tokens,
+            engine_->generate("Once upon a time", greedy(12)).tokens);
+
+  // Mirostat, typical-p, XTC and dynamic temperature draw reproducibly from their seed.
+  for (const auto& set : std::vector<std::function<void(GenerationOptions&)>>{
+           [](GenerationOptions& g) { g.mirostat = 2; }, [](GenerationOptions& g) { g.mirostat = 1; },
+           [](GenerationOptions& g) { g.typical_p = 0.5f; },
+           [](GenerationOptions& g) {
+             g.xtc_probability = 1.0f;
+             g.xtc_threshold = 0.01f;
+           },
+           [](GenerationOptions& g) { g.dynatemp_range = 0.5f; }}) {
+    GenerationOptions g = greedy(16);
+    g.temperature = 1.0f;
+    g.seed = 9;
+    set(g);
+    const auto a = engine_->generate("Once upon a time", g);
+    EXPECT_EQ(a.tokens.size(), 16u);
+    EXPECT_EQ(engine_->generate("Once upon a time", g).tokens, a.tokens);
+  }
+}
+
 TEST_F(GgufGenerationTest, InvalidSamplingOptionsAreRejected) {
   GenerationOptions o = greedy(4);
   o.temperature = -1;
@@ -194,6 +243,14 @@ TEST_F(GgufGenerationTest, InvalidSamplingOptionsAreRejected) {
   o = greedy(4);
   o.top_p = 1.5f;
   EXPECT_EQ(code_of([&] { engine_->generate("a", o); }), ErrorCode::kInvalidInput);
+  for (const auto& set : std::vector<std::function<void(GenerationOptions&)>>{
+           [](GenerationOptions& g) { g.mirostat = 3; }, [](GenerationOptions& g) { g.typical_p = 0.0f; },
+           [](GenerationOptions& g) { g.dry_base = 0.5f; }, [](GenerationOptions& g) { g.xtc_threshold = 2.0f; },
+           [](GenerationOptions& g) { g.dry_sequence_breakers = {""}; }}) {
+    o = greedy(4);
+    set(o);
+    EXPECT_EQ(code_of([&] { engine_->generate("a", o); }), ErrorCode::kInvalidInput);
+  }
   o = greedy(4);
   o.logit_bias = {{40000, 1.0f}};
   EXPECT_EQ(code_of([&] { engine_->generate("a", o); }), ErrorCode::kInvalidInput);

@@ -1,6 +1,7 @@
 // End-to-end: sampling outputs through the official `openai` npm client — log
-// probabilities in OpenAI's chat and legacy completions shapes, streamed and not, and n
-// replies to one prompt. The server gives 'tiny' three slots (--parallel 3).
+// probabilities in OpenAI's chat and legacy completions shapes, streamed and not; n
+// replies to one prompt (the server gives 'tiny' three slots, --parallel 3); and
+// llama-server's sampling fields.
 // Environment: KAPSL_BASE, OPENAI_NODE_MODULES. Exits non-zero on the first failed check.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -99,7 +100,22 @@ assert.deepEqual(texts, two.choices.map((c) => c.text));
 assert.deepEqual(finishes, ['length', 'length']);
 assert.equal(streamUsage.completion_tokens, 16);
 
+// --- llama-server's sampling fields, on OpenAI's routes as llama-server takes them.
+const extended = await client.completions.create({ model, prompt: 'Once upon', temperature: 1, seed: 4, n_predict: 6,
+  ignore_eos: true, cache_prompt: true, repeat_last_n: 32, typical_p: 0.9, top_n_sigma: 2, xtc_probability: 0.5,
+  xtc_threshold: 0.1, dynatemp_range: 0.3, dry_multiplier: 0.8, dry_base: 1.75, dry_allowed_length: 2,
+  dry_penalty_last_n: -1, dry_sequence_breakers: ['\n'] });
+assert.equal(extended.usage.completion_tokens, 6, 'n_predict was not taken as max_tokens');
+const mirostat = await client.chat.completions.create({ model, messages, temperature: 1, seed: 4, max_tokens: 6,
+  ignore_eos: true, mirostat: 2, mirostat_tau: 4, mirostat_eta: 0.2 });
+assert.equal(mirostat.usage.completion_tokens, 6);
+
 // --- Refused with a 400 naming the field.
+await expectStatus(400, client.completions.create({ model, prompt: 'x', mirostat: 3 }), /mirostat/);
+await expectStatus(400, client.completions.create({ model, prompt: 'x', typical_p: 0 }), /typical_p/);
+await expectStatus(400, client.completions.create({ model, prompt: 'x', dry_sequence_breakers: [''] }),
+                   /dry_sequence_breakers/);
+await expectStatus(400, client.completions.create({ model, prompt: 'x', n_probs: 3 }), /n_probs/);
 await expectStatus(400, client.chat.completions.create({ model, messages, n: 4 }), /'n'.*at most 3/);
 await expectStatus(400, client.chat.completions.create({ model, messages, n: 0 }), /'n'/);
 await expectStatus(400, client.chat.completions.create({ model, messages, top_logprobs: 2 }), /top_logprobs/);
