@@ -94,10 +94,14 @@ class ConstrainedSampler final : public TokenSampler {
     return is_rejected(one) ? pick(logits, true) : token;
   }
 
-  // In the closing reserve: see the file comment.
+  // In the closing reserve: see the file comment. The grammar is applied to the closing
+  // and end-of-generation tokens alone (a few hundred, not the whole vocabulary), and to
+  // the rest only when none of them fits.
   llama_token pick_closing(const float* logits) {
-    fill(logits);
-    llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
+    const std::vector<int32_t>& ids = closing_.candidates(vocab_);
+    closing_candidates_.clear();
+    for (const int32_t id : ids) closing_candidates_.push_back({id, logits[id], 0.0f});
+    llama_token_data_array all = {closing_candidates_.data(), closing_candidates_.size(), -1, false};
     llama_sampler_apply(grammar_.get(), &all);
     const std::vector<uint8_t>& closing = closing_.of(vocab_);
     const uint8_t wanted = json_.in_string() ? ClosingTokens::kClosesString : ClosingTokens::kClosesBracket;
@@ -140,6 +144,7 @@ class ConstrainedSampler final : public TokenSampler {
   JsonStringState json_;  // of the output so far, for the closing reserve
   const ClosingTokens& closing_;
   std::vector<llama_token_data> candidates_;
+  std::vector<llama_token_data> closing_candidates_;  // pick_closing's scratch
 };
 
 llama_sampler_ptr grammar_sampler(const OutputConstraint& c, const llama_vocab* vocab) {
@@ -190,16 +195,28 @@ llama_sampler_ptr ready_grammar(const OutputConstraint& c, const llama_vocab* vo
 
 }  // namespace
 
-const std::vector<uint8_t>& ClosingTokens::of(const llama_vocab* vocab) const {
+void ClosingTokens::compute(const llama_vocab* vocab) const {
   std::call_once(once_, [&] {
     tokens_.resize(static_cast<size_t>(llama_vocab_n_tokens(vocab)));
     for (size_t i = 0; i < tokens_.size(); ++i) {
-      const std::string piece = token_to_piece(vocab, static_cast<int32_t>(i), false);
-      if (piece.empty() || piece.find_first_not_of("\"}]") != std::string::npos) continue;
-      tokens_[i] = piece[0] == '"' ? kClosesString : kClosesBracket;
+      const auto id = static_cast<int32_t>(i);
+      const std::string piece = token_to_piece(vocab, id, false);
+      if (!piece.empty() && piece.find_first_not_of("\"}]") == std::string::npos) {
+        tokens_[i] = piece[0] == '"' ? kClosesString : kClosesBracket;
+      }
+      if (tokens_[i] != kNotClosing || llama_vocab_is_eog(vocab, id)) candidates_.push_back(id);
     }
   });
+}
+
+const std::vector<uint8_t>& ClosingTokens::of(const llama_vocab* vocab) const {
+  compute(vocab);
   return tokens_;
+}
+
+const std::vector<int32_t>& ClosingTokens::candidates(const llama_vocab* vocab) const {
+  compute(vocab);
+  return candidates_;
 }
 
 void check_constraint(const OutputConstraint& c, const llama_model* model, std::span<const int32_t> prompt) {

@@ -45,11 +45,18 @@ class ClosingTokens {
     kClosesString = 1,   // starts with " (inside a JSON string, it ends it)
     kClosesBracket = 2,  // starts with } or ] (outside a string, it ends an object or array)
   };
+  // Each token's Kind, by id.
   const std::vector<uint8_t>& of(const llama_vocab* vocab) const;
+  // The closing and end-of-generation tokens: the only ones the closing reserve looks at
+  // first (the grammar is applied to these few, not to the whole vocabulary).
+  const std::vector<int32_t>& candidates(const llama_vocab* vocab) const;
 
  private:
+  void compute(const llama_vocab* vocab) const;
+
   mutable std::once_flag once_;
   mutable std::vector<uint8_t> tokens_;
+  mutable std::vector<int32_t> candidates_;
 };
 
 // One request's token sampler.

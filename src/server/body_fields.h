@@ -45,6 +45,11 @@ SamplingRequest renamed_sampling(const nlohmann::json& body,
 // the order they were trained on ("type" first), as llama-server passes it.
 std::vector<std::string> tool_schemas_as_sent(std::string_view raw, std::initializer_list<const char*> path);
 
+// The object at `path` in the body (keys from the top), as the client wrote it (key order
+// kept), or "" where the text cannot tell. For response formats' schemas: the order of a
+// schema's properties is the order of the keys in the output.
+std::string object_as_sent(std::string_view raw, std::initializer_list<const char*> path);
+
 // Adds the tool `tool` describes: its "name" (non-empty), "description" and the schema at
 // `schema_key` (as_sent[i] for the i-th tool when known). `where` names it in messages.
 void add_tool(ChatPrompt* chat, const nlohmann::json& tool, const char* schema_key, const std::string& where,

@@ -330,7 +330,7 @@ std::vector<ChatMessage> parse_messages(const json& body) {
   return out;
 }
 
-void parse_response_format(const json& body, GenerationOptions* o) {
+void parse_response_format(const json& body, GenerationOptions* o, std::string_view raw) {
   const auto it = body.find("response_format");
   if (it == body.end() || it->is_null()) return;
   const json type = it->is_object() ? it->value("type", json()) : json();
@@ -342,46 +342,69 @@ void parse_response_format(const json& body, GenerationOptions* o) {
     throw Error::invalid_input("'response_format' excludes 'json_schema' and 'grammar'");
   }
   json schema = json::object();
+  std::string as_sent;
   if (type == "json_object") {
     schema = it->value("schema", json::object());  // llama-server's extension
+    as_sent = object_as_sent(raw, {"response_format", "schema"});
   } else {
     const json spec = it->value("json_schema", json());
     if (!spec.is_object()) bad("response_format.json_schema", "an object with a 'schema'", spec);
     schema = spec.value("schema", json::object());
+    as_sent = object_as_sent(raw, {"response_format", "json_schema", "schema"});
   }
   if (!schema.is_object()) bad("response_format schema", "a JSON Schema object", schema);
-  o->json_schema = schema.empty() ? R"({"type":"object"})" : schema.dump();
+  o->json_schema = schema.empty() ? R"({"type":"object"})" : as_sent.empty() ? schema.dump() : as_sent;
 }
 
-// Only "tools" is kept from the body, and at most 4096 keys of it: an ordered object finds
-// its keys by a linear search, so a larger one would cost its square.
-std::vector<std::string> tool_schemas_as_sent(std::string_view raw, std::initializer_list<const char*> path) {
+namespace {
+
+// The body's field `top_key` parsed from its text with key order kept, or null. Only that
+// field is kept, and at most 4096 keys of it: an ordered object finds its keys by a linear
+// search, so a larger one would cost its square.
+nlohmann::ordered_json ordered_field(std::string_view raw, const char* top_key) {
   using ordered = nlohmann::ordered_json;
   constexpr int kMaxKeys = 4096;
   int keys = 0;
-  bool in_tools = false;
+  bool inside = false;
   const auto keep = [&](int depth, ordered::parse_event_t event, ordered& parsed) {
-    if (depth == 1 && event == ordered::parse_event_t::key) in_tools = parsed == "tools";
-    if (depth >= 1 && !in_tools) return false;
+    if (depth == 1 && event == ordered::parse_event_t::key) inside = parsed == top_key;
+    if (depth >= 1 && !inside) return false;
     if (event == ordered::parse_event_t::key && ++keys > kMaxKeys) throw std::length_error("too many keys");
     return true;
   };
-  std::vector<std::string> out;
-  if (raw.empty()) return out;
+  if (raw.empty()) return nullptr;
   try {
-    const ordered doc = ordered::parse(raw, keep);
-    for (const auto& tool : doc.at("tools")) {
-      const ordered* at = &tool;
-      for (const char* key : path) {
-        at = at->is_object() && at->contains(key) ? &(*at)[key] : nullptr;
-        if (at == nullptr) break;
-      }
-      out.push_back(at != nullptr && at->is_object() ? at->dump() : std::string());
-    }
+    ordered doc = ordered::parse(raw, keep);
+    return doc.is_object() && doc.contains(top_key) ? std::move(doc[top_key]) : ordered();
   } catch (const std::exception&) {
-    return {};
+    return nullptr;
   }
+}
+
+// The object at `path` (keys) under `at`, dumped, or "" if there is none.
+std::string dump_at(const nlohmann::ordered_json& at, std::span<const char* const> path) {
+  const nlohmann::ordered_json* node = &at;
+  for (const char* key : path) {
+    if (!node->is_object() || !node->contains(key)) return "";
+    node = &(*node)[key];
+  }
+  return node->is_object() ? node->dump() : "";
+}
+
+}  // namespace
+
+std::vector<std::string> tool_schemas_as_sent(std::string_view raw, std::initializer_list<const char*> path) {
+  const nlohmann::ordered_json tools = ordered_field(raw, "tools");
+  std::vector<std::string> out;
+  if (!tools.is_array()) return out;
+  for (const auto& tool : tools) out.push_back(dump_at(tool, std::span<const char* const>(path.begin(), path.end())));
   return out;
+}
+
+std::string object_as_sent(std::string_view raw, std::initializer_list<const char*> path) {
+  if (path.size() == 0) return "";
+  const std::span<const char* const> keys(path.begin(), path.end());
+  return dump_at(ordered_field(raw, keys.front()), keys.subspan(1));
 }
 
 void add_tool(ChatPrompt* chat, const json& tool, const char* schema_key, const std::string& where,
@@ -506,6 +529,11 @@ GenerationBody parse_generation_body(const json& body, bool chat, std::string_vi
   if (chat) check_fields(body, {"messages", "chat_template"});
   else check_fields(body, {"prompt"});
   out.sampling = parse_sampling(body);
+  if (const auto s = body.find("json_schema"); s != body.end() && s->is_object() && !s->empty()) {
+    if (std::string as_sent = object_as_sent(raw, {"json_schema"}); !as_sent.empty()) {
+      out.sampling.options.json_schema = std::move(as_sent);  // the output's keys in the client's order
+    }
+  }
   parse_logprobs(body, chat, &out.sampling.options);
   if (!chat) {
     for (const char* field : {"tools", "tool_choice", "parallel_tool_calls", "response_format"}) {
@@ -517,7 +545,7 @@ GenerationBody parse_generation_body(const json& body, bool chat, std::string_vi
     out.input = parse_completion_prompt(body);
     return out;
   }
-  parse_response_format(body, &out.sampling.options);
+  parse_response_format(body, &out.sampling.options, raw);
   ChatPrompt prompt;
   prompt.messages = parse_messages(body);
   parse_tools(body, &prompt, raw);

@@ -62,7 +62,9 @@ SamplingRequest parse_sampling(const nlohmann::json& body, bool kserve = false);
 // (llama-server: with an optional "schema") or {"type": "json_schema", "json_schema":
 // {"name", "schema", "strict"}}; sets options->json_schema. Refused beside a grammar or a
 // json_schema field.
-void parse_response_format(const nlohmann::json& body, GenerationOptions* options);
+// `raw` (the body's text, if given) keeps the schema's key order: the output's keys come
+// in the order of its properties, as the client wrote them.
+void parse_response_format(const nlohmann::json& body, GenerationOptions* options, std::string_view raw = {});
 
 // /v1/chat/completions `tools` (functions only, at most 128), `tool_choice` ("auto",
 // "none", "required" or {"type": "function", "function": {"name"}}, which offers that tool

@@ -79,7 +79,7 @@ void parse_function_tools(const json& body, std::string_view raw, ChatPrompt* ch
 
 // text.format: {"type": "text"}, {"type": "json_object"} or {"type": "json_schema",
 // "name", "schema", "strict"}.
-void parse_text_format(const json& body, GenerationOptions* o) {
+void parse_text_format(const json& body, std::string_view raw, GenerationOptions* o) {
   const auto text = body.find("text");
   if (text == body.end() || text->is_null()) return;
   if (!text->is_object()) bad("text", "an object with a 'format'", *text);
@@ -94,7 +94,8 @@ void parse_text_format(const json& body, GenerationOptions* o) {
   if (type != "json_schema") bad("text.format", "{\"type\": \"text\" | \"json_object\" | \"json_schema\"}", format);
   const json schema = format.value("schema", json());
   if (!schema.is_object()) bad("text.format.schema", "a JSON Schema object", schema);
-  o->json_schema = schema.empty() ? R"({"type":"object"})" : schema.dump();
+  const std::string as_sent = object_as_sent(raw, {"text", "format", "schema"});  // keys in the client's order
+  o->json_schema = schema.empty() ? R"({"type":"object"})" : as_sent.empty() ? schema.dump() : as_sent;
 }
 
 }  // namespace
@@ -111,7 +112,7 @@ GenerationBody parse_responses_body(const json& body, std::string_view raw) {
   out.model = model_field(body);
   out.sampling = renamed_sampling(body, {{"max_output_tokens", "max_tokens"}, {"temperature", "temperature"},
                                          {"top_p", "top_p"}, {"stream", "stream"}});
-  parse_text_format(body, &out.sampling.options);
+  parse_text_format(body, raw, &out.sampling.options);
   std::vector<ChatMessage> messages;
   if (const auto it = body.find("instructions"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) bad("instructions", "a string", *it);

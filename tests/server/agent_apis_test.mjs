@@ -57,6 +57,10 @@ assert.equal(typeof answer.output_text, 'string');
 const parsed = await openai.responses.parse({ model, input: 'Weather as JSON.', max_output_tokens: 400, temperature: 1,
   text: { format: { type: 'json_schema', name: 'weather', schema: weatherSchema, strict: true } } });
 assert.ok(validateWeather(parsed.output_parsed), parsed.output_text);
+const ordered = await openai.responses.create({ model, input: 'JSON', max_output_tokens: 200, text: { format: {
+  type: 'json_schema', name: 'o', schema: { type: 'object', properties: { zeta: { type: 'integer' },
+  alpha: { type: 'boolean' } }, required: ['zeta', 'alpha'] } } } });
+assert.deepEqual(Object.keys(JSON.parse(ordered.output_text)), ['zeta', 'alpha'], 'the schema\'s key order was lost');
 const jsonObject = await openai.responses.create({ model, input: 'JSON please.', max_output_tokens: 400,
   text: { format: { type: 'json_object' } } });
 assert.equal(typeof JSON.parse(jsonObject.output_text), 'object');

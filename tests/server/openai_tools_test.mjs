@@ -75,6 +75,15 @@ for (const [name, schema] of Object.entries(schemas)) {
 }
 console.log(`structured output: ${parsedCount} schema-constrained replies parsed and validated`);
 
+// The output's keys come in the schema's order, as the client wrote it (not sorted).
+const ordered = { type: 'object', properties: { zeta: { type: 'integer' }, alpha: { type: 'boolean' } },
+                  required: ['zeta', 'alpha'], additionalProperties: false };
+for (const body of [{ response_format: { type: 'json_schema', json_schema: { name: 'o', schema: ordered } } },
+                    { json_schema: ordered }]) {
+  const r = await client.chat.completions.create({ model, messages, seed: 1, max_tokens: 200, ...body });
+  assert.deepEqual(Object.keys(JSON.parse(r.choices[0].message.content)), ['zeta', 'alpha'], r.choices[0].message.content);
+}
+
 // json_object, llama-server's json_schema and grammar fields, and a streamed constrained reply.
 const obj = await client.chat.completions.create({ model, messages, seed: 7, max_tokens: 1500,
   response_format: { type: 'json_object' } });
