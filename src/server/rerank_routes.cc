@@ -17,51 +17,47 @@
 #include "server/body_fields.h"
 #include "server/generation_route.h"
 #include "server/openai_params.h"
+#include "server/rerank_body.h"
 #include "server/server_impl.h"
 
 namespace kapsl {
 
 using json = nlohmann::json;
 
-namespace {
-
-constexpr size_t kMaxDocuments = 1024;
-
-struct RerankBody {
-  std::string model;
-  std::string query;
-  std::vector<std::string> documents;
-  size_t top_n = 0;
-  bool tei = false;           // TEI's "texts" shape
-  bool return_text = false;   // return_documents (Jina, Cohere) or return_text (TEI)
-};
+namespace server {
 
 RerankBody parse_rerank_body(const json& body) {
-  server::only_fields(body, {"model", "query", "documents", "texts", "top_n", "return_documents", "return_text"},
+  only_fields(body, {"model", "query", "documents", "texts", "top_n", "return_documents", "return_text"},
                       "rerank");
   RerankBody out;
-  out.model = server::model_field(body);
-  out.query = server::string_field(body, "query", "body");
+  out.model = model_field(body);
+  out.query = string_field(body, "query", "body");
   out.tei = body.contains("texts");
   const json& list = out.tei ? body["texts"] : body.value("documents", json());
   const char* field = out.tei ? "texts" : "documents";
-  if (!list.is_array() || list.empty() || list.size() > kMaxDocuments) {
-    server::bad(field, "an array of 1 to " + std::to_string(kMaxDocuments) + " documents", list);
+  if (!list.is_array() || list.empty() || list.size() > kMaxRerankDocuments) {
+    bad(field, "an array of 1 to " + std::to_string(kMaxRerankDocuments) + " documents", list);
   }
   for (const json& d : list) {
     if (d.is_string()) out.documents.push_back(d.get<std::string>());
-    else if (!out.tei && d.is_object() && d.contains("text")) out.documents.push_back(server::string_field(d, "text", field));
-    else server::bad(std::string(field) + "[]", out.tei ? "a string" : "a string or {\"text\": ...}", d);
+    else if (!out.tei && d.is_object() && d.contains("text")) out.documents.push_back(string_field(d, "text", field));
+    else bad(std::string(field) + "[]", out.tei ? "a string" : "a string or {\"text\": ...}", d);
   }
   const auto top_n = body.find("top_n");
   if (top_n != body.end() && !top_n->is_null() && (!top_n->is_number_integer() || top_n->get<int64_t>() < 1)) {
-    server::bad("top_n", "a positive integer", *top_n);
+    bad("top_n", "a positive integer", *top_n);
   }
   out.top_n = top_n == body.end() || top_n->is_null() ? out.documents.size()
                                                       : std::min<size_t>(top_n->get<uint64_t>(), out.documents.size());
-  out.return_text = server::flag(body, out.tei ? "return_text" : "return_documents");
+  out.return_text = flag(body, out.tei ? "return_text" : "return_documents");
   return out;
 }
+
+}  // namespace server
+
+namespace {
+
+using server::RerankBody;
 
 Reranker& reranker_of(Engine& engine, const server::RepositoryModel& model) {
   Reranker* reranker = engine.reranker();
@@ -96,7 +92,7 @@ void rerank_route(Server::Impl& s, const httplib::Request& req, httplib::Respons
   auto lease = s.bodies.lease();
   const json body = server::parse_object(s.read_body(req, reader, lease));
   server::RepositoryModel model = s.find_model(server::model_field(body));  // 404 before anything else
-  const RerankBody parsed = parse_rerank_body(body);
+  const RerankBody parsed = server::parse_rerank_body(body);
   Server::Impl::ModelCall call = s.begin_call(std::move(model), server::EngineRole::kMain, req);
   const RerankScores scores = server::run_counted(s, call, [&] {
     EmbedOptions options;
