@@ -174,9 +174,12 @@ std::string GgufEngine::detokenize(std::span<const int32_t> tokens, bool special
 namespace gguf {
 namespace {
 
-// Embeds token sequences (checked against the model's limits) as one accounted call.
-Embeddings embed_tokens(GgufEngine::Impl& impl, std::vector<std::vector<int32_t>> tokens, const EmbedOptions& options) {
+// Embeds the token sequences `make_tokens` returns (checked against the model's limits) as
+// one accounted call: the errors of making them are counted too.
+template <typename MakeTokens>
+Embeddings embed_tokens(GgufEngine::Impl& impl, MakeTokens&& make_tokens, const EmbedOptions& options) {
   return accounted(impl.counters, [&](internal::RequestCounters::Scope& scope) {
+    const std::vector<std::vector<int32_t>> tokens = make_tokens();
     const size_t max_tokens = std::min<size_t>(impl.options.n_batch, impl.info.n_ctx);
     Embeddings out;
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -199,31 +202,35 @@ Embeddings embed_tokens(GgufEngine::Impl& impl, std::vector<std::vector<int32_t>
 }  // namespace gguf
 
 Embeddings GgufEngine::embed(std::span<const EmbeddingInput> inputs, const EmbedOptions& options) {
-  if (embedder() == nullptr) {
-    throw Error::unavailable(impl_->options.reranking ? "this GGUF engine was loaded for reranking: use rerank()"
-                                                      : "this GGUF engine was not loaded with embeddings = true");
-  }
-  std::vector<std::vector<int32_t>> tokens;
-  for (const EmbeddingInput& input : inputs) {
-    if (const auto* text = std::get_if<std::string>(&input)) {
-      tokens.push_back(tokenize(*text, true, false));
-    } else {
-      tokens.push_back(std::get<std::vector<int32_t>>(input));
-      detokenize(tokens.back());  // checks every id is in range
+  return gguf::embed_tokens(*impl_, [&] {
+    if (embedder() == nullptr) {
+      throw Error::unavailable(impl_->options.reranking ? "this GGUF engine was loaded for reranking: use rerank()"
+                                                        : "this GGUF engine was not loaded with embeddings = true");
     }
-  }
-  return gguf::embed_tokens(*impl_, std::move(tokens), options);
+    std::vector<std::vector<int32_t>> tokens;
+    for (const EmbeddingInput& input : inputs) {
+      if (const auto* text = std::get_if<std::string>(&input)) {
+        tokens.push_back(tokenize(*text, true, false));
+      } else {
+        tokens.push_back(std::get<std::vector<int32_t>>(input));
+        detokenize(tokens.back());  // checks every id is in range
+      }
+    }
+    return tokens;
+  }, options);
 }
 
 RerankScores GgufEngine::rerank(std::string_view query, std::span<const std::string> documents,
                                 const EmbedOptions& options) {
-  if (!impl_->options.reranking) throw Error::unavailable("this GGUF engine was not loaded for reranking");
-  if (documents.empty()) throw Error::invalid_input("there are no documents to rerank");
-  std::vector<std::vector<int32_t>> pairs;
-  for (const std::string& document : documents) pairs.push_back(gguf::rerank_tokens(*impl_, query, document));
   EmbedOptions raw = options;
   raw.normalize = false;  // the head's outputs are scores
-  const Embeddings outputs = gguf::embed_tokens(*impl_, std::move(pairs), raw);
+  const Embeddings outputs = gguf::embed_tokens(*impl_, [&] {
+    if (!impl_->options.reranking) throw Error::unavailable("this GGUF engine was not loaded for reranking");
+    if (documents.empty()) throw Error::invalid_input("there are no documents to rerank");
+    std::vector<std::vector<int32_t>> pairs;
+    for (const std::string& document : documents) pairs.push_back(gguf::rerank_tokens(*impl_, query, document));
+    return pairs;
+  }, raw);
   RerankScores out;
   out.prompt_tokens = outputs.prompt_tokens;
   for (const std::vector<float>& v : outputs.vectors) out.scores.push_back(v.at(0));

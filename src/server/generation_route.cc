@@ -168,7 +168,6 @@ GenerationUsage total_usage(const std::vector<GenerateResult>& replies) {
   for (size_t i = 1; i < replies.size(); ++i) {
     const GenerationUsage& u = replies[i].usage;
     total.completion_tokens += u.completion_tokens;
-    total.cached_prompt_tokens = std::min(total.cached_prompt_tokens, u.cached_prompt_tokens);
     if (ended_early_reason(u.finish_reason) && !ended_early_reason(total.finish_reason)) {
       total.finish_reason = u.finish_reason;
     }

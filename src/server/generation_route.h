@@ -72,7 +72,8 @@ auto run_counted(Server::Impl& s, Server::Impl::ModelCall& call, F&& body) {
 std::vector<GenerateResult> run_generation(Server::Impl& s, Server::Impl::ModelCall& call, const Generation& g);
 
 // The usage of all replies to one prompt: the prompt counted once, their tokens summed;
-// the first reply's timings and finish reason (the first that was cut, if one was).
+// the first reply's timings and cached prompt tokens, and its finish reason (the first
+// that was cut, if one was).
 GenerationUsage total_usage(const std::vector<GenerateResult>& replies);
 
 // What a streamed generation sends, in one API's shape, as whole SSE frames (sse()).
