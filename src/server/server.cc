@@ -278,6 +278,7 @@ Server::Impl::ModelCall Server::Impl::begin_call(server::RepositoryModel model, 
 
 void Server::Impl::finish_call(ModelCall& call, Outcome outcome, const std::optional<ComputeTiming>& timing) {
   call.finished = true;
+  call.ticket.release();
   const auto now = Clock::now();
   const double compute_s = std::chrono::duration<double>(now - call.compute_start).count();
   call.stats->queue.record(call.admission_wait_s + (timing ? timing->queue_s : 0.0));

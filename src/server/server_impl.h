@@ -3,7 +3,7 @@
 //
 //   ModelCall call = begin_call(find_model(name), role, req);  // 404, 503/429 busy, loads
 //   ... run the engine with call.cancel ...
-//   finish_call(call, outcome);                 // metrics; the ticket is released with `call`
+//   finish_call(call, outcome);                 // metrics; gives the admission turn back
 //
 // Routes live in kserve_routes.cc, openai_routes.cc and server.cc (health, metrics).
 //
@@ -93,6 +93,9 @@ struct Server::Impl {
   server::ReserveBytes reserve_in(server::BodyBudget::Lease& lease, size_t allowance) const;
   // Records the outcome, queue (admission + the batcher's queue), compute and total latency
   // of a call, and with `timing` (the engine's) its input/infer/output times and execution.
+  // Gives the call's admission turn back at once: the engine's work is over, and a stream
+  // still writes its last frames after this, which a client reading them as the end may
+  // follow with its next request before the call itself is destroyed.
   void finish_call(ModelCall& call, server::Outcome outcome, const std::optional<ComputeTiming>& timing = std::nullopt);
   // The outcome an Error stands for.
   static server::Outcome outcome_for(const Error& error);

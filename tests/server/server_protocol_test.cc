@@ -173,6 +173,27 @@ TEST_F(ServerProtocolTest, DeadlinesAre504AndCutStreamsSayWhy) {
   EXPECT_NE(stream->body.find("data: [DONE]"), std::string::npos);
 }
 
+// With one turn and no queue, a client that has read a stream to its end can send its next
+// request at once on another connection: the stream's turn is given back before its last
+// frames are written, not when the server gets round to destroying the response (found by
+// the e2e client tests, which saw a 429 under ASan).
+TEST_F(ServerProtocolTest, AStreamReadToItsEndHasGivenItsTurnBack) {
+  ServerOptions options;
+  options.max_concurrency = 1;
+  options.max_queue = 0;
+  start(options);
+  httplib::Client other("127.0.0.1", server_->port());
+  other.set_read_timeout(30s);
+  for (int i = 0; i < 100; ++i) {
+    const auto stream = post("/v1/completions", R"({"model":"tiny","prompt":"Count:","max_tokens":2,"stream":true})");
+    ASSERT_EQ(stream->status, 200) << stream->body;
+    ASSERT_NE(stream->body.find("data: [DONE]"), std::string::npos) << stream->body;
+    const auto next = other.Post("/v1/completions", R"({"model":"tiny","prompt":"Count:","max_tokens":1})",
+                                 "application/json");
+    ASSERT_EQ(next->status, 200) << "after stream " << i << ": " << next->body;
+  }
+}
+
 TEST_F(ServerProtocolTest, AGenerationCutByShutdownIsNotANormalStop) {
   ServerOptions options;
   options.shutdown_timeout = 100ms;
