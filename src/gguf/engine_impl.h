@@ -37,7 +37,7 @@ struct GgufEngine::Impl {
   // templates (options.chat_template names one, or the model's own is not Jinja that
   // llama.cpp can run).
   std::unique_ptr<gguf::ChatTemplates> chat_templates;
-  gguf::ClosingTokens closing_tokens;   // for constrained samplers' closing reserve
+  gguf::ConstraintTables constraint_tables;  // for constrained samplers
   std::unique_ptr<gguf::SlotPool> slots;  // null for a vocab-only engine
   // Generation engines: decodes every slot's work in shared batches. Declared after slots
   // so that it stops before they are freed.

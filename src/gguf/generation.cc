@@ -168,7 +168,7 @@ std::vector<GenerateResult> generate_in_slots(const GgufEngine::Impl& impl, std:
       GenerationOptions reply = o;
       if (o.seed != GenerationOptions::kRandomSeed) reply.seed = o.seed + static_cast<uint32_t>(i);
       samplers.push_back(make_token_sampler(reply, prepared.constraint, impl.model.get(), impl.info.n_ctx,
-                                            prepared.prompt, impl.closing_tokens));
+                                            prepared.prompt, impl.constraint_tables));
     }
     const bool every_token = on_chunk || !o.stop.empty();
     runs = impl.batcher->start_shared(slots, prepared.prompt, std::move(samplers), o, stop, every_token);

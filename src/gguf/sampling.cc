@@ -137,8 +137,8 @@ class ChainSampler final : public TokenSampler {
 
 std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& o, const OutputConstraint& constraint,
                                                  const llama_model* model, uint32_t n_ctx,
-                                                 std::span<const int32_t> prompt, const ClosingTokens& closing) {
-  if (!constraint.grammar.empty()) return make_constrained_sampler(o, constraint, model, n_ctx, prompt, closing);
+                                                 std::span<const int32_t> prompt, const ConstraintTables& tables) {
+  if (!constraint.grammar.empty()) return make_constrained_sampler(o, constraint, model, n_ctx, prompt, tables);
   return std::make_unique<ChainSampler>(o, llama_model_get_vocab(model), n_ctx);
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gguf/chat_format.h"
+#include "gguf/grammar_prefilter.h"
 #include "kapsl/request.h"
 #include "llama-cpp.h"
 
@@ -59,6 +60,13 @@ class ClosingTokens {
   mutable std::vector<int32_t> candidates_;
 };
 
+// What constrained samplers learn about an engine's vocabulary, each part once, on first
+// use. Thread-safe.
+struct ConstraintTables {
+  ClosingTokens closing;
+  FirstCharGroups first_chars;
+};
+
 // One request's token sampler.
 class TokenSampler {
  public:
@@ -84,10 +92,10 @@ llama_sampler_ptr make_sampler_chain(const GenerationOptions& options, const lla
 // llama-server's common sampler does). `prompt` is the request's prompt (a template-made
 // grammar is advanced past its end). Throws kInvalidInput if the grammar does not parse or
 // repeats beyond kMaxGrammarRepetition, kBackend if llama.cpp cannot create a sampler.
-// `closing` is borrowed and must outlive the sampler.
+// `tables` is borrowed and must outlive the sampler.
 std::unique_ptr<TokenSampler> make_token_sampler(const GenerationOptions& options, const OutputConstraint& constraint,
                                                  const llama_model* model, uint32_t n_ctx,
-                                                 std::span<const int32_t> prompt, const ClosingTokens& closing);
+                                                 std::span<const int32_t> prompt, const ConstraintTables& tables);
 
 // Builds `constraint`'s grammar as make_token_sampler would, and drops it: for a caller
 // that must refuse a bad grammar before it commits to a stream. Throws as
@@ -99,7 +107,7 @@ void check_constraint(const OutputConstraint& constraint, const llama_model* mod
 std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& options,
                                                        const OutputConstraint& constraint, const llama_model* model,
                                                        uint32_t n_ctx, std::span<const int32_t> prompt,
-                                                       const ClosingTokens& closing);
+                                                       const ConstraintTables& tables);
 
 // Throws kInvalidInput if `gbnf` has a repetition count above kMaxGrammarRepetition, a
 // {m,n} with m > n, repetitions that add up to more than kMaxGrammarCopies, or groups
