@@ -18,10 +18,10 @@
 //   that starts with " inside a JSON string, one that starts with } or ] outside (inside a
 //   string, brackets are only more text) — else the usual pick among the tokens the
 //   grammar allows (digits, a required key's text).
-// - When the grammar must be applied to the whole vocabulary, GrammarPrefilter first rules
-//   out the tokens whose first character it refuses (grammar_prefilter.h): the same tokens
-//   are allowed, at a fraction of the grammar's work, which dominates constrained
-//   generation on a large vocabulary where the model's picks are often refused.
+// - When the grammar must be applied to the whole vocabulary, GrammarPrefilter finds the
+//   same tokens by showing it the vocabulary's prefix tree from the root down
+//   (grammar_prefilter.h), at a fraction of the grammar's work, which dominates
+//   constrained generation on a large vocabulary where the model's picks are often refused.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -130,18 +130,23 @@ class ConstrainedSampler final : public TokenSampler {
     }
   }
 
-  // Runs the chain over every token's logit, the grammar first if `constrained` (over
-  // the tokens the prefilter leaves: the others it would refuse).
+  // Runs the chain over every token's logit, the grammar first if `constrained` (or over
+  // just the tokens the grammar takes, from the prefilter: the others would be -inf).
   llama_token pick(const float* logits, bool constrained) {
-    std::vector<llama_token_data>* tokens = &candidates_;
     if (constrained && prefilter_) {
-      prefilter_->candidates(grammar_.get(), logits, &filtered_);
-      tokens = &filtered_;
-    } else {
-      fill(logits);
+      prefilter_->taken(grammar_.get(), logits, &taken_);
+      if (!taken_.empty()) return run_chain(taken_);  // none: as before, to whatever the chain does then
     }
-    llama_token_data_array all = {tokens->data(), tokens->size(), -1, false};
-    if (constrained) llama_sampler_apply(grammar_.get(), &all);
+    fill(logits);
+    if (constrained) {
+      llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
+      llama_sampler_apply(grammar_.get(), &all);
+    }
+    return run_chain(candidates_);
+  }
+
+  llama_token run_chain(std::vector<llama_token_data>& tokens) {
+    llama_token_data_array all = {tokens.data(), tokens.size(), -1, false};
     llama_sampler_apply(chain_.get(), &all);
     if (all.selected < 0 || static_cast<size_t>(all.selected) >= all.size) {
       throw Error::backend("llama.cpp's sampler chain selected no token");
@@ -158,7 +163,7 @@ class ConstrainedSampler final : public TokenSampler {
   const ClosingTokens& closing_;
   std::optional<GrammarPrefilter> prefilter_;  // none where it does not hold
   std::vector<llama_token_data> candidates_;  // every token, in id order
-  std::vector<llama_token_data> filtered_;    // the prefilter's, in id order
+  std::vector<llama_token_data> taken_;       // the prefilter's, in id order
   std::vector<llama_token_data> closing_candidates_;  // pick_closing's scratch
 };
 
@@ -247,7 +252,7 @@ std::unique_ptr<TokenSampler> make_constrained_sampler(const GenerationOptions& 
   std::optional<uint32_t> closing_from;
   if (!c.lazy) closing_from = o.max_new_tokens - std::min(o.max_new_tokens, closing_reserve(o.max_new_tokens));
   std::optional<GrammarPrefilter> prefilter;
-  if (!c.lazy && !grammar_refers_to_tokens(c.grammar)) prefilter.emplace(tables.first_chars.of(vocab));
+  if (!c.lazy && !grammar_refers_to_tokens(c.grammar)) prefilter.emplace(tables.prefix_tree.of(vocab));
   return std::make_unique<ConstrainedSampler>(make_sampler_chain(o, vocab, n_ctx), std::move(grammar), vocab,
                                               closing_from, tables.closing, std::move(prefilter));
 }

@@ -1,7 +1,6 @@
 #include "gguf/grammar_prefilter.h"
 
 #include <cmath>
-#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -16,24 +15,18 @@ constexpr int kCharLength[16] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4}
 
 int char_length(char lead) { return kCharLength[static_cast<uint8_t>(lead) >> 4]; }
 
-struct FirstChar {
-  uint32_t code_point;
-  size_t bytes;
-};
-
-// The first character of `piece` as llama.cpp's grammar decodes it from a clean state
-// (continuation bytes are taken as they come, unchecked, as it does); none if the piece
-// starts with a continuation byte or a NUL, or ends inside that character.
-std::optional<FirstChar> first_char(std::string_view piece) {
-  if (piece.empty() || piece[0] == '\0') return std::nullopt;
-  const int length = char_length(piece[0]);
-  if (length == 0 || piece.size() < static_cast<size_t>(length)) return std::nullopt;
-  uint32_t value = static_cast<uint8_t>(piece[0]) & ((1u << (8 - length)) - 1);
-  for (int i = 1; i < length; ++i) {
-    if (piece[i] == '\0') return std::nullopt;
-    value = (value << 6) + (static_cast<uint8_t>(piece[i]) & 0x3F);
+// Where `piece`'s whole characters end, as llama.cpp's grammar decodes it from a clean
+// state (continuation bytes taken as they come, unchecked, as it does): none if the piece
+// starts with a continuation byte. The last may be the piece's end.
+std::vector<size_t> char_ends(std::string_view piece) {
+  std::vector<size_t> ends;
+  for (size_t pos = 0; pos < piece.size();) {
+    const int length = char_length(piece[pos]);
+    if (length == 0 || piece.size() - pos < static_cast<size_t>(length)) break;
+    pos += static_cast<size_t>(length);
+    ends.push_back(pos);
   }
-  return FirstChar{value, static_cast<size_t>(length)};
+  return ends;
 }
 
 // Plain text, matched by the grammar through its characters alone.
@@ -56,40 +49,49 @@ size_t skip_quoted(std::string_view g, size_t i, char close) {
 
 }  // namespace
 
-const FirstCharGroups::Groups& FirstCharGroups::of(const llama_vocab* vocab) const {
+const TokenPrefixTree::Tree& TokenPrefixTree::of(const llama_vocab* vocab) const {
   std::call_once(once_, [&] {
-    struct Char {
-      uint32_t tokens = 0;
-      int32_t alone = -1;  // the token that is this character alone
-      uint32_t group = kNoGroup;
-    };
     const auto n = static_cast<size_t>(llama_vocab_n_tokens(vocab));
-    std::vector<std::optional<uint32_t>> first(n);
-    std::unordered_map<uint32_t, Char> chars;
+    std::vector<std::string> pieces(n);  // as the grammar sees them; empty for tokens outside the tree
+    std::unordered_map<std::string_view, int32_t> by_text;
     for (size_t i = 0; i < n; ++i) {
       const auto id = static_cast<int32_t>(i);
       if (!is_plain_text(vocab, id)) continue;
-      const std::string piece = token_to_piece(vocab, id, true);  // as the grammar sees it
-      const std::optional<FirstChar> c = first_char(piece);
-      if (!c) continue;
-      first[i] = c->code_point;
-      Char& stats = chars[c->code_point];
-      ++stats.tokens;
-      if (piece.size() == c->bytes && stats.alone < 0) stats.alone = id;
+      std::string piece = token_to_piece(vocab, id, true);
+      // The grammar reads a piece up to a NUL: such a piece is left out of the tree.
+      if (piece.find('\0') != std::string::npos || char_ends(piece).empty()) continue;
+      pieces[i] = std::move(piece);
+      by_text.emplace(pieces[i], id);
     }
-    groups_.group_of.assign(n, kNoGroup);
+    std::vector<int32_t> parent(n, -1);
+    std::vector<uint32_t> n_children(n + 1, 0);
     for (size_t i = 0; i < n; ++i) {
-      if (!first[i]) continue;
-      Char& c = chars[*first[i]];
-      if (c.tokens < 2 || c.alone < 0) continue;  // a group of one saves nothing; no probe, no group
-      if (c.group == kNoGroup) {
-        c.group = static_cast<uint32_t>(groups_.probes.size());
-        groups_.probes.push_back(c.alone);
+      if (pieces[i].empty()) {
+        tree_.first.push_back(static_cast<int32_t>(i));
+        continue;
       }
-      groups_.group_of[i] = c.group;
+      const std::string_view text = pieces[i];
+      const std::vector<size_t> ends = char_ends(text);
+      for (auto end = ends.rbegin(); end != ends.rend() && parent[i] < 0; ++end) {
+        if (*end == text.size()) continue;  // a proper prefix only
+        const auto found = by_text.find(text.substr(0, *end));
+        if (found != by_text.end()) parent[i] = found->second;
+      }
+      if (parent[i] < 0) {
+        tree_.first.push_back(static_cast<int32_t>(i));
+      } else {
+        ++n_children[static_cast<size_t>(parent[i])];
+      }
+    }
+    tree_.children_begin.assign(n + 1, 0);
+    for (size_t i = 0; i < n; ++i) tree_.children_begin[i + 1] = tree_.children_begin[i] + n_children[i];
+    tree_.children.resize(tree_.children_begin[n]);
+    std::vector<uint32_t> filled(tree_.children_begin.begin(), tree_.children_begin.end() - 1);
+    for (size_t i = 0; i < n; ++i) {
+      if (parent[i] >= 0) tree_.children[filled[static_cast<size_t>(parent[i])]++] = static_cast<int32_t>(i);
     }
   });
-  return groups_;
+  return tree_;
 }
 
 bool grammar_refers_to_tokens(std::string_view g) {
@@ -106,19 +108,29 @@ bool grammar_refers_to_tokens(std::string_view g) {
   return false;
 }
 
-void GrammarPrefilter::candidates(llama_sampler* grammar, const float* logits, std::vector<llama_token_data>* out) {
-  probe_data_.clear();
-  for (const int32_t probe : groups_.probes) probe_data_.push_back({probe, 0.0f, 0.0f});
-  llama_token_data_array probes = {probe_data_.data(), probe_data_.size(), -1, false};
-  llama_sampler_apply(grammar, &probes);
-  for (size_t g = 0; g < probe_data_.size(); ++g) {
-    const float logit = probe_data_[g].logit;
-    probe_taken_[g] = !(std::isinf(logit) && logit < 0);
+void GrammarPrefilter::taken(llama_sampler* grammar, const float* logits, std::vector<llama_token_data>* out) {
+  const size_t n = tree_.children_begin.size() - 1;
+  is_taken_.assign(n, 0);
+  level_.clear();
+  for (const int32_t id : tree_.first) level_.push_back({id, logits[id], 0.0f});
+  while (!level_.empty()) {
+    llama_token_data_array shown = {level_.data(), level_.size(), -1, false};
+    llama_sampler_apply(grammar, &shown);
+    next_.clear();
+    for (const llama_token_data& t : level_) {
+      if (std::isinf(t.logit) && t.logit < 0) continue;
+      const auto id = static_cast<size_t>(t.id);
+      is_taken_[id] = 1;
+      for (uint32_t c = tree_.children_begin[id]; c < tree_.children_begin[id + 1]; ++c) {
+        const int32_t child = tree_.children[c];
+        next_.push_back({child, logits[child], 0.0f});
+      }
+    }
+    level_.swap(next_);
   }
   out->clear();
-  for (size_t i = 0; i < groups_.group_of.size(); ++i) {
-    const uint32_t g = groups_.group_of[i];
-    if (g == FirstCharGroups::kNoGroup || probe_taken_[g]) out->push_back({static_cast<llama_token>(i), logits[i], 0.0f});
+  for (size_t i = 0; i < n; ++i) {
+    if (is_taken_[i] != 0) out->push_back({static_cast<llama_token>(i), logits[i], 0.0f});
   }
 }
 

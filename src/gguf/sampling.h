@@ -64,7 +64,7 @@ class ClosingTokens {
 // use. Thread-safe.
 struct ConstraintTables {
   ClosingTokens closing;
-  FirstCharGroups first_chars;
+  TokenPrefixTree prefix_tree;
 };
 
 // One request's token sampler.
