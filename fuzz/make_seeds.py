@@ -70,6 +70,9 @@ def openai():
     responses = {"model": "chat", "instructions": "Be brief.", "max_output_tokens": 16, "stream": True, "store": False,
                  "input": [{"role": "developer", "content": "Rules"},
                            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}]}
+    infill = {"input_prefix": ["def f(", 42, "):"], "input_suffix": "\n    return x\n", "prompt": "x =",
+              "input_extra": [{"filename": "a.py", "text": "import os\n"}, {"text": "y = 1"}], "n_predict": 8,
+              "temperature": 0, "stream": True}
     return [b"\x00" + json.dumps(completion).encode(),
             b"\x00" + json.dumps({"model": "tiny", "prompt": [1, 15043, 29892], "n": 1, "user": "u"}).encode(),
             b"\x01" + json.dumps(chat).encode(),
@@ -78,7 +81,8 @@ def openai():
             b"\x03" + json.dumps(params).encode(),
             b"\x04" + json.dumps(anthropic).encode(),
             b"\x05" + json.dumps(responses).encode(),
-            b"\x05" + json.dumps({"model": "tiny", "input": "Hi", "text": {"format": {"type": "text"}}}).encode()]
+            b"\x05" + json.dumps({"model": "tiny", "input": "Hi", "text": {"format": {"type": "text"}}}).encode(),
+            b"\x07" + json.dumps(infill).encode()]
 
 
 def constraints():

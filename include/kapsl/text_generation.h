@@ -99,6 +99,16 @@ struct TextModelInfo {
   int32_t eos_token = -1;           // -1 = none
   std::vector<int32_t> eog_tokens;  // every end-of-generation token
   std::string chat_template;        // the model's own template text; "" = none
+  bool adds_bos = false;            // tokenize(text, add_special = true) starts with bos_token
+  // Fill-in-the-middle tokens of code models, -1 = none: a prompt is
+  // [repository name] [separator file name, text]... prefix PREFIX suffix SUFFIX middle.
+  struct FimTokens {
+    int32_t prefix = -1;
+    int32_t suffix = -1;
+    int32_t middle = -1;
+    int32_t repository = -1;  // before the repository's name
+    int32_t separator = -1;   // before each file's name
+  } fim;
 };
 
 // Called with a reply's index and one of its chunks; see TextGenerator::generate_n.

@@ -223,7 +223,16 @@ void fill_info(GgufEngine::Impl& impl, const GgufFileFacts& facts) {
   const char* tmpl = llama_model_chat_template(m, nullptr);
   i.has_chat_template = tmpl != nullptr;
   i.chat_template = tmpl != nullptr ? tmpl : "";
-  impl.text_info = TextModelInfo{i.n_ctx, i.n_vocab, i.bos_token, i.eos_token, i.eog_tokens, i.chat_template};
+  const llama_vocab* v = impl.vocab;
+  impl.text_info = TextModelInfo{i.n_ctx,
+                                 i.n_vocab,
+                                 i.bos_token,
+                                 i.eos_token,
+                                 i.eog_tokens,
+                                 i.chat_template,
+                                 llama_vocab_get_add_bos(v),
+                                 {llama_vocab_fim_pre(v), llama_vocab_fim_suf(v), llama_vocab_fim_mid(v),
+                                  llama_vocab_fim_rep(v), llama_vocab_fim_sep(v)}};
   i.pooling = impl.slots && impl.options.embeddings
                   ? pooling_name(llama_pooling_type(impl.slots->slots().front()->own.ctx.get()))
                   : "none";

@@ -9,10 +9,13 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 
 enum class Scan { kComplete, kIncomplete, kInvalid };
 
-// Examines the character starting at s[0]. On kComplete sets *len to its byte length.
-// The ranges are RFC 3629's: they exclude overlong forms, surrogates and code points above
-// U+10FFFF, so an accepted sequence is always a valid character.
+// Examines the character starting at s[0]. On kComplete sets *len to its byte length; on
+// kInvalid to the length of its maximal subpart (the longest start of a valid sequence, at
+// least 1), which becomes one U+FFFD, as the Unicode standard advises and WHATWG, Python
+// and llama-server do. The ranges are RFC 3629's: they exclude overlong forms, surrogates
+// and code points above U+10FFFF, so an accepted sequence is always a valid character.
 Scan scan_char(std::string_view s, size_t* len) noexcept {
+  *len = 1;
   const auto b0 = static_cast<uint8_t>(s[0]);
   if (b0 < 0x80) {
     *len = 1;
@@ -32,7 +35,10 @@ Scan scan_char(std::string_view s, size_t* len) noexcept {
     if (i >= s.size()) return Scan::kIncomplete;
     const auto b = static_cast<uint8_t>(s[i]);
     const uint8_t min = i == 1 ? lo : 0x80, max = i == 1 ? hi : 0xBF;
-    if (b < min || b > max) return Scan::kInvalid;
+    if (b < min || b > max) {
+      *len = i;
+      return Scan::kInvalid;
+    }
   }
   *len = n;
   return Scan::kComplete;
@@ -50,7 +56,7 @@ std::string Utf8Assembler::push(std::string_view bytes) {
     if (scan == Scan::kIncomplete) break;
     if (scan == Scan::kInvalid) {
       out.append(kReplacement);
-      rest.remove_prefix(1);
+      rest.remove_prefix(len);
       continue;
     }
     out.append(rest.substr(0, len));

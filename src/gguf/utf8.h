@@ -4,8 +4,9 @@
 // <0xE2>), so the bytes of a character can arrive in several pieces. push() returns the
 // longest valid prefix of everything received and keeps an incomplete trailing character
 // for the next piece; bytes that can never form a valid character (a stray continuation
-// byte, an overlong form, a surrogate) become U+FFFD. finish() flushes a character that
-// was left incomplete as U+FFFD.
+// byte, an overlong form, a surrogate, a sequence cut off) become U+FFFD, one for each
+// maximal subpart (Unicode's advice: "\xE2\x80" then "O" is one U+FFFD, then "O").
+// finish() flushes a character that was left incomplete as U+FFFD.
 //
 // Thread-safety: not thread-safe: one thread at a time.
 #ifndef KAPSL_SRC_GGUF_UTF8_H_

@@ -32,8 +32,11 @@ TextGenerator& generator_of(Engine& engine, const RepositoryModel& model) {
 
 namespace {
 
-Prompt prompt_of(const ChatOrPrompt& input) {
+Prompt prompt_of(const ChatOrPrompt& input, const TextGenerator& generator, const SamplingRequest& sampling) {
   if (const auto* chat = std::get_if<ChatPrompt>(&input)) return *chat;
+  if (const auto* infill = std::get_if<InfillPrompt>(&input)) {
+    return infill_tokens(generator, *infill, sampling.max_tokens.value_or(0));
+  }
   return std::visit([](const auto& p) { return Prompt(p); }, std::get<CompletionPrompt>(input));
 }
 
@@ -130,7 +133,7 @@ Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt&
   TextGenerator& generator = generator_of(*call.engine, call.model);
   Generation g;
   g.chat = std::holds_alternative<ChatPrompt>(input);
-  g.request.prompt = prompt_of(input);
+  g.request.prompt = prompt_of(input, generator, sampling);
   g.request.options = sampling.options;
   const std::vector<int32_t> tokens = generator.prompt_tokens(g.request);
   if (tokens.empty()) throw Error::invalid_input("the prompt is empty");
@@ -155,8 +158,10 @@ Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt&
                                    " (its n_parallel), got " + std::to_string(sampling.n));
   }
   g.n = sampling.n;
-  // OpenAI's defaults: 16 tokens for completions, up to the context for chat.
-  g.request.options.max_new_tokens = sampling.max_tokens.value_or(g.chat ? room : std::min<uint32_t>(16, room));
+  // OpenAI's defaults: 16 tokens for completions, up to the context for chat (and, as
+  // llama-server, for an infill).
+  const bool to_the_end = g.chat || std::holds_alternative<InfillPrompt>(input);
+  g.request.options.max_new_tokens = sampling.max_tokens.value_or(to_the_end ? room : std::min<uint32_t>(16, room));
   g.request.deadline = call.deadline;
   g.request.cancel = call.cancel;
   return g;
@@ -204,7 +209,9 @@ void serve_generation(Server::Impl& s, const httplib::Request& req, httplib::Res
   auto lease = s.bodies.lease();
   const std::string raw = s.read_body(req, reader, lease);
   const json body = parse_object(raw);
-  RepositoryModel model = s.find_model(model_field(body));  // an unknown model is a 404 before anything else
+  // An unknown model is a 404 before anything else.
+  RepositoryModel model = api.model_optional && !body.contains("model") ? s.only_text_generator()
+                                                                        : s.find_model(model_field(body));
   const GenerationBody parsed = api.parse(body, raw);
   Server::Impl::ModelCall call = s.begin_call(std::move(model), EngineRole::kMain, req);
   const std::string id = api.id_prefix + current_request().request_id;

@@ -40,14 +40,15 @@ struct Generation {
   GenerateRequest request;
 };
 
-using ChatOrPrompt = std::variant<ChatPrompt, CompletionPrompt>;
+using ChatOrPrompt = std::variant<ChatPrompt, CompletionPrompt, InfillPrompt>;
 
 // The call's engine as a text generator; kInvalidInput if it does not generate text.
 TextGenerator& generator_of(Engine& engine, const RepositoryModel& model);
 
-// Renders and tokenizes `input` (a chat through its template, with its tools, or a
-// completion prompt) as the engine will, and checks it and max_tokens against the context.
-// Without max_tokens a chat may fill the context, a completion gets OpenAI's 16 tokens.
+// Renders and tokenizes `input` (a chat through its template, with its tools, a completion
+// prompt, or an infill's code around the cursor) as the engine will, and checks it and
+// max_tokens against the context. Without max_tokens a chat or an infill may fill the
+// context, a completion gets OpenAI's 16 tokens.
 // `id` names the generation. Throws kInvalidInput; the caller counts the failure
 // (run_counted).
 Generation prepare_generation(Server::Impl::ModelCall& call, const ChatOrPrompt& input, const SamplingRequest& sampling,
@@ -106,6 +107,9 @@ struct GenerationApi {
   std::string id_prefix;                                        // "chatcmpl-", "msg_", "resp_", ...
   std::function<std::unique_ptr<StreamFormat>(const Generation&, const GenerationBody&)> stream;
   std::function<nlohmann::json(const Generation&, const std::vector<GenerateResult>&)> whole;
+  // Without a "model" field the repository's only text generator serves (llama-server's
+  // own routes, whose clients name none).
+  bool model_optional = false;
 };
 
 // A text route from body to answer: the body read within the budget, the model found (404

@@ -5,6 +5,11 @@
 //                         -> {"tokens": [ids]} or {"tokens": [{"id", "piece"}]}
 //   POST /detokenize      {"tokens": [ids]} -> {"content": "text"}
 //   POST /apply-template  {"messages": [...], "tools"?, "chat_template"?} -> {"prompt": "text"}
+//   POST /infill          {"input_prefix", "input_suffix", "input_extra"?, "prompt"?, "stream"?,
+//                          sampling fields} -> {"content", "stop": true, "stop_type",
+//                          "tokens_predicted", "tokens_evaluated", ...}, or events of
+//                          {"content", "stop": false} ending with the whole answer
+//                          (infill_prompt.h: the prompt)
 // llama-server serves one model and takes no "model" field; kapsl takes one, and without
 // it uses the repository's only text generator. Errors use the OpenAI error shape, as
 // llama-server's do.
@@ -14,6 +19,7 @@
 #include "gguf/utf8.h"
 #include "kapsl/text_generation.h"
 #include "server/generation_route.h"
+#include "server/infill_prompt.h"
 #include "server/openai_params.h"
 #include "server/server_impl.h"
 
@@ -24,48 +30,16 @@ using json = nlohmann::json;
 namespace {
 
 using Impl = Server::Impl;
+using server::Generation;
 
 // The engine of the model the body names, or of the repository's only text generator.
 std::shared_ptr<Engine> text_engine(Impl& s, const json& body, TextGenerator** text) {
-  server::RepositoryModel model;
-  if (body.contains("model")) {
-    model = s.find_model(server::model_field(body));
-  } else {
-    std::vector<server::RepositoryModel> generators;
-    for (auto& m : s.repository.list()) {
-      if (m.resolved->task == "generate") generators.push_back(std::move(m));
-    }
-    if (generators.size() != 1) {
-      throw Error::invalid_input("'model' is required", "the repository holds " + std::to_string(generators.size()) +
-                                                            " text-generation models");
-    }
-    model = std::move(generators[0]);
-  }
+  const server::RepositoryModel model =
+      body.contains("model") ? s.find_model(server::model_field(body)) : s.only_text_generator();
   std::shared_ptr<Engine> engine = s.host.acquire(model, server::EngineRole::kMain);
   *text = engine->text_generator();
   if (*text == nullptr) throw Error::invalid_input("model '" + model.name + "' does not generate text");
   return engine;
-}
-
-// llama-server's tokenize_mixed: strings tokenized (special tokens added to the first
-// only), token ids taken as they are.
-std::vector<int32_t> tokenize_content(const TextGenerator& text, const json& content, bool add_special, bool parse_special) {
-  if (content.is_string()) return text.tokenize(content.get<std::string>(), add_special, parse_special);
-  if (!content.is_array()) throw Error::invalid_input("'content' must be a string or an array of strings and token ids");
-  std::vector<int32_t> tokens;
-  for (size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    if (part.is_string()) {
-      const auto piece = text.tokenize(part.get<std::string>(), add_special && i == 0, parse_special);
-      tokens.insert(tokens.end(), piece.begin(), piece.end());
-    } else if (part.is_number_integer() && part.get<int64_t>() >= 0 && part.get<int64_t>() < text.text_info().vocab_size) {
-      tokens.push_back(part.get<int32_t>());
-    } else {
-      throw Error::invalid_input("'content[" + std::to_string(i) + "]'", "expected a string or a token id in [0, " +
-                                                                            std::to_string(text.text_info().vocab_size) + ")");
-    }
-  }
-  return tokens;
 }
 
 void tokenize(Impl& s, const json& body, std::string_view, httplib::Response& res) {
@@ -74,7 +48,7 @@ void tokenize(Impl& s, const json& body, std::string_view, httplib::Response& re
   const auto engine = text_engine(s, body, &text);
   json tokens = json::array();
   if (body.contains("content")) {
-    const auto ids = tokenize_content(*text, body["content"], server::flag(body, "add_special", false), server::flag(body, "parse_special", true));
+    const auto ids = server::tokenize_content(*text, body["content"], server::flag(body, "add_special", false), server::flag(body, "parse_special", true));
     if (!server::flag(body, "with_pieces", false)) {
       tokens = ids;
     } else {
@@ -127,6 +101,62 @@ void apply_template(Impl& s, const json& body, std::string_view raw, httplib::Re
   res.set_content(server::dump({{"prompt", text->apply_chat_template(chat, true)}}), "application/json");
 }
 
+const char* stop_type(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop: return "eos";
+    case FinishReason::kLength: return "limit";
+    default: return "none";
+  }
+}
+
+// llama-server's final answer to a completion of its own (not OpenAI's) shape.
+json infill_answer(const Generation& g, const GenerateResult& r, const std::string& content) {
+  const GenerationUsage& u = r.usage;
+  const double predicted_ms = u.generation_tokens_per_s > 0 ? 1000.0 * u.completion_tokens / u.generation_tokens_per_s : 0;
+  const uint32_t evaluated = u.prompt_tokens - std::min(u.prompt_tokens, u.cached_prompt_tokens);
+  const double prompt_ms = u.prompt_tokens_per_s > 0 ? 1000.0 * evaluated / u.prompt_tokens_per_s : 0;
+  return {{"index", 0}, {"content", content}, {"tokens", json::array()}, {"stop", true}, {"model", g.model},
+          {"tokens_predicted", u.completion_tokens}, {"tokens_evaluated", u.prompt_tokens},
+          {"tokens_cached", u.cached_prompt_tokens}, {"truncated", false}, {"stop_type", stop_type(u.finish_reason)},
+          {"stopping_word", ""},
+          {"timings", {{"prompt_n", evaluated}, {"prompt_ms", prompt_ms}, {"prompt_per_second", u.prompt_tokens_per_s},
+                       {"predicted_n", u.completion_tokens}, {"predicted_ms", predicted_ms},
+                       {"predicted_per_second", u.generation_tokens_per_s}}}};
+}
+
+class InfillStream final : public server::StreamFormat {
+ public:
+  explicit InfillStream(const Generation& g) : g_(g) {}
+  std::string start() override { return ""; }
+  std::string delta(const std::string& text) override {
+    return server::sse({{"index", 0}, {"content", text}, {"tokens", json::array()}, {"stop", false},
+                        {"tokens_evaluated", g_.prompt_tokens}});
+  }
+  std::string finish(const std::vector<GenerateResult>& replies) override {
+    return server::sse(infill_answer(g_, replies.front(), ""));
+  }
+  std::string error(const Error& e) override {
+    const int status = server::status_for(e.code(), server::ApiStyle::kOpenAi);
+    return server::sse({{"error", {{"code", status}, {"message", e.message()},
+                                   {"type", status >= 500 ? "server_error" : "invalid_request_error"}}}});
+  }
+
+ private:
+  Generation g_;
+};
+
+server::GenerationApi infill_api() {
+  server::GenerationApi api{[](const json& body, std::string_view) { return server::parse_infill_body(body); }, "infill-",
+                            [](const Generation& g, const server::GenerationBody&) {
+                              return std::make_unique<InfillStream>(g);
+                            },
+                            [](const Generation& g, const std::vector<GenerateResult>& replies) {
+                              return infill_answer(g, replies.front(), replies.front().text);
+                            }};
+  api.model_optional = true;
+  return api;
+}
+
 }  // namespace
 
 void Server::Impl::register_llama_routes() {
@@ -143,6 +173,10 @@ void Server::Impl::register_llama_routes() {
   http.Post("/tokenize", route(tokenize));
   http.Post("/detokenize", route(detokenize));
   http.Post("/apply-template", route(apply_template));
+  http.Post("/infill", [this, api = infill_api()](const httplib::Request& req, httplib::Response& res,
+                                                  const httplib::ContentReader& reader) {
+    guarded(res, server::ApiStyle::kOpenAi, [&] { server::serve_generation(*this, req, res, reader, api); });
+  });
 }
 
 }  // namespace kapsl

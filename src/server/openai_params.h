@@ -21,6 +21,7 @@
 #include "kapsl/embedding.h"
 #include "kapsl/request.h"
 #include "kapsl/text_generation.h"
+#include "server/infill_prompt.h"
 
 namespace kapsl::server {
 
@@ -91,7 +92,7 @@ std::vector<EmbeddingInput> parse_embedding_input(const nlohmann::json& body);
 struct GenerationBody {
   std::string model;
   SamplingRequest sampling;
-  std::variant<ChatPrompt, CompletionPrompt> input;  // a ChatPrompt for chat
+  std::variant<ChatPrompt, CompletionPrompt, InfillPrompt> input;  // a ChatPrompt for chat
 };
 GenerationBody parse_generation_body(const nlohmann::json& body, bool chat, std::string_view raw = {});
 
@@ -109,6 +110,12 @@ ChatPrompt chat_of(std::vector<ChatMessage> messages);
 // blocks (images, documents) are refused, and so is any other field. `raw` keeps each tool's
 // schema in the client's key order (see tool_schemas_as_sent).
 GenerationBody parse_anthropic_body(const nlohmann::json& body, std::string_view raw = {});
+
+// llama-server's /infill body (infill_prompt.cc): `input_prefix`, `input_suffix`,
+// `input_extra` and `prompt` (parse_infill_prompt), the sampling fields completions take
+// (`n_predict`, `temperature`, `stop`, ...), `stream`, and `model` (optional: llama-server
+// names none). Anything else is refused.
+GenerationBody parse_infill_body(const nlohmann::json& body);
 
 // An OpenAI Responses body (/v1/responses), as a chat (responses_body.cc): `input` (a
 // string, or items: messages whose content is a string or input_text / output_text parts,

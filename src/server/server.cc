@@ -118,6 +118,19 @@ Server::Impl::ModelCall::~ModelCall() {
   }
 }
 
+server::RepositoryModel Server::Impl::only_text_generator() {
+  std::vector<server::RepositoryModel> generators;
+  for (auto& m : repository.list()) {
+    if (m.resolved->task == "generate") generators.push_back(std::move(m));
+  }
+  if (generators.size() != 1) {
+    throw Error::invalid_input("'model' is required",
+                               "the repository holds " + std::to_string(generators.size()) + " text-generation models");
+  }
+  current_request().model = generators[0].name;
+  return std::move(generators[0]);
+}
+
 server::RepositoryModel Server::Impl::find_model(const std::string& name) {
   // A name that is not valid cannot be in the repository; say so without a rescan.
   if (!server::is_valid_model_name(name)) throw Error::not_found("unknown model '" + name + "'");

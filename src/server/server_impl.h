@@ -103,6 +103,9 @@ struct Server::Impl {
   server::RepositoryModel find_model(const std::string& name);
   // The same at `version` ("" = any); kNotFound if the model has another.
   server::RepositoryModel find_model(const std::string& name, const std::string& version);
+  // The repository's one text-generation model, for llama-server's routes, which name no
+  // model; kInvalidInput ("'model' is required") if it holds none or several.
+  server::RepositoryModel only_text_generator();
 
   // The model-repository extension, for HTTP and gRPC alike.
   struct IndexEntry {

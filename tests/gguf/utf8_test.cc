@@ -31,6 +31,17 @@ TEST(Utf8AssemblerTest, InvalidBytesBecomeReplacementCharacters) {
   EXPECT_EQ(a.push("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
 }
 
+// A cut-off sequence is one U+FFFD, however many of its bytes came (its maximal subpart,
+// as the Unicode standard advises and Python, WHATWG and llama-server's JSON do), not one
+// per byte.
+TEST(Utf8AssemblerTest, ACutOffSequenceIsOneReplacementCharacter) {
+  Utf8Assembler a;
+  EXPECT_EQ(a.push("\xE2\x80" "O"), "\xEF\xBF\xBD" "O");
+  EXPECT_EQ(a.push("\xF0\x9F\x98" "x"), "\xEF\xBF\xBD" "x");
+  EXPECT_EQ(a.push("\xF0\x9F"), "");  // maybe the rest comes in the next piece
+  EXPECT_EQ(a.push("\xE2\x82\xAC"), "\xEF\xBF\xBD" "\xE2\x82\xAC");  // it did not
+}
+
 TEST(Utf8AssemblerTest, FinishFlushesAnIncompleteCharacterAsReplacement) {
   Utf8Assembler a;
   EXPECT_EQ(a.push("x\xE2\x82"), "x");
