@@ -15,14 +15,13 @@ test exits 77 after the refusals, when it is not built: scripts/bootstrap-deps -
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 
 import server_procs
-from server_procs import free_port, post, wait_ready
+from server_procs import post
 
 KAPSL = os.environ["KAPSL"]
 DATA = os.environ["KAPSL_TEST_DATA"]
@@ -92,15 +91,9 @@ def check_stream(port):
 
 
 def llama_answers(log):
-    port = free_port()
-    proc = subprocess.Popen([LLAMA_SERVER, "-m", MODEL, "--host", "127.0.0.1", "--port", str(port), "-c", "4096",
-                             "-np", "1", "-t", "1"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        check(wait_ready(proc, port, "/health"), "llama-server did not start")
+    with server_procs.llama_server(LLAMA_SERVER, MODEL, ["-c", "4096", "-np", "1", "-t", "1"], log) as port:
+        check(port is not None, "llama-server did not start")
         return [post(port, "/infill", dict(case, **GREEDY)) for case in CASES]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def main():
@@ -113,8 +106,7 @@ def main():
         try:
             refusals(port)
             check_stream(port)
-            if not LLAMA_SERVER or not os.access(LLAMA_SERVER, os.X_OK):
-                print("SKIP: llama-server is not built (scripts/bootstrap-deps --with-tools builds it)")
+            if not server_procs.llama_server_built(LLAMA_SERVER):
                 return 77
             theirs = llama_answers(llog)
             for case, (status, answer) in zip(CASES, theirs):

@@ -11,12 +11,11 @@ test exits 77 after the refusals, when it is not built: scripts/bootstrap-deps -
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import server_procs
-from server_procs import free_port, post, wait_ready
+from server_procs import post
 
 KAPSL = os.environ["KAPSL"]
 DATA = os.environ["KAPSL_TEST_DATA"]
@@ -61,15 +60,9 @@ def refusals(port):
 
 
 def llama_answers(log):
-    port = free_port()
-    proc = subprocess.Popen([LLAMA_SERVER, "-m", MODEL, "--reranking", "--host", "127.0.0.1", "--port", str(port),
-                             "-c", "2048", "-t", "1"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        check(wait_ready(proc, port, "/health"), "llama-server did not start")
+    with server_procs.llama_server(LLAMA_SERVER, MODEL, ["--reranking", "-c", "2048", "-t", "1"], log) as port:
+        check(port is not None, "llama-server did not start")
         return [post(port, "/v1/rerank", case) for case in CASES]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def main():
@@ -84,8 +77,7 @@ def main():
         kapsl, port = server_procs.start_kapsl(KAPSL, ["--models", repo], klog)
         try:
             refusals(port)
-            if not LLAMA_SERVER or not os.access(LLAMA_SERVER, os.X_OK):
-                print("SKIP: llama-server is not built (scripts/bootstrap-deps --with-tools builds it)")
+            if not server_procs.llama_server_built(LLAMA_SERVER):
                 return 77
             theirs = llama_answers(llog)
             for case, (status, answer) in zip(CASES, theirs):

@@ -1,5 +1,7 @@
 """Starting `kapsl serve` and llama-server for the parity tests, and talking to them."""
+import contextlib
 import json
+import os
 import re
 import socket
 import subprocess
@@ -55,3 +57,25 @@ def start_kapsl(kapsl, args, log):
         time.sleep(0.1)
     proc.kill()
     sys.exit("FAIL: kapsl serve did not start")
+
+
+def llama_server_built(path):
+    """True if llama-server is at `path`; else says the test is skipped (its caller exits 77)."""
+    if path and os.access(path, os.X_OK):
+        return True
+    print("SKIP: llama-server is not built (scripts/bootstrap-deps --with-tools builds it)")
+    return False
+
+
+@contextlib.contextmanager
+def llama_server(path, model, args, log):
+    """llama-server on `model` with ARGS, on a free loopback port, logging to the file `log`:
+    yields the port once /health answers (None if it never did), and stops it on leaving."""
+    port = free_port()
+    proc = subprocess.Popen([path, "-m", model, "--host", "127.0.0.1", "--port", str(port), *args], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        yield port if wait_ready(proc, port, "/health") else None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

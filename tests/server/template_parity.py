@@ -14,12 +14,11 @@ built: scripts/bootstrap-deps --with-tools), LLAMA_TEMPLATES (the templates fold
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import server_procs
-from server_procs import free_port, post, wait_ready
+from server_procs import post
 
 KAPSL = os.environ["KAPSL"]
 MODEL = os.path.join(os.environ["KAPSL_TEST_DATA"], "tiny-spm.gguf")
@@ -45,26 +44,19 @@ def start_kapsl(log):
 
 def llama_prompts(template_path, log):
     """{case: prompt or None (refused)} from llama-server, or None if it did not start."""
-    port = free_port()
-    proc = subprocess.Popen([LLAMA_SERVER, "-m", MODEL, "--jinja", "--chat-template-file", template_path,
-                             "--host", "127.0.0.1", "--port", str(port), "-c", "512", "-np", "1", "-t", "1"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        if not wait_ready(proc, port, "/health"):
+    args = ["--jinja", "--chat-template-file", template_path, "-c", "512", "-np", "1", "-t", "1"]
+    with server_procs.llama_server(LLAMA_SERVER, MODEL, args, log) as port:
+        if port is None:
             return None
         out = {}
         for name, body in CASES.items():
             status, answer = post(port, "/apply-template", body)
             out[name] = answer["prompt"] if status == 200 else None
         return out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def main():
-    if not LLAMA_SERVER or not os.access(LLAMA_SERVER, os.X_OK):
-        print("SKIP: llama-server is not built (scripts/bootstrap-deps --with-tools builds it)")
+    if not server_procs.llama_server_built(LLAMA_SERVER):
         return 77
     templates = sorted(f for f in os.listdir(TEMPLATES) if f.endswith(".jinja"))
     with tempfile.NamedTemporaryFile("w+", suffix=".log") as klog, \
