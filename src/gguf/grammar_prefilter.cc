@@ -112,7 +112,9 @@ void GrammarPrefilter::taken(llama_sampler* grammar, const float* logits, std::v
   const size_t n = tree_.children_begin.size() - 1;
   is_taken_.assign(n, 0);
   level_.clear();
-  for (const int32_t id : tree_.first) level_.push_back({id, logits[id], 0.0f});
+  // Shown with logit 0, not their own: a token the model itself gives -inf must not pass
+  // for one the grammar refused, or its children would go unseen.
+  for (const int32_t id : tree_.first) level_.push_back({id, 0.0f, 0.0f});
   while (!level_.empty()) {
     llama_token_data_array shown = {level_.data(), level_.size(), -1, false};
     llama_sampler_apply(grammar, &shown);
@@ -122,8 +124,7 @@ void GrammarPrefilter::taken(llama_sampler* grammar, const float* logits, std::v
       const auto id = static_cast<size_t>(t.id);
       is_taken_[id] = 1;
       for (uint32_t c = tree_.children_begin[id]; c < tree_.children_begin[id + 1]; ++c) {
-        const int32_t child = tree_.children[c];
-        next_.push_back({child, logits[child], 0.0f});
+        next_.push_back({tree_.children[c], 0.0f, 0.0f});
       }
     }
     level_.swap(next_);

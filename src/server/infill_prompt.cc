@@ -1,6 +1,8 @@
 #include "server/infill_prompt.h"
 
 #include <algorithm>
+#include <iterator>
+#include <string_view>
 
 #include "kapsl/error.h"
 #include "server/body_fields.h"
@@ -86,11 +88,12 @@ GenerationBody parse_infill_body(const json& body) {
   GenerationBody out;
   if (body.contains("model")) out.model = model_field(body);
   out.input = parse_infill_prompt(body);
-  json sampling = body;
-  for (const char* field : {"model", "stream", "input_prefix", "input_suffix", "input_extra", "prompt"}) {
-    sampling.erase(field);
+  constexpr std::string_view kOwnFields[] = {"model", "stream", "input_prefix", "input_suffix", "input_extra", "prompt"};
+  json sampling = json::object();  // the other fields: no copy of the code
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(std::begin(kOwnFields), std::end(kOwnFields), key) == std::end(kOwnFields)) sampling[key] = value;
   }
-  out.sampling = parse_sampling(sampling, /*kserve=*/true);  // only sampling fields are left
+  out.sampling = parse_sampling(sampling, /*kserve=*/true);  // refuses all but sampling fields
   out.sampling.stream = flag(body, "stream", false);
   return out;
 }

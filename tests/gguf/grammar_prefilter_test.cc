@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -105,10 +106,14 @@ WalkStats walk(const llama_vocab* vocab, const std::string& gbnf, int steps, uin
   GrammarPrefilter prefilter(tree.of(vocab));
   ShownCount shown(grammar.get());
   const int32_t n_vocab = llama_vocab_n_tokens(vocab);
-  std::vector<float> logits(static_cast<size_t>(n_vocab), 0.0f);
+  // The model's logits, some of them -inf (masked): the grammar's answer must not depend
+  // on them, and the tokens it takes keep their own.
+  std::mt19937 rng(seed);
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  for (int32_t i = 0; i < n_vocab; ++i) logits[static_cast<size_t>(i)] = i % 5 == 0 ? -INFINITY : logit(rng);
   std::vector<llama_token_data> every;
   for (int32_t i = 0; i < n_vocab; ++i) every.push_back({i, 0.0f, 0.0f});
-  std::mt19937 rng(seed);
   std::string text;  // what the walk wrote
   for (int step = 0; step < steps; ++step) {
     const std::vector<llama_token> expected = apply(grammar.get(), every);
@@ -116,7 +121,10 @@ WalkStats walk(const llama_vocab* vocab, const std::string& gbnf, int steps, uin
     shown.tokens = 0;
     prefilter.taken(shown.sampler(), logits.data(), &found);
     std::vector<llama_token> ids;
-    for (const auto& t : found) ids.push_back(t.id);
+    for (const auto& t : found) {
+      ids.push_back(t.id);
+      EXPECT_EQ(std::memcmp(&t.logit, &logits[static_cast<size_t>(t.id)], sizeof(float)), 0) << "token " << t.id;
+    }
     EXPECT_EQ(ids, expected) << "step " << step << " of " << gbnf;
     ++stats.steps;
     if (shown.tokens < every.size() / 2) ++stats.narrowed;

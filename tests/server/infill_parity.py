@@ -72,6 +72,8 @@ def refusals(port):
                                "text"),
                               ({"model": "fim", "input_prefix": [10 ** 9], "input_suffix": ""}, 400, "input_prefix"),
                               ({"model": "fim", "input_prefix": "", "input_suffix": "", "bogus": 1}, 400, "bogus"),
+                              ({"model": "fim", "input_prefix": "", "input_suffix": "", "input_bogus": 1}, 400,
+                               "input_bogus"),
                               ({"model": "gen", "input_prefix": "", "input_suffix": ""}, 400, "fill in the middle"),
                               ({"input_prefix": "", "input_suffix": ""}, 400, "'model' is required"),
                               ({"model": "nope", "input_prefix": "", "input_suffix": ""}, 404, "nope")]:
