@@ -210,8 +210,7 @@ void serve_generation(Server::Impl& s, const httplib::Request& req, httplib::Res
   const std::string raw = s.read_body(req, reader, lease);
   const json body = parse_object(raw);
   // An unknown model is a 404 before anything else.
-  RepositoryModel model = api.model_optional && !body.contains("model") ? s.only_text_generator()
-                                                                        : s.find_model(model_field(body));
+  RepositoryModel model = api.model_optional ? s.named_or_only_generator(body) : s.find_model(model_field(body));
   const GenerationBody parsed = api.parse(body, raw);
   Server::Impl::ModelCall call = s.begin_call(std::move(model), EngineRole::kMain, req);
   const std::string id = api.id_prefix + current_request().request_id;

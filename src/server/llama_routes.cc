@@ -34,8 +34,7 @@ using server::Generation;
 
 // The engine of the model the body names, or of the repository's only text generator.
 std::shared_ptr<Engine> text_engine(Impl& s, const json& body, TextGenerator** text) {
-  const server::RepositoryModel model =
-      body.contains("model") ? s.find_model(server::model_field(body)) : s.only_text_generator();
+  const server::RepositoryModel model = s.named_or_only_generator(body);
   std::shared_ptr<Engine> engine = s.host.acquire(model, server::EngineRole::kMain);
   *text = engine->text_generator();
   if (*text == nullptr) throw Error::invalid_input("model '" + model.name + "' does not generate text");

@@ -12,6 +12,7 @@
 #include "kapsl/error.h"
 #include "kapsl/version.h"
 #include "server/grpc_endpoint.h"
+#include "server/openai_params.h"
 #include "server/server_impl.h"
 
 namespace kapsl {
@@ -118,7 +119,8 @@ Server::Impl::ModelCall::~ModelCall() {
   }
 }
 
-server::RepositoryModel Server::Impl::only_text_generator() {
+server::RepositoryModel Server::Impl::named_or_only_generator(const nlohmann::json& body) {
+  if (body.contains("model")) return find_model(server::model_field(body));
   std::vector<server::RepositoryModel> generators;
   for (auto& m : repository.list()) {
     if (m.resolved->task == "generate") generators.push_back(std::move(m));

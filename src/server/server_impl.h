@@ -103,9 +103,10 @@ struct Server::Impl {
   server::RepositoryModel find_model(const std::string& name);
   // The same at `version` ("" = any); kNotFound if the model has another.
   server::RepositoryModel find_model(const std::string& name, const std::string& version);
-  // The repository's one text-generation model, for llama-server's routes, which name no
-  // model; kInvalidInput ("'model' is required") if it holds none or several.
-  server::RepositoryModel only_text_generator();
+  // The model `body`'s "model" field names (as find_model), or without one the repository's
+  // one text-generation model, for llama-server's routes, whose clients name none;
+  // kInvalidInput ("'model' is required") if it holds none or several.
+  server::RepositoryModel named_or_only_generator(const nlohmann::json& body);
 
   // The model-repository extension, for HTTP and gRPC alike.
   struct IndexEntry {
