@@ -65,15 +65,44 @@ struct GgufOptions {
   std::string provider = "cpu";
   int device_id = 0;
 
+  // Hosts lending their devices over ggml's RPC protocol: "host:port" of a `kapsl worker`
+  // (or llama.cpp's rpc-server) each. The model's layers are split over the workers'
+  // devices (and the provider's GPU, which comes after them); with n_gpu_layers below the
+  // layer count, the first layers stay on this host's CPU. Each worker is checked with
+  // ggml-rpc's handshake, within rpc_timeout_ms, before llama.cpp connects to it, and a
+  // worker that is down or silent fails the load with kUnavailable. The RPC protocol has no
+  // authentication or encryption: list private addresses only (docs/scale-out.md).
+  //
+  // ggml's RPC client cannot survive a worker lost after the load: it ends the process
+  // (ggml_abort), and kapsl logs which worker it was first. A worker serves one client
+  // at a time.
+  std::vector<std::string> rpc_workers = {};
+  uint32_t rpc_timeout_ms = 5000;
+  // The share of the offloaded layers each device takes, in device order (workers' devices,
+  // then the provider's GPU); empty = in proportion to each device's free memory, as
+  // llama.cpp does. The placement is in GgufModelInfo::placement.
+  std::vector<float> tensor_split = {};
+
   // --- Performance
   uint32_t n_batch = 2048;        // most tokens per llama_decode, all slots together (>= n_parallel)
   uint32_t n_ubatch = 512;        // physical batch size (<= n_batch)
   int32_t n_threads = 0;          // compute threads of the engine (all slots); 0 = physical cores
-  int32_t n_gpu_layers = -1;      // layers offloaded to the provider's GPU, -1 = all (ignored for "cpu")
+  int32_t n_gpu_layers = -1;      // layers offloaded to the GPU and RPC devices, -1 = all (ignored for
+                                  // "cpu" without rpc_workers)
   bool use_mmap = true;           // memory-map the file rather than read it
   bool use_mlock = false;         // lock the weights in RAM
   std::string flash_attention = "auto";  // "auto", "on" or "off"
   std::string kv_cache_type = "f16";     // K and V cache element type: "f32", "f16", "bf16", "q8_0", "q4_0"
+};
+
+// Where a part of the model lives: a run of layers on one device.
+struct GgufPlacement {
+  std::string device;      // ggml's device name: "CPU", "RPC0", "CUDA0", ...
+  std::string host;        // "host:port" of the RPC worker holding it, "" = this host
+  uint32_t first_layer = 0;
+  uint32_t n_layers = 0;   // repeating layers [first_layer, first_layer + n_layers)
+  bool input = false;      // holds the token embeddings (always this host's CPU)
+  bool output = false;     // holds the output layer
 };
 
 // Facts about the loaded model, from its GGUF metadata and llama.cpp.
@@ -93,6 +122,7 @@ struct GgufModelInfo {
   bool has_chat_template = false;   // tokenizer.chat_template present
   std::string chat_template;        // its text ("" if absent)
   std::string pooling;              // embeddings pooling in use: "none", "mean", "cls", "last", "rank"
+  std::vector<GgufPlacement> placement;  // where the layers are, in layer order (empty if vocab_only)
 };
 
 class Backend;

@@ -46,6 +46,9 @@ struct GgufEngine::Impl {
 
 namespace gguf {
 
+// --- load.cc. Physical cores from /proc/cpuinfo; the logical count when that is unavailable.
+int32_t physical_cores();
+
 // --- vocab.cc. All throw kInvalidInput on bad input, as GgufEngine's methods document.
 std::vector<int32_t> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special, bool parse_special);
 std::string token_to_piece(const llama_vocab* vocab, int32_t token, bool special);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_fields.h"
+#include "gguf/rpc_client.h"
 #include "kapsl/backend.h"
 #include "kapsl/gguf_engine.h"
 #include "kapsl/package.h"
@@ -26,6 +27,8 @@ struct GgufBackendOptions final : BackendOptions {
                     {"ubatch", e.n_ubatch},        {"gpu_layers", e.n_gpu_layers},
                     {"mmap", e.use_mmap},          {"mlock", e.use_mlock},
                     {"flash_attention", e.flash_attention}, {"kv_cache_type", e.kv_cache_type},
+                    {"rpc_workers", e.rpc_workers},  {"rpc_timeout_ms", e.rpc_timeout_ms},
+                    {"tensor_split", e.tensor_split},
                     {"chat_template", e.chat_template.size() <= 32 ? e.chat_template
                                                                    : std::to_string(e.chat_template.size()) +
                                                                          " characters of template text"}};
@@ -49,6 +52,24 @@ std::string chat_template(const Package& model, const JsonFields& r) {
   return text.str();
 }
 
+// "tensor_split": one non-negative share per device.
+std::vector<float> tensor_split(const JsonFields& r) {
+  const json* field = r.find("tensor_split");
+  if (field == nullptr) return {};
+  if (!field->is_array() || field->empty() || field->size() > 256) {
+    internal::fail_field(r.where("tensor_split"), "an array of 1 to 256 shares", *field);
+  }
+  std::vector<float> out;
+  for (size_t i = 0; i < field->size(); ++i) {
+    const json& v = (*field)[i];
+    if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1e9) {
+      internal::fail_field(r.where("tensor_split") + "[" + std::to_string(i) + "]", "a share from 0 to 1e9", v);
+    }
+    out.push_back(v.get<float>());
+  }
+  return out;
+}
+
 class GgufBackend final : public Backend {
  public:
   std::string name() const override { return "gguf"; }
@@ -63,7 +84,8 @@ class GgufBackend final : public Backend {
                                                        model.name);
     JsonFields r(section, "gguf", model.name);
     r.reject_unknown({"context", "slots", "max_queue", "batch", "ubatch", "gpu_layers", "mmap", "mlock",
-                      "flash_attention", "kv_cache_type", "chat_template", "chat_template_file"});
+                      "flash_attention", "kv_cache_type", "chat_template", "chat_template_file", "rpc_workers",
+                      "rpc_timeout", "tensor_split"});
     auto o = std::make_shared<GgufBackendOptions>();
     GgufOptions& e = o->engine;
     e.n_ctx = r.u32("context", 0, 1u << 24).value_or(0);
@@ -79,6 +101,18 @@ class GgufBackend final : public Backend {
     e.kv_cache_type =
         r.one_of("kv_cache_type", {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"}).value_or("f16");
     e.chat_template = chat_template(model, r);
+    e.rpc_workers = r.strings("rpc_workers");
+    if (e.rpc_workers.size() > 16) {
+      internal::fail_field(r.where("rpc_workers"), "at most 16 workers (ggml-rpc's limit)", *r.find("rpc_workers"));
+    }
+    for (const auto& worker : e.rpc_workers) gguf::parse_rpc_endpoint(worker);
+    if (const auto timeout = r.duration("rpc_timeout")) {
+      if (timeout->count() < 1 || timeout->count() > 3'600'000) {
+        internal::fail_field(r.where("rpc_timeout"), "1ms to 1h", *r.find("rpc_timeout"));
+      }
+      e.rpc_timeout_ms = static_cast<uint32_t>(timeout->count());
+    }
+    e.tensor_split = tensor_split(r);
     if (e.n_ubatch > e.n_batch) {
       throw Error::invalid_input(r.where("ubatch"), "expected at most batch (" + std::to_string(e.n_batch) + "), got " +
                                                         std::to_string(e.n_ubatch));

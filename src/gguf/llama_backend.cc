@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "gguf/rpc_client.h"
 #include "kapsl/error.h"
 #include "llama.h"
 
@@ -59,11 +60,28 @@ void route_log(ggml_log_level level, const char* text, void* /*user_data*/) noex
   }
 }
 
+// ggml calls this, then abort(), on an error it cannot return (GGML_ABORT): say what
+// happened where an operator will look, since the process is about to end.
+void on_ggml_abort(const char* message) noexcept {
+  try {
+    const std::string workers = rpc_workers_in_use();
+    internal::backend_logger().critical(
+        "llama.cpp: {}; the process ends here{}", trim_newline(message),
+        workers.empty() ? std::string()
+                        : " (this process uses the RPC workers " + workers +
+                              ": ggml's RPC client cannot go on without one that stopped answering; restart "
+                              "kapsl once it is back)");
+    internal::backend_logger().flush();
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 void ensure_llama_backend() noexcept {
   static std::once_flag once;
   std::call_once(once, [] {
+    ggml_set_abort_callback(on_ggml_abort);
     llama_log_set(route_log, nullptr);
     llama_backend_init();
   });

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +15,7 @@
 #include "ggml.h"
 #include "gguf/engine_impl.h"
 #include "gguf/gguf_validate.h"
+#include "gguf/rpc_client.h"
 #include "gguf/llama_backend.h"
 #include "kapsl/error.h"
 #include "llama.h"
@@ -21,6 +24,23 @@ namespace kapsl::gguf {
 
 // Also used by gguf_engine.cc.
 std::string pooling_name(enum llama_pooling_type type);
+
+// Counts /proc/cpuinfo's (physical id, core id) pairs: hyper-threads slow llama.cpp down
+// rather than help.
+int32_t physical_cores() {
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, physical = "0";
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (line.rfind("physical id", 0) == 0) physical = value;
+    if (line.rfind("core id", 0) == 0) cores.insert({physical, value});
+  }
+  if (!cores.empty()) return static_cast<int32_t>(cores.size());
+  return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 namespace {
 
@@ -62,28 +82,12 @@ void validate_options(const GgufOptions& o) {
   }
   if (o.n_threads < 0) throw bad_option("n_threads", ">= 0 (0 = physical cores)", std::to_string(o.n_threads));
   if (o.device_id < 0) throw bad_option("device_id", ">= 0", std::to_string(o.device_id));
+  if (o.rpc_timeout_ms < 1) throw bad_option("rpc_timeout_ms", ">= 1", "0");
   const ggml_type v_type = parse_kv_type(o.kv_cache_type);
   if (parse_flash_attention(o.flash_attention) == LLAMA_FLASH_ATTN_TYPE_DISABLED && ggml_is_quantized(v_type)) {
     throw bad_option("kv_cache_type", "f32, f16 or bf16 when flash_attention is \"off\" (llama.cpp needs flash "
                      "attention for a quantized V cache)", "\"" + o.kv_cache_type + "\"");
   }
-}
-
-// Physical cores from /proc/cpuinfo's (physical id, core id) pairs; the logical count when
-// that is unavailable. Hyper-threads slow llama.cpp down rather than help.
-int32_t physical_cores() {
-  std::ifstream in("/proc/cpuinfo");
-  std::set<std::pair<std::string, std::string>> cores;
-  std::string line, physical = "0";
-  while (std::getline(in, line)) {
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
-    if (line.rfind("physical id", 0) == 0) physical = value;
-    if (line.rfind("core id", 0) == 0) cores.insert({physical, value});
-  }
-  if (!cores.empty()) return static_cast<int32_t>(cores.size());
-  return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 struct ProgressState {
@@ -102,14 +106,71 @@ bool on_progress(float progress, void* data) noexcept {
   return !state->aborted;
 }
 
-llama_model_ptr load_model(const std::string& path, const GgufOptions& o) {
-  llama_model_params params = llama_model_default_params();
-  // On "cpu" nothing is offloaded; otherwise n_gpu_layers go to the one device named.
-  ggml_backend_dev_t gpu[2] = {nullptr, nullptr};
-  params.n_gpu_layers = o.provider == "cpu" ? 0 : o.n_gpu_layers;
+// The devices a model's offloaded layers go to, in llama.cpp's order, and their shares.
+struct DevicePlan {
+  std::vector<ggml_backend_dev_t> devices;  // RPC workers' devices, then the provider's GPU
+  std::vector<std::string> names, hosts;    // per device: ggml's name, the worker ("" = here)
+  std::vector<float> shares;                // per device: its part of the offloaded layers
+};
+
+std::vector<float> device_shares(const GgufOptions& o, const std::vector<ggml_backend_dev_t>& devices) {
+  if (!o.tensor_split.empty()) {
+    const bool valid = o.tensor_split.size() == devices.size() &&
+                       std::all_of(o.tensor_split.begin(), o.tensor_split.end(), [](float x) { return x >= 0; }) &&
+                       std::any_of(o.tensor_split.begin(), o.tensor_split.end(), [](float x) { return x > 0; });
+    if (!valid) {
+      throw bad_option("tensor_split", std::to_string(devices.size()) + " shares >= 0, one of them > 0 (one per "
+                       "device: the RPC workers' devices, then the GPU)", std::to_string(o.tensor_split.size()) +
+                       " values");
+    }
+    return o.tensor_split;
+  }
+  // As llama.cpp: by free memory, the host's for a device that reports none.
+  std::vector<float> shares;
+  for (ggml_backend_dev_t dev : devices) {
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    if (free == 0 && total == 0) ggml_backend_dev_memory(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU), &free, &total);
+    shares.push_back(static_cast<float>(free));
+  }
+  return shares;
+}
+
+DevicePlan plan_devices(const GgufOptions& o) {
+  DevicePlan plan;
+  for (const std::string& text : o.rpc_workers) {
+    const RpcEndpoint worker = parse_rpc_endpoint(text);
+    check_rpc_worker(worker, std::chrono::milliseconds(o.rpc_timeout_ms));
+    for (ggml_backend_dev_t dev : rpc_worker_devices(worker)) {
+      plan.devices.push_back(dev);
+      plan.names.emplace_back(ggml_backend_dev_name(dev));
+      plan.hosts.push_back(worker.text());
+    }
+  }
   if (o.provider != "cpu") {
-    gpu[0] = find_gpu_device(o.provider, o.device_id);
-    params.devices = gpu;
+    plan.devices.push_back(find_gpu_device(o.provider, o.device_id));
+    plan.names.emplace_back(ggml_backend_dev_name(plan.devices.back()));
+    plan.hosts.emplace_back();
+  }
+  plan.shares = device_shares(o, plan.devices);
+  return plan;
+}
+
+llama_model_ptr load_model(const std::string& path, const GgufOptions& o, DevicePlan& plan) {
+  llama_model_params params = llama_model_default_params();
+  // Always an explicit list, so that devices registered for one engine (RPC workers) are
+  // not used by another; null-terminated, empty = this host's CPU only.
+  plan = o.vocab_only ? DevicePlan{} : plan_devices(o);
+  std::vector<ggml_backend_dev_t> devices = plan.devices;
+  devices.push_back(nullptr);
+  params.devices = devices.data();
+  params.n_gpu_layers = plan.devices.empty() ? 0 : o.n_gpu_layers;
+  params.tensor_split = plan.shares.empty() ? nullptr : plan.shares.data();
+  if (!o.rpc_workers.empty()) {
+    // ggml's RPC client writes without MSG_NOSIGNAL: a lost worker would end the process
+    // by SIGPIPE before the abort message that says which worker it was.
+    std::signal(SIGPIPE, SIG_IGN);
+    note_rpc_workers(o.rpc_workers);
   }
   params.load_mode = o.use_mmap ? (o.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                                 : (o.use_mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
@@ -267,6 +328,7 @@ void fill_model_info(GgufEngine::Impl& impl, const std::string& path, const Gguf
                                  : i.has_chat_template              ? "the model's own"
                                                                     : "chatml (the model has none)";
   mi.metadata["chat_template_engine"] = impl.chat_templates ? "jinja (llama.cpp common)" : "llama.cpp built-in";
+  if (!i.placement.empty()) mi.metadata["placement"] = gguf::describe_placement(i.placement);
   const std::string license = meta_string(impl.model.get(), "general.license");
   if (!license.empty()) mi.metadata["license"] = license;
 }
@@ -279,7 +341,8 @@ std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufO
   auto impl = std::make_unique<GgufEngine::Impl>();
   impl->options = options;
   impl->options.embeddings = options.embeddings || options.reranking;  // reranking is rank-pooled embeddings
-  impl->model = load_model(path, options);
+  DevicePlan plan;
+  impl->model = load_model(path, options, plan);
   impl->vocab = llama_model_get_vocab(impl->model.get());
   const auto trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(impl->model.get())));
   impl->info.n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min(trained > 0 ? trained : kDefaultMaxCtx, kDefaultMaxCtx);
@@ -288,6 +351,10 @@ std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufO
     impl->kv_bytes = kv_cache_bytes(impl->model.get(), options, impl->info.n_ctx) * options.n_parallel;
   }
   fill_info(*impl, facts);
+  if (!options.vocab_only) {
+    impl->info.placement = layer_placement(impl->info.n_layer, plan.devices.empty() ? 0 : options.n_gpu_layers,
+                                           plan.shares, plan.names, plan.hosts);
+  }
   load_chat_templates(*impl);
   fill_model_info(*impl, path, facts);
   spdlog::info("gguf: loaded '{}' ({}, {} params, n_ctx {}, {} slot(s))", path, impl->info.description,

@@ -99,6 +99,8 @@ void handle_metadata(Impl& s, const httplib::Request& req, httplib::Response& re
                {"outputs", tensor_infos(info.outputs)}};
   // kapsl's extension: how the model was loaded (backend, task, provider, what failed first).
   if (const auto report = s.host.report(model.name)) body["load_report"] = json::parse(report->to_json());
+  // And, for a GGUF model, which device (and RPC worker) holds which layers.
+  if (const auto it = info.metadata.find("placement"); it != info.metadata.end()) body["placement"] = it->second;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 

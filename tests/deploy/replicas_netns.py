@@ -33,13 +33,15 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from netns_hosts import Namespace, names, require_netns, skip  # noqa: E402
+
 KAPSL = os.environ.get("KAPSL", "")
 DATA = os.environ.get("KAPSL_TEST_DATA", "")
 ADD = "/usr/share/libonnx-testdata/data/node/test_add/model.onnx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SHUTDOWN_TIMEOUT = 3
-TAG = "k%d" % (os.getpid() % 100000)            # interface and namespace names (<= 15 chars)
-SUBNET = "10.%d" % (200 + os.getpid() % 50)     # 10.2xx.<host>.0/24, one per host
+TAG, SUBNET = names("k", 200)                   # 10.2xx.<host>.0/24, one per host
 # Under a sanitizer, a process's exit is the sanitizer's too (LeakSanitizer's scan): the
 # drain's exit time is printed, not asserted.
 SANITIZED = bool(os.environ.get("KAPSL_SANITIZE"))
@@ -56,38 +58,12 @@ def check(ok, what):
         failures.append(what)
 
 
-def skip(why):
-    print("SKIP: " + why, flush=True)
-    sys.exit(77)
-
-
-def run(*cmd):
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-class Host:
+class Host(Namespace):
     """A network namespace holding one `kapsl serve`, reachable at SUBNET.<n>.2:8080."""
 
     def __init__(self, n, repo, tmp):
-        self.n, self.repo, self.tmp = n, repo, tmp
-        self.ns, self.veth = "%sh%d" % (TAG, n), "%sv%d" % (TAG, n)
-        self.addr = "%s.%d.2" % (SUBNET, n)
-        self.proc = None
-        try:
-            self.connect()
-        except Exception:
-            self.destroy()
-            raise
-
-    def connect(self):
-        run("ip", "netns", "add", self.ns)
-        run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", self.veth + "p")
-        run("ip", "link", "set", self.veth + "p", "netns", self.ns)
-        run("ip", "addr", "add", "%s.%d.1/24" % (SUBNET, self.n), "dev", self.veth)
-        run("ip", "link", "set", self.veth, "up")
-        run("ip", "netns", "exec", self.ns, "ip", "addr", "add", self.addr + "/24", "dev", self.veth + "p")
-        run("ip", "netns", "exec", self.ns, "ip", "link", "set", self.veth + "p", "up")
-        run("ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up")
+        super().__init__(n, TAG, SUBNET)
+        self.repo, self.tmp = repo, tmp
 
     def start(self):
         log = open(os.path.join(self.tmp, "host%d.log" % self.n), "ab")
@@ -130,12 +106,6 @@ class Host:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=SHUTDOWN_TIMEOUT + 30)
 
-    def destroy(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "link", "del", self.veth], stderr=subprocess.DEVNULL)
 
 
 NGINX_CONF = """
@@ -351,13 +321,9 @@ def phase_kill(port, hosts, tmp):
 def main():
     if not KAPSL or not DATA:
         sys.exit("set KAPSL and KAPSL_TEST_DATA")
-    if os.geteuid() != 0:
-        skip("needs root for network namespaces (ip netns)")
+    require_netns(TAG)
     if not os.path.exists(NGINX):
         skip("nginx is not installed (scripts/bootstrap-deps installs it)")
-    if subprocess.run(["ip", "netns", "add", TAG + "probe"], stderr=subprocess.DEVNULL).returncode != 0:
-        skip("cannot create network namespaces here (ip netns add failed)")
-    subprocess.run(["ip", "netns", "del", TAG + "probe"])
     tmp = tempfile.mkdtemp(prefix="kapsl-replicas-")
     os.chmod(tmp, 0o755)
     repo = os.path.join(tmp, "models")

@@ -44,6 +44,7 @@ int run_cli(int argc, char** argv, std::shared_ptr<const BackendRegistry> backen
   register_tokenize(app, context);
   register_bench(app, context);
   register_serve(app, context);
+  register_worker(app, context);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -52,6 +52,7 @@ struct ServeFlags {
   std::optional<uint32_t> ctx_size;
   std::optional<uint32_t> parallel;
   std::string chat_template;
+  LoadFlags split;         // --rpc, --tensor-split, --gpu-layers
   bool reranking = false;  // the rerank task for models whose manifest names none
   std::optional<uint32_t> max_batch_size;  // dynamic batching for models that can batch
   std::optional<double> batch_delay_us;
@@ -137,6 +138,9 @@ std::string model_defaults(const json& config, const ServeFlags& f) {
   flags.ctx_size = f.ctx_size;
   flags.parallel = f.parallel;
   flags.chat_template = f.chat_template;
+  flags.rpc_workers = f.split.rpc_workers;
+  flags.tensor_split = f.split.tensor_split;
+  flags.gpu_layers = f.split.gpu_layers;
   if (f.reranking) flags.task = "rerank";
   defaults.merge_patch(json::parse(overrides_for(flags)));
   if (f.max_batch_size || f.batch_delay_us) {  // the rest of dynamic_batching keeps its defaults
@@ -258,6 +262,7 @@ void register_serve(CLI::App& app, const CliContext& context) {
   cmd->add_option("--chat-template", f.chat_template,
                   "GGUF chat template, unless a manifest says: a name llama.cpp knows (chatml, llama3, ...) or a file "
                   "holding the template (default: the model's own, else chatml)");
+  add_split_flags(*cmd, f.split);
   cmd->add_flag("--reranking", f.reranking,
                "load models for reranking (/v1/rerank), unless a manifest names a task (as llama-server --reranking)");
   cmd->add_option("--max-batch-size", f.max_batch_size,

@@ -36,6 +36,7 @@ void register_embed(CLI::App& app, const CliContext& context);
 void register_tokenize(CLI::App& app, const CliContext& context);
 void register_bench(CLI::App& app, const CliContext& context);
 void register_serve(CLI::App& app, const CliContext& context);
+void register_worker(CLI::App& app, const CliContext& context);
 
 // Runs the kapsl CLI on argv with the backends of `backends` (null = builtin_backends());
 // returns the process exit code.

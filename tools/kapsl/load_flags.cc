@@ -25,6 +25,22 @@ void add_load_flags(CLI::App& cmd, LoadFlags& flags, bool text) {
   cmd.add_option("--chat-template", flags.chat_template,
                  "chat template (GGUF): a name llama.cpp knows (chatml, llama3, ...), or a file holding the template "
                  "(default: the model's own, else chatml)");
+  add_split_flags(cmd, flags);
+}
+
+void add_split_flags(CLI::App& cmd, LoadFlags& flags) {
+  cmd.add_option("--rpc", flags.rpc_workers,
+                 "GGUF: split the model's layers over these RPC workers (`kapsl worker`), host:port,... The RPC "
+                 "protocol has no authentication or encryption: private addresses only")
+      ->delimiter(',');
+  cmd.add_option("--tensor-split", flags.tensor_split,
+                 "GGUF: share of the offloaded layers per device (the RPC workers', then the GPU), e.g. 1,3 "
+                 "(default: by free memory)")
+      ->delimiter(',');
+  cmd.add_option("--gpu-layers,--n-gpu-layers", flags.gpu_layers,
+                 "GGUF: layers offloaded to the GPU and RPC devices, the last ones first (-1 = all; the rest stay on "
+                 "this host's CPU)")
+      ->check(CLI::Range(-1, 1 << 16));
 }
 
 namespace {
@@ -52,6 +68,9 @@ std::string overrides_for(const LoadFlags& f) {
   if (f.ctx_size) o["gguf"]["context"] = *f.ctx_size;
   if (f.parallel) o["gguf"]["slots"] = *f.parallel;
   if (!f.chat_template.empty()) o["gguf"]["chat_template"] = chat_template_text(f.chat_template);
+  if (!f.rpc_workers.empty()) o["gguf"]["rpc_workers"] = f.rpc_workers;
+  if (!f.tensor_split.empty()) o["gguf"]["tensor_split"] = f.tensor_split;
+  if (f.gpu_layers) o["gguf"]["gpu_layers"] = *f.gpu_layers;
   if (!f.task.empty()) o["task"] = f.task;
   return o.dump();
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -42,14 +43,20 @@ struct LoadFlags {
   std::optional<uint32_t> ctx_size;  // GGUF context per slot
   std::optional<uint32_t> parallel;  // GGUF slots
   std::string chat_template;        // GGUF: a template name, template text or a file holding one ("" = the model's)
+  std::vector<std::string> rpc_workers;  // GGUF: "host:port" of RPC workers to split the model over
+  std::vector<float> tensor_split;       // GGUF: share of the offloaded layers per device
+  std::optional<int> gpu_layers;         // GGUF: layers offloaded to GPU and RPC devices (-1 = all)
   std::string task;                 // the task to load the model for ("" = the manifest's)
   bool tokenizer_only = false;      // load only what tokenization needs
   bool progress = true;             // draw a load progress bar when stderr is a terminal
 };
 
-// Adds --provider, --device, --threads (and, with `text`, --ctx-size and --parallel) to
-// `cmd`, writing into `flags`.
+// Adds --provider, --device, --threads (and, with `text`, the GGUF flags: --ctx-size,
+// --parallel, --chat-template and add_split_flags') to `cmd`, writing into `flags`.
 void add_load_flags(CLI::App& cmd, LoadFlags& flags, bool text = false);
+
+// Adds --rpc, --tensor-split and --gpu-layers: where a GGUF model's layers go.
+void add_split_flags(CLI::App& cmd, LoadFlags& flags);
 
 // The overrides layer for `flags` (a manifest-shaped JSON object).
 std::string overrides_for(const LoadFlags& flags);
