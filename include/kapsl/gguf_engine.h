@@ -73,9 +73,13 @@ struct GgufOptions {
   // worker that is down or silent fails the load with kUnavailable. The RPC protocol has no
   // authentication or encryption: list private addresses only (docs/scale-out.md).
   //
-  // ggml's RPC client cannot survive a worker lost after the load: it ends the process
-  // (ggml_abort), and kapsl logs which worker it was first. A worker serves one client
-  // at a time.
+  // A worker lost after the load (its connection fails) fails the requests in flight and
+  // every later one with kUnavailable, and health_check() with it, so that an EnginePool
+  // drops the engine and loads the model again on the next request: that load fails with
+  // kUnavailable until the worker answers again. This needs the ggml-rpc edit that
+  // scripts/bootstrap-deps applies (stock ggml-rpc ends the process). A worker that stops
+  // without closing its connection (a frozen host) stalls the engine until TCP gives up.
+  // A worker serves one client at a time.
   std::vector<std::string> rpc_workers = {};
   uint32_t rpc_timeout_ms = 5000;
   // The share of the offloaded layers each device takes, in device order (workers' devices,

@@ -82,11 +82,13 @@ Batcher::Run::Report Batcher::Run::report() const {
 
 // --- Batcher.
 
-Batcher::Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab* vocab, uint32_t n_batch)
+Batcher::Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab* vocab, uint32_t n_batch,
+                 std::function<void()> check_workers)
     : threads_(std::move(threads)),
       ctx_(std::move(ctx)),
       vocab_(vocab),
       n_batch_(n_batch),
+      check_workers_(std::move(check_workers)),
       batch_(static_cast<int32_t>(n_batch)) {
   llama_set_abort_callback(ctx_.get(), abort_callback, this);
   thread_ = std::thread([this] { loop(); });
@@ -164,6 +166,11 @@ void Batcher::loop() {
     retire_stopped();
     std::erase_if(active_, [](const auto& s) { return s->retired_by_batcher; });
     if (active_.empty()) continue;
+    if (workers_lost_) {
+      for (const auto& seq : active_) fail_lost(*seq);
+      active_.clear();
+      continue;
+    }
     try {
       step();
     } catch (...) {  // e.g. bad_alloc: the batch's requests fail, the others go on
@@ -277,6 +284,17 @@ void Batcher::step() {
     fail_batch(rc);
     return;
   }
+  if (check_workers_ && !workers_lost_) {
+    try {
+      check_workers_();
+    } catch (...) {
+      workers_lost_ = std::current_exception();
+    }
+  }
+  if (workers_lost_) {
+    for (Sequence* s : in_batch_) fail_lost(*s);
+    return;
+  }
   for (Sequence* s : in_batch_) decoded(*s);
 }
 
@@ -344,6 +362,15 @@ void Batcher::fail_batch(int32_t rc) {
     const FinishReason r = s->stop_reason();
     retire(*s, r == FinishReason::kNone ? FinishReason::kCancelled : r, error);
   }
+}
+
+// A decode through an RPC worker that stopped answering completes with garbage (ggml-rpc
+// skips what it cannot send): nothing of it may be sampled, and the context's cache is no
+// longer whole, so this and every later request fails until the pool replaces the engine.
+void Batcher::fail_lost(Sequence& s) {
+  if (s.retired_by_batcher) return;
+  s.slot->cached.clear();
+  retire(s, FinishReason::kNone, workers_lost_);
 }
 
 // Hands the sequence back to its request thread. The batcher does not touch it afterwards

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,8 +88,12 @@ class Batcher {
   };
 
   // Takes ownership of `ctx` (n_seq_max >= number of slots, unified KV cache) and of the
-  // thread pool it computes with, and starts the batcher's thread.
-  Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab* vocab, uint32_t n_batch);
+  // thread pool it computes with, and starts the batcher's thread. `check_workers`, if
+  // given, throws when an RPC worker of the model stopped answering: it runs after each
+  // decode, since a decode through a lost worker returns garbage, not an error. From the
+  // first throw on, every request fails with what it threw.
+  Batcher(llama_context_ptr ctx, ThreadpoolPtr threads, const llama_vocab* vocab, uint32_t n_batch,
+          std::function<void()> check_workers = {});
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
   // Stops the thread. REQUIRES: no Run outstanding.
@@ -125,12 +130,14 @@ class Batcher {
   void retire(Sequence& s, FinishReason reason, std::exception_ptr error = nullptr);
   void retire_stopped();
   void fail_batch(int32_t rc);
+  void fail_lost(Sequence& s);
   static bool abort_callback(void* batcher) noexcept;
 
   const ThreadpoolPtr threads_;
   const llama_context_ptr ctx_;
   const llama_vocab* const vocab_;
   const uint32_t n_batch_;
+  const std::function<void()> check_workers_;
 
   // mu_ protects what request threads hand to the batcher's thread.
   internal::Mutex mu_;
@@ -141,6 +148,7 @@ class Batcher {
   // The batcher thread's own state.
   std::vector<std::shared_ptr<Sequence>> active_;  // in sequence id order
   uint64_t next_ticket_ = 0;
+  std::exception_ptr workers_lost_;  // set once a worker is lost: every request fails with it
   std::vector<Sequence*> in_batch_;  // also read by abort_callback during llama_decode
   std::vector<Sequence*> prefilling_;  // step()'s scratch, kept to spare an allocation per step
   OwnedBatch batch_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gguf/engine_impl.h"
+#include "gguf/rpc_client.h"
 #include "gguf/llama_backend.h"
 #include "kapsl/error.h"
 #include "llama.h"
@@ -62,6 +63,7 @@ void run_batch(const GgufEngine::Impl& impl, Slot& slot, const BatchOwner& batch
   const bool encoder_only = llama_model_has_encoder(impl.model.get()) && !llama_model_has_decoder(impl.model.get());
   const int32_t rc = encoder_only ? llama_encode(slot.own.ctx.get(), batch.get()) : llama_decode(slot.own.ctx.get(), batch.get());
   if (rc != 0) throw_decode_error(rc, "computing embeddings");
+  throw_if_rpc_workers_lost(impl.options.rpc_workers);
 }
 
 // Embeds texts [begin, end) as one batch and appends the results to `out`.

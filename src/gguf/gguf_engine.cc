@@ -8,6 +8,7 @@
 
 #include "ggml.h"
 #include "gguf/engine_impl.h"
+#include "gguf/rpc_client.h"
 #include "gguf/sampling.h"
 #include "gguf/utf8.h"
 #include "kapsl/error.h"
@@ -299,7 +300,11 @@ EngineMetrics GgufEngine::metrics() const {
 
 const ModelInfo& GgufEngine::model_info() const { return impl_->model_info; }
 
-Health GgufEngine::health_check() const { return {}; }
+Health GgufEngine::health_check() const {
+  const std::string lost = gguf::lost_rpc_workers(impl_->options.rpc_workers);
+  if (lost.empty()) return {};
+  return {false, "RPC worker " + lost + " stopped answering: the model's layers there are gone"};
+}
 
 uint64_t GgufEngine::resident_bytes() const { return impl_->info.size_bytes + impl_->kv_bytes; }
 

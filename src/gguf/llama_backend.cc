@@ -67,10 +67,7 @@ void on_ggml_abort(const char* message) noexcept {
     const std::string workers = rpc_workers_in_use();
     internal::backend_logger().critical(
         "llama.cpp: {}; the process ends here{}", trim_newline(message),
-        workers.empty() ? std::string()
-                        : " (this process uses the RPC workers " + workers +
-                              ": ggml's RPC client cannot go on without one that stopped answering; restart "
-                              "kapsl once it is back)");
+        workers.empty() ? std::string() : " (its engines use the RPC workers " + workers + ")");
     internal::backend_logger().flush();
   } catch (...) {
   }

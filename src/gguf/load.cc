@@ -168,7 +168,7 @@ llama_model_ptr load_model(const std::string& path, const GgufOptions& o, Device
   params.tensor_split = plan.shares.empty() ? nullptr : plan.shares.data();
   if (!o.rpc_workers.empty()) {
     // ggml's RPC client writes without MSG_NOSIGNAL: a lost worker would end the process
-    // by SIGPIPE before the abort message that says which worker it was.
+    // by SIGPIPE instead of being reported lost.
     std::signal(SIGPIPE, SIG_IGN);
     note_rpc_workers(o.rpc_workers);
   }
@@ -244,7 +244,10 @@ void make_slots(GgufEngine::Impl& impl) {
     params.kv_unified = false;
     ComputeContext shared = make_context(impl.model.get(), params);
     for (uint32_t s = 0; s < o.n_parallel; ++s) slots[s]->seq = static_cast<llama_seq_id>(s);
-    impl.batcher = std::make_unique<Batcher>(std::move(shared.ctx), std::move(shared.threads), impl.vocab, o.n_batch);
+    std::function<void()> check_workers;
+    if (!o.rpc_workers.empty()) check_workers = [workers = o.rpc_workers] { throw_if_rpc_workers_lost(workers); };
+    impl.batcher = std::make_unique<Batcher>(std::move(shared.ctx), std::move(shared.threads), impl.vocab, o.n_batch,
+                                             std::move(check_workers));
   }
   impl.slots = std::make_unique<SlotPool>(std::move(slots), o.max_queue, &impl.counters);
 }
@@ -350,6 +353,7 @@ std::unique_ptr<GgufEngine::Impl> load_impl(const std::string& path, const GgufO
     make_slots(*impl);
     impl->kv_bytes = kv_cache_bytes(impl->model.get(), options, impl->info.n_ctx) * options.n_parallel;
   }
+  throw_if_rpc_workers_lost(options.rpc_workers);  // the weights sent may not have arrived
   fill_info(*impl, facts);
   if (!options.vocab_only) {
     impl->info.placement = layer_placement(impl->info.n_layer, plan.devices.empty() ? 0 : options.n_gpu_layers,

@@ -153,6 +153,23 @@ std::vector<ggml_backend_dev_t> rpc_worker_devices(const RpcEndpoint& worker) {
   return devices;
 }
 
+std::string lost_rpc_workers(const std::vector<std::string>& workers) {
+  std::string out;
+  for (const auto& w : workers) {
+    if (ggml_backend_rpc_lost(w.c_str())) out += (out.empty() ? "" : ", ") + w;
+  }
+  return out;
+}
+
+void throw_if_rpc_workers_lost(const std::vector<std::string>& workers) {
+  const std::string lost = lost_rpc_workers(workers);
+  if (!lost.empty()) {
+    throw Error::unavailable("RPC worker " + lost + " stopped answering",
+                             "the model's layers there are gone; the engine is unhealthy and is loaded again once the "
+                             "worker answers");
+  }
+}
+
 namespace {
 std::mutex g_workers_mutex;
 std::vector<std::string> g_workers;  // process-wide: read by the abort handler

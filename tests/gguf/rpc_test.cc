@@ -1,6 +1,7 @@
 // GgufOptions::rpc_workers on loopback: a worker in a child process (serve_rpc_worker) takes
 // some of tiny-spm's layers, placement says which, and llama.cpp's own load log agrees;
-// workers that refuse, hang up or never answer fail the load's check with kUnavailable.
+// workers that refuse, hang up or never answer fail the load's check with kUnavailable, and
+// one killed mid-generation fails the engine (requests and health) until it is loaded again.
 // Across real network hops: rpc_split_netns.py.
 #include <gtest/gtest.h>
 
@@ -69,6 +70,20 @@ class WorkerProcess {
     LoopbackSocket probe(false);
     endpoint_ = probe.endpoint();
     probe.close();
+    start();
+  }
+  ~WorkerProcess() { kill(); }
+  std::string endpoint() const { return endpoint_.text(); }
+
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  // On the same port: the worker is back.
+  void start() {
     pid_ = fork();
     if (pid_ == 0) {
       const int null = open("/dev/null", O_WRONLY);  // ggml's server prints each connection
@@ -92,11 +107,6 @@ class WorkerProcess {
     }
     ADD_FAILURE() << "the worker did not answer";
   }
-  ~WorkerProcess() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  std::string endpoint() const { return endpoint_.text(); }
 
  private:
   RpcEndpoint endpoint_;
@@ -211,6 +221,45 @@ TEST_F(RpcSplitTest, AWorkerTakesTheLastLayersAndGenerationIsUnchanged) {
   EXPECT_EQ(engine->model_info().metadata.at("placement"), describe_placement(engine->gguf_info().placement));
   EXPECT_EQ(engine->generate("The quick brown fox", greedy(24)).tokens, expected.tokens);
   engine.reset();  // before the worker goes: freeing remote buffers needs it
+}
+
+void expect_worker_lost(const std::function<void()>& call, const std::string& worker) {
+  try {
+    call();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+    EXPECT_NE(std::string(e.what()).find(worker), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(RpcSplitTest, ALostWorkerFailsTheEngineUntilItIsLoadedAgain) {
+  GgufOptions o;
+  o.n_threads = 1;
+  auto engine = GgufEngine::load(testing::tiny_spm_model(), o);
+  const GenerateResult expected = engine->generate("The quick brown fox", greedy(24));
+  WorkerProcess worker;
+  o.rpc_workers = {worker.endpoint()};
+  engine = GgufEngine::load(testing::tiny_spm_model(), o);
+  EXPECT_TRUE(engine->health_check().ok);
+  int chunks = 0;
+  const auto kill_on_third = [&](const StreamChunk&) {
+    if (++chunks == 3) worker.kill();
+    return true;
+  };
+  expect_worker_lost([&] { engine->generate("The quick brown fox", greedy(2000), kill_on_third); }, worker.endpoint());
+  EXPECT_LT(chunks, 10) << "the generation ends at the first decode after the loss";
+  const Health health = engine->health_check();
+  EXPECT_FALSE(health.ok);
+  EXPECT_NE(health.reason.find(worker.endpoint()), std::string::npos) << health.reason;
+  expect_worker_lost([&] { engine->generate("Hello", greedy(4)); }, worker.endpoint());
+  engine.reset();  // frees what lived on the worker without it: no abort, no hang
+  expect_worker_lost([&] { GgufEngine::load(testing::tiny_spm_model(), o); }, worker.endpoint());  // still down
+  worker.start();
+  engine = GgufEngine::load(testing::tiny_spm_model(), o);
+  EXPECT_TRUE(engine->health_check().ok);
+  EXPECT_EQ(engine->generate("The quick brown fox", greedy(24)).tokens, expected.tokens);
+  engine.reset();
 }
 
 TEST_F(RpcSplitTest, ASplitThatDoesNotFitTheDevicesIsRefused) {
