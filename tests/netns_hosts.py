@@ -6,8 +6,30 @@ Needs root; require_netns() exits 77 (ctest: skipped) with the reason where it c
 Python's standard library only.
 """
 import os
+import shutil
 import subprocess
 import sys
+
+failures = []  # what check() found wrong, in order
+
+
+def check(ok, what):
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def finish(tmp, is_log):
+    """Prints the last lines of tmp's logs (files whose name is_log) if a check failed, removes
+    tmp (unless KEEP_TMP is set) and exits: 1 if a check failed, else 0."""
+    if failures:
+        for name in sorted(os.listdir(tmp)):
+            if is_log(name):
+                print("--- %s (last lines)\n%s" % (name, "".join(open(os.path.join(tmp, name)).readlines()[-15:])))
+    if not os.environ.get("KEEP_TMP"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d checks failed" % len(failures) if failures else "all checks passed")
+    sys.exit(1 if failures else 0)
 
 
 def skip(why):

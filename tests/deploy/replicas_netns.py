@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from netns_hosts import Namespace, names, require_netns, skip  # noqa: E402
+from netns_hosts import Namespace, check, finish, names, require_netns, skip  # noqa: E402
 
 KAPSL = os.environ.get("KAPSL", "")
 DATA = os.environ.get("KAPSL_TEST_DATA", "")
@@ -45,17 +45,10 @@ TAG, SUBNET = names("k", 200)                   # 10.2xx.<host>.0/24, one per ho
 # Under a sanitizer, a process's exit is the sanitizer's too (LeakSanitizer's scan): the
 # drain's exit time is printed, not asserted.
 SANITIZED = bool(os.environ.get("KAPSL_SANITIZE"))
-failures = []
 
 XS = list(range(60))
 INFER = json.dumps({"inputs": [{"name": "x", "shape": [3, 4, 5], "datatype": "FP32", "data": XS},
                                {"name": "y", "shape": [3, 4, 5], "datatype": "FP32", "data": XS}]})
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
-    if not ok:
-        failures.append(what)
 
 
 class Host(Namespace):
@@ -362,14 +355,7 @@ def main():
             nginx.wait()
         for h in hosts:
             h.destroy()
-        if failures:
-            for name in os.listdir(tmp):
-                if name.endswith(".log") or name == "nginx.out":
-                    print("--- %s (last lines)\n%s" % (name, "".join(open(os.path.join(tmp, name)).readlines()[-15:])))
-        if not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks failed" % len(failures) if failures else "all checks passed")
-    sys.exit(1 if failures else 0)
+    finish(tmp, lambda name: name.endswith(".log") or name == "nginx.out")
 
 
 if __name__ == "__main__":

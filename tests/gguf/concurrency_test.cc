@@ -17,13 +17,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-GenerationOptions greedy(uint32_t n) {
-  GenerationOptions o;
-  o.temperature = 0;
-  o.max_new_tokens = n;
-  o.ignore_eos = true;
-  return o;
-}
+GenerationOptions greedy(uint32_t n) { return testing::greedy_ignoring_eos(n); }
 
 using kapsl::testing::code_of;
 

@@ -26,8 +26,6 @@ import http.client
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -38,7 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
-from netns_hosts import Namespace, names, require_netns  # noqa: E402
+from netns_hosts import Namespace, check, finish, names, require_netns  # noqa: E402
 from server_procs import start_kapsl  # noqa: E402
 
 KAPSL = os.environ.get("KAPSL", "")
@@ -50,14 +48,6 @@ TAG, SUBNET = names("r", 150)   # 10.15x.<host>.0/24
 PORT = 50052
 TOKENS = 24 if SANITIZED else 64
 PROMPT = "The quick brown fox jumps over the lazy dog because"
-failures = []
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-
 
 def wait_listening(addr, port, proc=None, seconds=30):
     deadline = time.time() + seconds
@@ -295,14 +285,7 @@ def main():
     finally:
         for w in workers:
             w.destroy()
-        if failures:
-            for name in sorted(os.listdir(tmp)):
-                if name.endswith(".log"):
-                    print("--- %s (last lines)\n%s" % (name, "".join(open(os.path.join(tmp, name)).readlines()[-12:])))
-        if not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks failed" % len(failures) if failures else "all checks passed")
-    sys.exit(1 if failures else 0)
+    finish(tmp, lambda name: name.endswith(".log"))
 
 
 if __name__ == "__main__":

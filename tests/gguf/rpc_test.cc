@@ -113,13 +113,7 @@ class WorkerProcess {
   pid_t pid_ = -1;
 };
 
-GenerationOptions greedy(uint32_t n) {
-  GenerationOptions o;
-  o.temperature = 0;
-  o.max_new_tokens = n;
-  o.ignore_eos = true;
-  return o;
-}
+GenerationOptions greedy(uint32_t n) { return testing::greedy_ignoring_eos(n); }
 
 void expect_unavailable(const RpcEndpoint& worker, const std::string& why) {
   try {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kapsl/error.h"
+#include "kapsl/request.h"
 
 namespace kapsl::testing {
 
@@ -48,6 +49,15 @@ inline ErrorCode code_of(const std::function<void()>& fn) {
   }
   ADD_FAILURE() << "no error thrown";
   return ErrorCode::kBackend;
+}
+
+// Greedy sampling of exactly n tokens (end-of-generation tokens do not stop it).
+inline GenerationOptions greedy_ignoring_eos(uint32_t n) {
+  GenerationOptions o;
+  o.temperature = 0;
+  o.max_new_tokens = n;
+  o.ignore_eos = true;
+  return o;
 }
 
 }  // namespace kapsl::testing
