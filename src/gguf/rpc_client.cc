@@ -109,7 +109,7 @@ RpcEndpoint parse_rpc_endpoint(const std::string& text) {
   };
   if (colon == std::string::npos || colon == 0) throw bad("no host or port");
   const std::string port = text.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) throw bad("bad port");
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })) throw bad("bad port");
   const int number = std::stoi(port);
   if (number < 1 || number > 65535) throw bad("port out of range");
   return RpcEndpoint{text.substr(0, colon), static_cast<uint16_t>(number)};

@@ -1,10 +1,10 @@
 // The client side of GgufOptions::rpc_workers: each worker checked, then its devices, and
 // the split of the model's layers over all the devices an engine uses.
 //
-// ggml's RPC client ends the process (ggml_abort) when it cannot connect or when a worker
-// stops answering, and waits for ever on one that accepted the connection but says
-// nothing. So before llama.cpp connects, check_rpc_worker does ggml-rpc's handshake itself,
-// with a deadline, and turns those cases into errors.
+// ggml's RPC client ends the process (ggml_abort) when it cannot connect, and waits for
+// ever on a worker that accepted the connection but says nothing. So before llama.cpp
+// connects, check_rpc_worker does ggml-rpc's handshake itself, with a deadline, and turns
+// those cases into errors. A worker lost later is reported by lost_rpc_workers.
 //
 // Thread-safety: the functions are safe for concurrent use.
 #ifndef KAPSL_SRC_GGUF_RPC_CLIENT_H_

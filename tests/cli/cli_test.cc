@@ -21,6 +21,7 @@ namespace kapsl::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -74,6 +75,22 @@ TEST_F(CliTest, HelpAndUsageErrors) {
   EXPECT_EQ(kapsl("generate " + tiny_).code, 2);  // missing -p
   EXPECT_EQ(kapsl("generate " + tiny_ + " -p hi --top-p 2").code, 2);
   EXPECT_EQ(kapsl("bench " + add_ + " --runs 0").code, 2);
+}
+
+// `kapsl worker` refuses what it cannot serve before it starts; its help and --rpc's carry
+// the security note.
+TEST_F(CliTest, WorkerRefusesBadAddressesAndDevices) {
+  const CliRun bad_host = kapsl("worker --host not-an-address");
+  EXPECT_EQ(bad_host.code, 1);
+  EXPECT_THAT(bad_host.err, HasSubstr("invalid worker address \"not-an-address\""));
+  const CliRun bad_device = kapsl("worker --port 1 --device NOPE0");
+  EXPECT_EQ(bad_device.code, 1);
+  EXPECT_THAT(bad_device.err, AnyOf(HasSubstr("cannot listen on 127.0.0.1:1"), HasSubstr("unknown device \"NOPE0\"")));
+  EXPECT_THAT(kapsl("worker --help").out, HasSubstr("no authentication and no encryption"));
+  EXPECT_THAT(kapsl("serve --help").out, HasSubstr("no authentication or encryption"));
+  const CliRun bad_worker = kapsl("info " + tiny_ + " --rpc 127.0.0.1");
+  EXPECT_EQ(bad_worker.code, 1);
+  EXPECT_THAT(bad_worker.err, HasSubstr("invalid RPC worker \"127.0.0.1\""));
 }
 
 // A repository or one model, never both; a name only for one model. The server's own

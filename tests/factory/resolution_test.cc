@@ -107,6 +107,16 @@ TEST_F(ResolutionTest, BackendOptionsAreCheckedWithTheirPath) {
   expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"gguf.kv_cache_type", "q3"});
   p.manifest.backend_sections["gguf"] = R"({"contxt": 512})";
   expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"gguf", "unknown field", "contxt"});
+  p.manifest.backend_sections["gguf"] = R"({"rpc_workers": ["10.0.0.2"]})";
+  expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"10.0.0.2", "host:port"});
+  p.manifest.backend_sections["gguf"] = R"({"rpc_workers": ["h:70000"]})";
+  expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"h:70000", "port out of range"});
+  p.manifest.backend_sections["gguf"] = R"({"tensor_split": [1, -1]})";
+  expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"gguf.tensor_split[1]", "a share from 0"});
+  p.manifest.backend_sections["gguf"] = R"({"tensor_split": "1,1"})";
+  expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"gguf.tensor_split", "an array"});
+  p.manifest.backend_sections["gguf"] = R"({"rpc_timeout": "0ms"})";
+  expect_error([&] { resolve(p); }, ErrorCode::kInvalidInput, {"gguf.rpc_timeout", "1ms to 1h"});
   Package q = package("onnx", "", "", "m.onnx");
   q.manifest.hardware_requirements.graph_optimization_level = "ALL_THE_THINGS";
   expect_error([&] { resolve(q); }, ErrorCode::kInvalidInput,
