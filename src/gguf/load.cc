@@ -152,6 +152,10 @@ DevicePlan plan_devices(const GgufOptions& o) {
     plan.names.emplace_back(ggml_backend_dev_name(plan.devices.back()));
     plan.hosts.emplace_back();
   }
+  if (plan.devices.size() > llama_max_devices()) {
+    throw bad_option("rpc_workers", "at most " + std::to_string(llama_max_devices()) + " devices in all (llama.cpp's limit)",
+                     std::to_string(plan.devices.size()));
+  }
   plan.shares = device_shares(o, plan.devices);
   return plan;
 }
@@ -165,7 +169,10 @@ llama_model_ptr load_model(const std::string& path, const GgufOptions& o, Device
   devices.push_back(nullptr);
   params.devices = devices.data();
   params.n_gpu_layers = plan.devices.empty() ? 0 : o.n_gpu_layers;
-  params.tensor_split = plan.shares.empty() ? nullptr : plan.shares.data();
+  // llama.cpp reads llama_max_devices() shares, whatever the number of devices.
+  std::vector<float> shares = plan.shares;
+  shares.resize(std::max(shares.size(), llama_max_devices()), 0.0f);
+  params.tensor_split = plan.shares.empty() ? nullptr : shares.data();
   if (!o.rpc_workers.empty()) {
     // ggml's RPC client writes without MSG_NOSIGNAL: a lost worker would end the process
     // by SIGPIPE instead of being reported lost.

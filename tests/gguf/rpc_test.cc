@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ class WorkerProcess {
   void start() {
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that dies must not leave its worker behind
       const int null = open("/dev/null", O_WRONLY);  // ggml's server prints each connection
       dup2(null, STDOUT_FILENO);
       RpcWorkerOptions o;
