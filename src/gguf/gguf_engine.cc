@@ -301,9 +301,8 @@ EngineMetrics GgufEngine::metrics() const {
 const ModelInfo& GgufEngine::model_info() const { return impl_->model_info; }
 
 Health GgufEngine::health_check() const {
-  const std::string lost = gguf::lost_rpc_workers(impl_->options.rpc_workers);
-  if (lost.empty()) return {};
-  return {false, "RPC worker " + lost + " stopped answering: the model's layers there are gone"};
+  const auto lost = gguf::rpc_workers_lost(impl_->options.rpc_workers);
+  return lost ? Health{false, lost->message()} : Health{};
 }
 
 uint64_t GgufEngine::resident_bytes() const { return impl_->info.size_bytes + impl_->kv_bytes; }

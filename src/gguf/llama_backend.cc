@@ -7,7 +7,6 @@
 #include <mutex>
 #include <string>
 
-#include "gguf/rpc_client.h"
 #include "kapsl/error.h"
 #include "llama.h"
 
@@ -64,10 +63,7 @@ void route_log(ggml_log_level level, const char* text, void* /*user_data*/) noex
 // happened where an operator will look, since the process is about to end.
 void on_ggml_abort(const char* message) noexcept {
   try {
-    const std::string workers = rpc_workers_in_use();
-    internal::backend_logger().critical(
-        "llama.cpp: {}; the process ends here{}", trim_newline(message),
-        workers.empty() ? std::string() : " (its engines use the RPC workers " + workers + ")");
+    internal::backend_logger().critical("llama.cpp: {}; the process ends here", trim_newline(message));
     internal::backend_logger().flush();
   } catch (...) {
   }

@@ -171,13 +171,12 @@ llama_model_ptr load_model(const std::string& path, const GgufOptions& o, Device
   params.n_gpu_layers = plan.devices.empty() ? 0 : o.n_gpu_layers;
   // llama.cpp reads llama_max_devices() shares, whatever the number of devices.
   std::vector<float> shares = plan.shares;
-  shares.resize(std::max(shares.size(), llama_max_devices()), 0.0f);
+  shares.resize(llama_max_devices(), 0.0f);  // plan_devices refuses more devices
   params.tensor_split = plan.shares.empty() ? nullptr : shares.data();
   if (!o.rpc_workers.empty()) {
     // ggml's RPC client writes without MSG_NOSIGNAL: a lost worker would end the process
     // by SIGPIPE instead of being reported lost.
     std::signal(SIGPIPE, SIG_IGN);
-    note_rpc_workers(o.rpc_workers);
   }
   params.load_mode = o.use_mmap ? (o.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                                 : (o.use_mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);

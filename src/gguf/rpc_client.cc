@@ -15,8 +15,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
+#include <optional>
 
+#include "core/strings.h"
 #include "ggml-rpc.h"
 #include "gguf/llama_backend.h"
 #include "kapsl/error.h"
@@ -109,7 +110,8 @@ RpcEndpoint parse_rpc_endpoint(const std::string& text) {
   };
   if (colon == std::string::npos || colon == 0) throw bad("no host or port");
   const std::string port = text.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })) throw bad("bad port");
+  const bool digits = std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
+  if (port.empty() || port.size() > 5 || !digits) throw bad("bad port");
   const int number = std::stoi(port);
   if (number < 1 || number > 65535) throw bad("port out of range");
   return RpcEndpoint{text.substr(0, colon), static_cast<uint16_t>(number)};
@@ -153,40 +155,19 @@ std::vector<ggml_backend_dev_t> rpc_worker_devices(const RpcEndpoint& worker) {
   return devices;
 }
 
-std::string lost_rpc_workers(const std::vector<std::string>& workers) {
-  std::string out;
+std::optional<Error> rpc_workers_lost(const std::vector<std::string>& workers) {
+  std::vector<std::string> lost;
   for (const auto& w : workers) {
-    if (ggml_backend_rpc_lost(w.c_str())) out += (out.empty() ? "" : ", ") + w;
+    if (ggml_backend_rpc_lost(w.c_str())) lost.push_back(w);
   }
-  return out;
+  if (lost.empty()) return std::nullopt;
+  return Error::unavailable("RPC worker " + internal::join(lost, ", ") + " stopped answering",
+                            "the model's layers there are gone; the engine is unhealthy and is loaded again once the "
+                            "worker answers");
 }
 
 void throw_if_rpc_workers_lost(const std::vector<std::string>& workers) {
-  const std::string lost = lost_rpc_workers(workers);
-  if (!lost.empty()) {
-    throw Error::unavailable("RPC worker " + lost + " stopped answering",
-                             "the model's layers there are gone; the engine is unhealthy and is loaded again once the "
-                             "worker answers");
-  }
-}
-
-namespace {
-std::mutex g_workers_mutex;
-std::vector<std::string> g_workers;  // process-wide: read by the abort handler
-}  // namespace
-
-void note_rpc_workers(const std::vector<std::string>& workers) {
-  std::lock_guard<std::mutex> lock(g_workers_mutex);
-  for (const auto& w : workers) {
-    if (std::find(g_workers.begin(), g_workers.end(), w) == g_workers.end()) g_workers.push_back(w);
-  }
-}
-
-std::string rpc_workers_in_use() {
-  std::lock_guard<std::mutex> lock(g_workers_mutex);
-  std::string out;
-  for (const auto& w : g_workers) out += (out.empty() ? "" : ", ") + w;
-  return out;
+  if (auto error = rpc_workers_lost(workers)) throw *error;
 }
 
 std::vector<GgufPlacement> layer_placement(uint32_t n_layer, int32_t n_offloaded, const std::vector<float>& shares,
@@ -230,8 +211,8 @@ std::string describe_placement(const std::vector<GgufPlacement>& placement) {
       parts.push_back("layers " + std::to_string(p.first_layer) + "-" + std::to_string(p.first_layer + p.n_layers - 1));
     }
     if (p.output) parts.push_back("output");
-    out += (out.empty() ? "" : "; ") + p.device + (p.host.empty() ? "" : " (" + p.host + ")") + ":";
-    for (size_t i = 0; i < parts.size(); ++i) out += (i == 0 ? " " : ", ") + parts[i];
+    out += (out.empty() ? "" : "; ") + p.device + (p.host.empty() ? "" : " (" + p.host + ")") + ": " +
+           internal::join(parts, ", ");
   }
   return out;
 }

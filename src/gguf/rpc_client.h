@@ -12,10 +12,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ggml-backend.h"
+#include "kapsl/error.h"
 #include "kapsl/gguf_engine.h"
 
 namespace kapsl::gguf {
@@ -38,18 +40,14 @@ void check_rpc_worker(const RpcEndpoint& worker, std::chrono::milliseconds timeo
 // check_rpc_worker first. Throws kUnavailable if it offers none.
 std::vector<ggml_backend_dev_t> rpc_worker_devices(const RpcEndpoint& worker);
 
-// The workers of `workers` ("host:port" each) whose live connection failed, joined by ", ";
-// "" if none. Results computed through such a worker since are garbage (ggml-rpc, as
-// scripts/bootstrap-deps builds it, skips what it cannot send instead of aborting).
-std::string lost_rpc_workers(const std::vector<std::string>& workers);
+// kUnavailable naming the workers of `workers` ("host:port" each) whose live connection
+// failed; nullopt if none did. Results computed through such a worker since are garbage
+// (ggml-rpc, as scripts/bootstrap-deps builds it, skips what it cannot send instead of
+// aborting).
+std::optional<Error> rpc_workers_lost(const std::vector<std::string>& workers);
 
-// Throws kUnavailable naming the lost workers of `workers`, if any.
+// Throws rpc_workers_lost(workers), if any.
 void throw_if_rpc_workers_lost(const std::vector<std::string>& workers);
-
-// Remembers the workers this process's engines were loaded with, and lists them ("" if
-// none): ggml_abort's message after a lost worker does not say which one it was.
-void note_rpc_workers(const std::vector<std::string>& workers);
-std::string rpc_workers_in_use();
 
 // Which device holds each layer, as llama.cpp assigns them (llama-model.cpp,
 // load_tensors): layers [n_layer + 1 - n_offloaded, n_layer] (the last one being the

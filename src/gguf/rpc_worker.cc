@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/strings.h"
 #include "ggml-backend.h"
 #include "ggml-rpc.h"
 #include "gguf/engine_impl.h"
@@ -27,11 +28,9 @@ std::vector<ggml_backend_dev_t> worker_devices(const std::vector<std::string>& n
   for (const auto& name : names) {
     ggml_backend_dev_t dev = ggml_backend_dev_by_name(name.c_str());
     if (dev == nullptr) {
-      std::string known;
-      for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-        known += (known.empty() ? "" : ", ") + std::string(ggml_backend_dev_name(ggml_backend_dev_get(i)));
-      }
-      throw Error::invalid_input("unknown device \"" + name + "\"", "this build has " + known);
+      std::vector<std::string> known;
+      for (size_t i = 0; i < ggml_backend_dev_count(); ++i) known.emplace_back(ggml_backend_dev_name(ggml_backend_dev_get(i)));
+      throw Error::invalid_input("unknown device \"" + name + "\"", "this build has " + internal::join(known, ", "));
     }
     out.push_back(dev);
   }
